@@ -1,0 +1,198 @@
+// bench/sign_verify_bench.cc: signing and verification speed, measured
+// against raw EVP signing with the same keys in the same process.
+//
+//   build/bench/sign_verify_bench PKI_DIR [SECONDS_PER_CASE]
+//
+// PKI_DIR is made by certs-sample/make-sample-pki.sh. Prints raw RSA-2048
+// and ECDSA P-256 sign/verify rates, then package sign and verify rates for
+// 10 KB, 1 MB and 40 MB packages with MB/s, and the peak RSS of a child
+// process that verifies the 40 MB package from a file (as `edocgw verify` does).
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <string>
+
+#include "crypto/identity.h"
+#include "crypto/package_signer.h"
+#include "crypto/package_verifier.h"
+#include "crypto/trust_store.h"
+#include "edxml/package_builder.h"
+#include "util/bytes.h"
+#include "util/time.h"
+
+namespace {
+
+using namespace edocgw;
+using Seconds = std::chrono::duration<double>;
+
+double g_seconds = 1.0;
+
+// Runs `op` until `g_seconds` have passed (at least `min_runs` times); ops/s.
+double rate(const std::function<void()>& op, int min_runs = 3) {
+  op();  // warm-up
+  const auto start = std::chrono::steady_clock::now();
+  int runs = 0;
+  Seconds elapsed{};
+  do {
+    op();
+    ++runs;
+    elapsed = std::chrono::steady_clock::now() - start;
+  } while (elapsed.count() < g_seconds || runs < min_runs);
+  return runs / elapsed.count();
+}
+
+double raw_sign_rate(EVP_PKEY* key) {
+  const std::string msg(64, 'x');
+  unsigned char sig[1024];
+  return rate([&] {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    size_t len = sizeof sig;
+    EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key);
+    EVP_DigestSign(ctx, sig, &len, reinterpret_cast<const unsigned char*>(msg.data()), msg.size());
+    EVP_MD_CTX_free(ctx);
+  });
+}
+
+double raw_verify_rate(EVP_PKEY* key) {
+  const std::string msg(64, 'x');
+  unsigned char sig[1024];
+  size_t len = sizeof sig;
+  EVP_MD_CTX* s = EVP_MD_CTX_new();
+  EVP_DigestSignInit(s, nullptr, EVP_sha256(), nullptr, key);
+  EVP_DigestSign(s, sig, &len, reinterpret_cast<const unsigned char*>(msg.data()), msg.size());
+  EVP_MD_CTX_free(s);
+  return rate([&] {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key);
+    if (EVP_DigestVerify(ctx, sig, len, reinterpret_cast<const unsigned char*>(msg.data()),
+                         msg.size()) != 1) {
+      std::abort();
+    }
+    EVP_MD_CTX_free(ctx);
+  });
+}
+
+std::string make_package(size_t target_bytes) {
+  const nlohmann::json meta = {
+      {"from", {{"organ_id", "000.00.12.H50"}, {"organ_name", "UBND huyện Hướng Hóa"}}},
+      {"to", {{{"organ_id", "000.00.13.H50"}, {"organ_name", "UBND huyện Đakrông"}}}},
+      {"code", {{"number", "125"}, {"notation", "UBND-VP"}}},
+      {"subject", "Về việc đo tốc độ ký và xác thực gói tin"}};
+  // Base64 grows the attachment by 4/3; the header is about 2 KB.
+  const size_t raw = target_bytes > 3000 ? (target_bytes - 2500) * 3 / 4 : 0;
+  std::string bytes(raw, '\0');
+  RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  auto pkg = edxml::build_package(meta, {{"scan.pdf", std::move(bytes), "", ""}}, now_seconds());
+  if (!pkg) {
+    std::cerr << pkg.error().message << "\n";
+    std::exit(2);
+  }
+  return *pkg;
+}
+
+// Peak RSS (KiB) of a fresh process (this binary, re-executed) that verifies
+// `file` once from disk, as `edocgw verify --in FILE` does. The child reads
+// its own VmHWM: a new program's memory, not this process's.
+long verify_child_peak_rss_kb(const std::filesystem::path& pki, const std::filesystem::path& file) {
+  const std::string cmd = "/proc/" + std::to_string(getpid()) + "/exe --verify-child '" +
+                          pki.string() + "' '" + file.string() + "'";
+  FILE* child = popen(cmd.c_str(), "r");
+  if (child == nullptr) return -1;
+  long kb = -1;
+  if (std::fscanf(child, "%ld", &kb) != 1) kb = -1;
+  return pclose(child) == 0 ? kb : -1;
+}
+
+int verify_child(const std::filesystem::path& pki, const std::filesystem::path& file) {
+  auto trust = crypto::TrustStore::load({pki / "root.pem"}, {}, {pki / "crls.pem"});
+  if (!trust) return 2;
+  crypto::PackageVerifier verifier(*trust, {});
+  if (!verifier.verify_file(file).valid) return 1;
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) std::printf("%ld\n", std::stol(line.substr(6)));
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 4 && std::string(argv[1]) == "--verify-child") return verify_child(argv[2], argv[3]);
+  if (argc < 2) {
+    std::cerr << "usage: sign_verify_bench PKI_DIR [SECONDS_PER_CASE]\n";
+    return 2;
+  }
+  const std::filesystem::path pki = argv[1];
+  if (argc > 2) g_seconds = std::stod(argv[2]);
+
+  auto rsa =
+      crypto::load_identity({pki / "huong-hoa.pem", pki / "huong-hoa.key", pki / "ca.pem", ""});
+  auto ec = crypto::load_identity(
+      {pki / "huong-hoa-ec.pem", pki / "huong-hoa-ec.key", pki / "ca.pem", ""});
+  if (!rsa || !ec) {
+    std::cerr << "cannot load the sample identities from " << pki << "\n";
+    return 2;
+  }
+  const double rsa_sign = raw_sign_rate(rsa->key.get());
+  const double rsa_verify = raw_verify_rate(rsa->key.get());
+  const double ec_sign = raw_sign_rate(ec->key.get());
+  const double ec_verify = raw_verify_rate(ec->key.get());
+  std::printf("raw EVP RSA-2048   sign %9.1f/s   verify %9.1f/s\n", rsa_sign, rsa_verify);
+  std::printf("raw EVP ECDSA P-256 sign %9.1f/s   verify %9.1f/s\n", ec_sign, ec_verify);
+
+  auto trust = crypto::TrustStore::load({pki / "root.pem"}, {}, {pki / "crls.pem"});
+  if (!trust) {
+    std::cerr << trust.error().message << "\n";
+    return 2;
+  }
+  crypto::PackageVerifier verifier(*trust, {});
+  auto signer = crypto::PackageSigner::create(std::move(*rsa));
+  if (!signer) {
+    std::cerr << signer.error().message << "\n";
+    return 2;
+  }
+
+  double sign_10k = 0;
+  const std::filesystem::path tmp =
+      std::filesystem::temp_directory_path() / "edocgw-bench-40mb.xml";
+  for (size_t size : {size_t{10} * 1024, size_t{1024} * 1024, size_t{40} * 1024 * 1024}) {
+    const std::string pkg = make_package(size);
+    const double mb = pkg.size() / 1e6;
+    const auto signed_pkg = signer->sign(pkg, now_seconds());
+    if (!signed_pkg) {
+      std::cerr << signed_pkg.error().message << "\n";
+      return 2;
+    }
+    const double s = rate([&] { (void)signer->sign(pkg, now_seconds()); });
+    const double v = rate([&] {
+      if (!verifier.verify(*signed_pkg).valid) std::abort();
+    });
+    std::printf("package %8.3f MB  sign %9.1f/s %8.1f MB/s   verify %9.1f/s %8.1f MB/s\n", mb, s,
+                s * mb, v, v * mb);
+    if (size == 10 * 1024) sign_10k = s;
+    if (size == 40 * 1024 * 1024) {
+      if (!write_file_atomic(tmp, *signed_pkg)) return 2;
+      const double vf = rate([&] {
+        if (!verifier.verify_file(tmp).valid) std::abort();
+      });
+      const long rss_kb = verify_child_peak_rss_kb(pki, tmp);
+      std::printf(
+          "package %8.3f MB  verify from file %9.1f/s %8.1f MB/s   peak RSS %.1f MB "
+          "(%.2fx the package)\n",
+          mb, vf, vf * mb, rss_kb / 1024.0, rss_kb * 1024.0 / signed_pkg->size());
+      std::filesystem::remove(tmp);
+    }
+  }
+  std::printf("ratio: 10 KB package sign / raw RSA-2048 sign = %.2f (target >= 0.60)\n",
+              sign_10k / rsa_sign);
+  return 0;
+}

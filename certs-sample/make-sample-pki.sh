@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Makes a complete SAMPLE public-key infrastructure for edocgw's demo and
+# tests, with nothing but the openssl command line.
+#
+#   certs-sample/make-sample-pki.sh OUT_DIR
+#
+# EVERYTHING MADE HERE IS A SAMPLE. The private keys sit unencrypted next to
+# the certificates and the CA names say "SAMPLE". Never use them, or a copy
+# of this layout, for production documents.
+#
+# What OUT_DIR receives (all PEM unless said otherwise):
+#   root.pem                 "Sample Government Root CA" (trust anchor)
+#   ca.pem                   "Sample Government Issuing CA G2" (intermediate)
+#   chain.pem                ca.pem + root.pem
+#   ca.crl / root.crl        CRLs of the issuing CA and of the root
+#   crls.pem                 both CRLs in one file
+#   quang-tri.{pem,key}      UBND tỉnh Quảng Trị (province hub) 000.00.00.H50
+#   huong-hoa.{pem,key}      UBND huyện Hướng Hóa                000.00.12.H50
+#   dakrong.{pem,key}        UBND huyện Đakrông                  000.00.13.H50
+#   huong-hoa-ec.{pem,key}   Hướng Hóa again, EC P-256 key
+#   expired.{pem,key}        valid 2020-01-01 .. 2021-01-01
+#   not-yet-valid.{pem,key}  valid from 2099-01-01
+#   revoked.{pem,key}        revoked in ca.crl
+#   no-sign-usage.{pem,key}  keyUsage keyEncipherment only
+#   unrelated-root.pem       "Unrelated Sample Root CA", not trusted
+#   unrelated.{pem,key}      signed by the unrelated root
+#   huong-hoa.p12            Hướng Hóa key + cert + chain, PKCS#12,
+#                            passphrase in huong-hoa.p12.pass
+#   *.secret                 random shared secrets for the exchange API
+#   README.txt               this list and the warning
+# Organisation certificates carry the agency code (mã định danh) in the
+# subject attribute UID, which edocgw reads to bind a signer to From/OrganId.
+set -euo pipefail
+
+out=${1:?usage: make-sample-pki.sh OUT_DIR}
+mkdir -p "$out"
+cd "$out"
+work=.ca
+rm -rf "$work"
+mkdir -p "$work"
+
+subj_base="/C=VN/OU=SAMPLE - NOT FOR PRODUCTION"
+
+# ca_config NAME: an `openssl ca` configuration with its own database.
+ca_config() {
+  local name=$1
+  mkdir -p "$work/$name/new"
+  : >"$work/$name/index.txt"
+  echo 1000 >"$work/$name/serial"
+  echo 1000 >"$work/$name/crlnumber"
+  cat >"$work/$name/ca.cnf" <<EOF
+[ ca ]
+default_ca = this_ca
+[ this_ca ]
+dir = $work/$name
+database = \$dir/index.txt
+new_certs_dir = \$dir/new
+serial = \$dir/serial
+crlnumber = \$dir/crlnumber
+default_md = sha256
+default_days = 3650
+default_crl_days = 3650
+policy = any_policy
+unique_subject = no
+copy_extensions = none
+utf8 = yes
+string_mask = utf8only
+[ any_policy ]
+countryName = optional
+stateOrProvinceName = optional
+organizationName = optional
+organizationalUnitName = optional
+commonName = supplied
+UID = optional
+[ v3_ca ]
+basicConstraints = critical, CA:true, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ org_sign ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature, nonRepudiation
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ org_nosign ]
+basicConstraints = critical, CA:false
+keyUsage = critical, keyEncipherment
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ crl_ext ]
+authorityKeyIdentifier = keyid:always
+EOF
+}
+
+# self_signed_root FILE_STEM CN
+self_signed_root() {
+  local stem=$1 cn=$2
+  openssl genpkey -quiet -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out "$stem.key"
+  openssl req -new -x509 -utf8 -sha256 -days 7300 -key "$stem.key" -out "$stem.pem" \
+    -subj "$subj_base/O=Sample Government/CN=$cn" \
+    -addext "basicConstraints=critical,CA:true" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -addext "subjectKeyIdentifier=hash"
+}
+
+# issue CA_NAME CA_STEM STEM SUBJECT EXTENSIONS KEYALG [startdate enddate]
+issue() {
+  local caname=$1 castem=$2 stem=$3 subject=$4 ext=$5 alg=$6
+  local start=${7:-} end=${8:-}
+  if [ "$alg" = ec ]; then
+    openssl genpkey -quiet -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$stem.key"
+  else
+    openssl genpkey -quiet -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$stem.key"
+  fi
+  openssl req -new -utf8 -key "$stem.key" -out "$work/$stem.csr" -subj "$subject"
+  local dates=()
+  [ -n "$start" ] && dates=(-startdate "$start" -enddate "$end")
+  openssl ca -batch -notext -config "$work/$caname/ca.cnf" -cert "$castem.pem" \
+    -keyfile "$castem.key" -extensions "$ext" -in "$work/$stem.csr" -out "$stem.pem" \
+    "${dates[@]}" 2>"$work/$stem.log" || { cat "$work/$stem.log" >&2; exit 1; }
+}
+
+org() { # org ORGAN_ID PROVINCE ORG_NAME
+  echo "$subj_base/ST=$2/O=$3/CN=$3/UID=$1"
+}
+
+# Root and issuing CA.
+ca_config root
+ca_config issuing
+ca_config unrelated
+self_signed_root root "Sample Government Root CA"
+openssl genpkey -quiet -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out ca.key
+openssl req -new -utf8 -key ca.key -out "$work/ca.csr" \
+  -subj "$subj_base/O=Sample Government/CN=Sample Government Issuing CA G2"
+openssl ca -batch -notext -config "$work/root/ca.cnf" -cert root.pem -keyfile root.key \
+  -extensions v3_ca -in "$work/ca.csr" -out ca.pem 2>"$work/ca.log" ||
+  { cat "$work/ca.log" >&2; exit 1; }
+
+# Organisation signing certificates.
+issue issuing ca quang-tri "$(org 000.00.00.H50 'Quảng Trị' 'UBND tỉnh Quảng Trị')" org_sign rsa
+issue issuing ca huong-hoa "$(org 000.00.12.H50 'Quảng Trị' 'UBND huyện Hướng Hóa')" org_sign rsa
+issue issuing ca dakrong "$(org 000.00.13.H50 'Quảng Trị' 'UBND huyện Đakrông')" org_sign rsa
+issue issuing ca huong-hoa-ec "$(org 000.00.12.H50 'Quảng Trị' 'UBND huyện Hướng Hóa')" org_sign ec
+
+# The faulty ones, each wrong in exactly one way.
+issue issuing ca expired "$(org 000.00.12.H50 'Quảng Trị' 'Expired sample')" org_sign rsa \
+  20200101000000Z 20210101000000Z
+issue issuing ca not-yet-valid "$(org 000.00.12.H50 'Quảng Trị' 'Not yet valid sample')" \
+  org_sign rsa 20990101000000Z 20991231000000Z
+issue issuing ca revoked "$(org 000.00.12.H50 'Quảng Trị' 'Revoked sample')" org_sign rsa
+issue issuing ca no-sign-usage "$(org 000.00.12.H50 'Quảng Trị' 'No signing usage sample')" \
+  org_nosign rsa
+openssl ca -batch -config "$work/issuing/ca.cnf" -cert ca.pem -keyfile ca.key \
+  -revoke revoked.pem -crl_reason keyCompromise 2>"$work/revoke.log" ||
+  { cat "$work/revoke.log" >&2; exit 1; }
+
+self_signed_root unrelated-root "Unrelated Sample Root CA"
+issue unrelated unrelated-root unrelated "$(org 000.00.12.H50 'Quảng Trị' 'UBND huyện Hướng Hóa')" \
+  org_sign rsa
+
+# Revocation lists, one per CA of the chain, and both in one file.
+openssl ca -batch -gencrl -config "$work/issuing/ca.cnf" -cert ca.pem -keyfile ca.key \
+  -crlexts crl_ext -out ca.crl 2>/dev/null
+openssl ca -batch -gencrl -config "$work/root/ca.cnf" -cert root.pem -keyfile root.key \
+  -crlexts crl_ext -out root.crl 2>/dev/null
+cat ca.crl root.crl >crls.pem
+cat ca.pem root.pem >chain.pem
+
+# PKCS#12 bundle with a passphrase kept in a file.
+openssl rand -hex 16 >huong-hoa.p12.pass
+openssl pkcs12 -export -inkey huong-hoa.key -in huong-hoa.pem -certfile ca.pem \
+  -name "UBND huyen Huong Hoa (SAMPLE)" -passout file:huong-hoa.p12.pass -out huong-hoa.p12
+
+for who in quang-tri huong-hoa dakrong; do openssl rand -hex 32 >"$who.secret"; done
+chmod 600 ./*.key ./*.secret huong-hoa.p12.pass
+
+cat >README.txt <<'EOF'
+SAMPLE PKI MADE BY edocgw certs-sample/make-sample-pki.sh
+NOT FOR PRODUCTION: every private key here is unencrypted and public.
+See the header of make-sample-pki.sh for what each file is.
+EOF
+rm -rf "$work"
+echo "sample PKI written to $(pwd)"

@@ -1,0 +1,52 @@
+// crypto/certificate.h: reading certificates and CRLs, and the facts about a
+// certificate that reports and checks need (subject, agency code, serial,
+// fingerprint, validity, key usage).
+//
+// Stateless functions; thread-safe.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "crypto/ossl.h"
+#include "util/result.h"
+#include "util/time.h"
+
+namespace edocgw::crypto {
+
+// All certificates of a PEM file (one or many), or a single DER certificate.
+Result<std::vector<X509Ptr>> load_certificates(const std::filesystem::path& path);
+Result<std::vector<X509Ptr>> parse_certificates(std::string_view bytes, const std::string& origin);
+// All CRLs of a PEM file (one or many), or a single DER CRL.
+Result<std::vector<X509CrlPtr>> load_crls(const std::filesystem::path& path);
+
+Result<X509Ptr> certificate_from_der(std::string_view der);
+std::string certificate_der(X509* cert);
+std::string certificate_pem(X509* cert);
+
+struct CertificateInfo {
+  std::string subject;  // RFC 2253 order, UTF-8
+  std::string issuer;
+  std::string organ_id;            // subject UID (agency code), "" when absent
+  std::string serial;              // upper-case hex
+  std::string sha256_fingerprint;  // lower-case hex of the DER
+  TimePoint not_before{}, not_after{};
+  std::string key_type;  // "RSA-2048", "EC-P-256", ...
+};
+
+CertificateInfo describe(X509* cert);
+nlohmann::json to_json(const CertificateInfo& info);
+
+// Whether the keyUsage extension is present and allows digitalSignature or
+// nonRepudiation (contentCommitment): what signing an official package needs.
+bool has_signing_key_usage(X509* cert);
+
+// "not yet valid", "expired" or nullopt when `at` lies in the validity period.
+std::optional<std::string> validity_problem(X509* cert, TimePoint at);
+
+}  // namespace edocgw::crypto

@@ -1,0 +1,468 @@
+#include "crypto/package_verifier.h"
+
+#include <openssl/x509v3.h>
+#include <xmlsec/crypto.h>
+#include <xmlsec/openssl/evp.h>
+#include <xmlsec/openssl/x509.h>
+#include <xmlsec/transforms.h>
+#include <xmlsec/xmldsig.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "crypto/xmlsec_init.h"
+#include "edxml/package.h"
+#include "edxml/xml.h"
+#include "util/bytes.h"
+
+namespace edocgw::crypto {
+namespace {
+
+using xml::is_dsig;
+
+constexpr const char* kEnveloped = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+constexpr std::array<const char*, 6> kC14nMethods = {
+    "http://www.w3.org/2001/10/xml-exc-c14n#",
+    "http://www.w3.org/2001/10/xml-exc-c14n#WithComments",
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments",
+    "http://www.w3.org/2006/12/xml-c14n11",
+    "http://www.w3.org/2006/12/xml-c14n11#WithComments",
+};
+constexpr std::array<const char*, 3> kStrongDigests = {
+    "http://www.w3.org/2001/04/xmlenc#sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#sha384",
+    "http://www.w3.org/2001/04/xmlenc#sha512",
+};
+constexpr const char* kSha1Digest = "http://www.w3.org/2000/09/xmldsig#sha1";
+constexpr std::array<const char*, 6> kStrongSignatures = {
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
+};
+constexpr std::array<const char*, 2> kSha1Signatures = {
+    "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1",
+};
+
+template <size_t N>
+bool one_of(const std::string& v, const std::array<const char*, N>& list) {
+  return std::any_of(list.begin(), list.end(), [&](const char* s) { return v == s; });
+}
+
+std::string attr(const xmlNode* node, const char* name) {
+  xmlChar* v = xmlGetProp(node, BAD_CAST name);
+  if (v == nullptr) return {};
+  std::string out(reinterpret_cast<const char*>(v));
+  xmlFree(v);
+  return out;
+}
+
+void collect_signatures(xmlNode* node, std::vector<xmlNode*>& out) {
+  for (xmlNode* c = node; c != nullptr; c = c->next) {
+    if (c->type != XML_ELEMENT_NODE) continue;
+    if (is_dsig(c, "Signature")) out.push_back(c);
+    collect_signatures(c->children, out);
+  }
+}
+
+// The parts of a Signature element, once its shape has been checked.
+struct SignatureParts {
+  xmlNode* signed_info = nullptr;
+  std::string c14n_method, signature_method, digest_method;
+  std::vector<X509Ptr> certificates;
+  bool sha1 = false;
+};
+
+// Checks the shape of Signature/SignedInfo against the strict profile. On
+// failure adds the failed check to the report and returns false.
+bool check_signed_info(xmlNode* sig, bool allow_sha1, SignatureParts& parts,
+                       VerificationReport& report) {
+  auto fail = [&](const char* check, std::string detail) {
+    report.add(check, CheckOutcome::fail, std::move(detail));
+    return false;
+  };
+  auto children = xml::element_children(sig);
+  if (children.size() < 2 || !is_dsig(children[0], "SignedInfo") ||
+      !is_dsig(children[1], "SignatureValue") ||
+      (children.size() >= 3 && !is_dsig(children[2], "KeyInfo")) || children.size() > 3) {
+    return fail("signed_info",
+                "the Signature must hold SignedInfo, SignatureValue and KeyInfo "
+                "only, in that order (no Object or other content is accepted)");
+  }
+  parts.signed_info = children[0];
+  auto si = xml::element_children(parts.signed_info);
+  size_t references = 0;
+  xmlNode* reference = nullptr;
+  for (xmlNode* n : si) {
+    if (is_dsig(n, "Reference")) {
+      ++references;
+      reference = n;
+    }
+  }
+  if (si.size() < 3 || !is_dsig(si[0], "CanonicalizationMethod") ||
+      !is_dsig(si[1], "SignatureMethod") || references != si.size() - 2) {
+    return fail("signed_info",
+                "SignedInfo must hold CanonicalizationMethod, SignatureMethod and "
+                "References only");
+  }
+  if (references != 1) {
+    return fail("signed_info",
+                "SignedInfo holds " + std::to_string(references) +
+                    " References; exactly one, covering the whole package, is allowed");
+  }
+  if (xmlHasProp(reference, BAD_CAST "URI") == nullptr || !attr(reference, "URI").empty()) {
+    const std::string uri = attr(reference, "URI");
+    return fail("signed_info", "the Reference must be URI=\"\" (the whole package), not " +
+                                   (xmlHasProp(reference, BAD_CAST "URI") ? "URI=\"" + uri + "\""
+                                                                          : std::string("absent")));
+  }
+  parts.c14n_method = attr(si[0], "Algorithm");
+  if (!one_of(parts.c14n_method, kC14nMethods)) {
+    return fail("signed_info",
+                "canonicalisation method '" + parts.c14n_method + "' is not allowed");
+  }
+  bool enveloped = false;
+  size_t c14n_transforms = 0;
+  std::string digest;
+  for (xmlNode* n : xml::element_children(reference)) {
+    if (is_dsig(n, "Transforms")) {
+      auto transforms = xml::element_children(n);
+      for (size_t i = 0; i < transforms.size(); ++i) {
+        const std::string algo = attr(transforms[i], "Algorithm");
+        if (!is_dsig(transforms[i], "Transform")) {
+          return fail("signed_info", "Transforms holds an element that is not a Transform");
+        }
+        if (algo == kEnveloped && i == 0) {
+          enveloped = true;
+        } else if (one_of(algo, kC14nMethods)) {
+          ++c14n_transforms;
+        } else {
+          return fail("signed_info", "transform '" + algo +
+                                         "' is not allowed: only the enveloped-"
+                                         "signature transform, then one canonicalisation");
+        }
+      }
+    } else if (is_dsig(n, "DigestMethod")) {
+      digest = attr(n, "Algorithm");
+    } else if (!is_dsig(n, "DigestValue")) {
+      return fail("signed_info", "the Reference holds an unexpected element " +
+                                     std::string(reinterpret_cast<const char*>(n->name)));
+    }
+  }
+  if (!enveloped) {
+    return fail("signed_info",
+                "the Reference lacks the enveloped-signature transform as its first "
+                "transform");
+  }
+  if (c14n_transforms > 1) {
+    return fail("signed_info", "the Reference has more than one canonicalisation transform");
+  }
+  report.add("signed_info", CheckOutcome::pass,
+             "one Reference URI=\"\" with the enveloped-signature transform");
+
+  parts.signature_method = attr(si[1], "Algorithm");
+  parts.digest_method = digest;
+  report.algorithm = parts.signature_method;
+  const bool sig_sha1 = one_of(parts.signature_method, kSha1Signatures);
+  const bool dig_sha1 = digest == kSha1Digest;
+  if (!one_of(parts.signature_method, kStrongSignatures) && !sig_sha1) {
+    return fail("algorithm", "signature method '" + parts.signature_method + "' is not allowed");
+  }
+  if (!one_of(digest, kStrongDigests) && !dig_sha1) {
+    return fail("algorithm", "digest method '" + digest + "' is not allowed");
+  }
+  parts.sha1 = sig_sha1 || dig_sha1;
+  if (parts.sha1 && !allow_sha1) {
+    return fail("algorithm",
+                "the signature uses SHA-1, which is refused unless legacy senders "
+                "are explicitly allowed (--allow-sha1)");
+  }
+  if (parts.sha1) {
+    report.add("algorithm", CheckOutcome::pass,
+               "SHA-1 accepted only because legacy SHA-1 was explicitly allowed");
+    report.warnings.push_back("the signature uses SHA-1 (allowed for a legacy sender)");
+  } else {
+    report.add("algorithm", CheckOutcome::pass, "SHA-256 or stronger");
+  }
+  return true;
+}
+
+// The certificates of KeyInfo/X509Data and which of them signed.
+bool read_certificates(xmlNode* sig, SignatureParts& parts, VerificationReport& report) {
+  auto fail = [&](std::string detail) {
+    report.add("signer_certificate", CheckOutcome::fail, std::move(detail));
+    return false;
+  };
+  xmlNode* key_info = nullptr;
+  for (xmlNode* n : xml::element_children(sig)) {
+    if (is_dsig(n, "KeyInfo")) key_info = n;
+  }
+  for (xmlNode* data : xml::element_children(key_info)) {
+    if (!is_dsig(data, "X509Data")) continue;
+    for (xmlNode* c : xml::element_children(data)) {
+      if (!is_dsig(c, "X509Certificate")) continue;
+      auto der = base64_decode(xml::text_of(c));
+      if (!der) return fail("an X509Certificate in KeyInfo is not valid base64");
+      auto cert = certificate_from_der(*der);
+      if (!cert) return fail("an X509Certificate in KeyInfo is not a DER certificate");
+      parts.certificates.push_back(std::move(*cert));
+    }
+  }
+  if (parts.certificates.empty()) {
+    return fail("the signature carries no signer certificate (KeyInfo/X509Data/X509Certificate)");
+  }
+  // The signer is the one certificate that issued none of the others.
+  std::vector<size_t> leaves;
+  for (size_t i = 0; i < parts.certificates.size(); ++i) {
+    bool issues_another = false;
+    for (size_t j = 0; j < parts.certificates.size(); ++j) {
+      if (i != j && X509_check_issued(parts.certificates[i].get(), parts.certificates[j].get()) ==
+                        X509_V_OK) {
+        issues_another = true;
+      }
+    }
+    if (!issues_another) leaves.push_back(i);
+  }
+  if (leaves.size() != 1) {
+    return fail("X509Data holds " + std::to_string(leaves.size()) +
+                " certificates that could each be the signer's; exactly one is allowed");
+  }
+  std::swap(parts.certificates[0], parts.certificates[leaves[0]]);
+  report.signer = describe(parts.certificates[0].get());
+  report.add("signer_certificate", CheckOutcome::pass, report.signer->subject);
+  return true;
+}
+
+// Runs xmlsec over the Signature with the signer certificate's key, allowing
+// only the algorithms of the strict profile. Adds "digest" and "signature_value".
+void check_cryptography(xmlNode* sig, const SignatureParts& parts, bool allow_sha1,
+                        VerificationReport& report) {
+  init_xmlsec();
+  last_xmlsec_error();
+  DSigCtxPtr ctx(xmlSecDSigCtxCreate(nullptr));
+  if (!ctx) {
+    report.add("digest", CheckOutcome::fail, "cannot create the XML signature context");
+    return;
+  }
+  ctx->enabledReferenceUris = xmlSecTransformUriTypeEmpty;
+  const xmlSecTransformId c14n[] = {
+      xmlSecTransformExclC14NId,   xmlSecTransformExclC14NWithCommentsId,
+      xmlSecTransformInclC14NId,   xmlSecTransformInclC14NWithCommentsId,
+      xmlSecTransformInclC14N11Id, xmlSecTransformInclC14N11WithCommentsId};
+  for (auto id : c14n) {
+    xmlSecDSigCtxEnableReferenceTransform(ctx.get(), id);
+    xmlSecDSigCtxEnableSignatureTransform(ctx.get(), id);
+  }
+  xmlSecDSigCtxEnableReferenceTransform(ctx.get(), xmlSecTransformEnvelopedId);
+  for (auto id : {xmlSecTransformSha256Id, xmlSecTransformSha384Id, xmlSecTransformSha512Id}) {
+    xmlSecDSigCtxEnableReferenceTransform(ctx.get(), id);
+  }
+  for (auto id :
+       {xmlSecTransformRsaSha256Id, xmlSecTransformRsaSha384Id, xmlSecTransformRsaSha512Id,
+        xmlSecTransformEcdsaSha256Id, xmlSecTransformEcdsaSha384Id, xmlSecTransformEcdsaSha512Id}) {
+    xmlSecDSigCtxEnableSignatureTransform(ctx.get(), id);
+  }
+  if (allow_sha1) {
+    xmlSecDSigCtxEnableReferenceTransform(ctx.get(), xmlSecTransformSha1Id);
+    xmlSecDSigCtxEnableSignatureTransform(ctx.get(), xmlSecTransformRsaSha1Id);
+    xmlSecDSigCtxEnableSignatureTransform(ctx.get(), xmlSecTransformEcdsaSha1Id);
+  }
+
+  // The key is the signer certificate's, never one looked up from KeyInfo.
+  EVP_PKEY* pub = X509_get0_pubkey(parts.certificates[0].get());
+  if (pub == nullptr) {
+    report.add("digest", CheckOutcome::fail, "the signer certificate holds no usable public key");
+    return;
+  }
+  EVP_PKEY_up_ref(pub);
+  xmlSecKeyDataPtr data = xmlSecOpenSSLEvpKeyAdopt(pub);
+  XmlSecKeyPtr key(xmlSecKeyCreate());
+  if (data == nullptr || !key || xmlSecKeySetValue(key.get(), data) < 0) {
+    if (data != nullptr) xmlSecKeyDataDestroy(data);
+    report.add("digest", CheckOutcome::fail, "the signer certificate's key type is not supported");
+    return;
+  }
+  ctx->signKey = key.release();
+
+  if (xmlSecDSigCtxVerify(ctx.get(), sig) < 0) {
+    const std::string why = last_xmlsec_error();
+    report.add("digest", CheckOutcome::fail,
+               "the signature could not be processed" + (why.empty() ? std::string() : ": " + why));
+    return;
+  }
+  bool digests_ok = xmlSecPtrListGetSize(&ctx->signedInfoReferences) == 1;
+  for (xmlSecSize i = 0; i < xmlSecPtrListGetSize(&ctx->signedInfoReferences); ++i) {
+    auto* ref =
+        static_cast<xmlSecDSigReferenceCtxPtr>(xmlSecPtrListGetItem(&ctx->signedInfoReferences, i));
+    if (ref == nullptr || ref->status != xmlSecDSigStatusSucceeded) digests_ok = false;
+  }
+  if (!digests_ok) {
+    report.add("digest", CheckOutcome::fail,
+               "the package was changed after it was signed: its digest does not match the "
+               "signed DigestValue");
+    return;
+  }
+  report.add("digest", CheckOutcome::pass, "the whole package matches the signed digest");
+  if (ctx->status != xmlSecDSigStatusSucceeded) {
+    report.add("signature_value", CheckOutcome::fail,
+               "the SignatureValue does not verify with the signer certificate's public key");
+    return;
+  }
+  report.add("signature_value", CheckOutcome::pass, "verified with the signer certificate's key");
+}
+
+void check_certificates(const TrustStore& trust, const SignatureParts& parts, TimePoint at,
+                        VerificationReport& report) {
+  X509* leaf = parts.certificates[0].get();
+  std::vector<X509*> extra;
+  for (size_t i = 1; i < parts.certificates.size(); ++i)
+    extra.push_back(parts.certificates[i].get());
+  ChainResult chain = trust.verify(leaf, extra, at);
+  for (const auto& c : chain.chain) report.chain.push_back(describe(c.get()));
+  report.revocation = chain.revocation;
+
+  if (const auto* p = chain.first(ChainCheck::validity)) {
+    report.add("validity", CheckOutcome::fail, "the signer " + p->message);
+  } else {
+    report.add("validity", CheckOutcome::pass,
+               "the signer certificate is valid at " + report.checked_at);
+  }
+  if (const auto* p = chain.first(ChainCheck::chain)) {
+    report.add("chain", CheckOutcome::fail, p->message);
+  } else {
+    report.add(
+        "chain", CheckOutcome::pass,
+        "chains to the trust anchor '" +
+            (chain.chain.empty() ? std::string() : describe(chain.chain.back().get()).subject) +
+            "'");
+  }
+  if (!chain.revocation_checked) {
+    report.add("revocation", CheckOutcome::skipped, "no CRL was given; revocation was not checked");
+  } else if (const auto* p = chain.first(ChainCheck::revocation)) {
+    report.add("revocation", CheckOutcome::fail, p->message);
+  } else {
+    report.add("revocation", CheckOutcome::pass, "no certificate of the chain is revoked");
+  }
+  if (has_signing_key_usage(leaf)) {
+    report.add("key_usage", CheckOutcome::pass, "digitalSignature or nonRepudiation");
+  } else {
+    report.add("key_usage", CheckOutcome::fail,
+               "the signer certificate's key usage does not allow signing (digitalSignature or "
+               "nonRepudiation)");
+  }
+}
+
+}  // namespace
+
+VerificationReport PackageVerifier::verify(std::string_view package) const {
+  VerificationReport report;
+  auto doc = xml::parse_untrusted_xml(package, &report.package_sha256);
+  if (!doc) {
+    report.checked_at = format_rfc3339(options_.at.value_or(now_seconds()));
+    report.add("parse", CheckOutcome::fail, doc.error().message);
+    report.finish();
+    return report;
+  }
+  verify_document(doc->get(), report);
+  return report;
+}
+
+VerificationReport PackageVerifier::verify_file(const std::filesystem::path& path) const {
+  VerificationReport report;
+  auto doc = xml::parse_untrusted_xml_file(path, &report.package_sha256);
+  if (!doc) {
+    report.checked_at = format_rfc3339(options_.at.value_or(now_seconds()));
+    report.add("parse", doc.error().code == Errc::io ? CheckOutcome::skipped : CheckOutcome::fail,
+               doc.error().message);
+    if (doc.error().code == Errc::io) report.add("read", CheckOutcome::fail, doc.error().message);
+    report.finish();
+    return report;
+  }
+  verify_document(doc->get(), report);
+  return report;
+}
+
+void PackageVerifier::verify_document(xmlDoc* doc, VerificationReport& report) const {
+  const TimePoint at = options_.at.value_or(now_seconds());
+  report.checked_at = format_rfc3339(at);
+  report.add("parse", CheckOutcome::pass, "well-formed XML without DTD");
+
+  auto finish = [&] { report.finish(); };
+  auto package = edxml::read_package(doc, edxml::ReadOptions{.decode_attachments = false});
+  if (!package) {
+    report.add("structure", CheckOutcome::fail, "not an edXML package: " + package.error().message);
+    return finish();
+  }
+  report.sender_organ_id = package->sender_organ_id();
+  report.document_id = package->kind == edxml::PackageKind::document
+                           ? package->header.document_id
+                           : package->status.response_for.document_id;
+  for (const auto& w : package->warnings) report.warnings.push_back(w);
+
+  std::vector<xmlNode*> signatures;
+  collect_signatures(xmlDocGetRootElement(doc), signatures);
+  if (signatures.empty()) {
+    report.add("structure", CheckOutcome::fail,
+               "the package is not signed: it has no XMLDSig Signature");
+    return finish();
+  }
+  if (signatures.size() > 1) {
+    report.add("structure", CheckOutcome::fail,
+               "the package holds " + std::to_string(signatures.size()) +
+                   " XMLDSig Signatures; exactly one, in edXMLHeader, is allowed");
+    return finish();
+  }
+  auto skeleton = edxml::find_skeleton(doc);
+  xmlNode* sig = signatures[0];
+  if (!skeleton || sig->parent != skeleton->header) {
+    report.add("structure", CheckOutcome::fail,
+               "the Signature is at " + xml::path_of(sig) +
+                   ", not at /edXML/edXMLEnvelope/edXMLHeader/Signature");
+    return finish();
+  }
+  report.add("structure", CheckOutcome::pass, "one Signature, in edXMLHeader");
+
+  SignatureParts parts;
+  if (!check_signed_info(sig, options_.allow_sha1, parts, report)) return finish();
+  if (!read_certificates(sig, parts, report)) return finish();
+  check_cryptography(sig, parts, options_.allow_sha1, report);
+  check_certificates(trust_, parts, at, report);
+
+  // Sender binding: the certificate must belong to the agency named as sender.
+  const std::string& fp = report.signer->sha256_fingerprint;
+  std::string bound;
+  std::string source;
+  if (auto it = options_.organ_by_fingerprint.find(fp); it != options_.organ_by_fingerprint.end()) {
+    bound = it->second;
+    source = "the configured mapping";
+  } else if (!report.signer->organ_id.empty()) {
+    bound = report.signer->organ_id;
+    source = "the certificate's UID";
+  }
+  if (bound.empty()) {
+    report.add("sender_binding", CheckOutcome::fail,
+               "the signer certificate names no agency code (UID) and no mapping binds it, so it "
+               "cannot be tied to sender " +
+                   report.sender_organ_id);
+  } else if (bound != report.sender_organ_id) {
+    report.add("sender_binding", CheckOutcome::fail,
+               "the signer certificate belongs to " + bound + " (by " + source +
+                   ") but the package names " + report.sender_organ_id + " as sender");
+  } else {
+    report.add("sender_binding", CheckOutcome::pass, "signer is " + bound + " (by " + source + ")");
+  }
+  for (auto it = package->traces.rbegin(); it != package->traces.rend(); ++it) {
+    if (it->organ_id == report.sender_organ_id) {
+      report.signed_at = it->timestamp;
+      break;
+    }
+  }
+  finish();
+}
+
+}  // namespace edocgw::crypto

@@ -1,0 +1,287 @@
+#include "gateway/cli.h"
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "crypto/certificate.h"
+#include "crypto/identity.h"
+#include "crypto/package_signer.h"
+#include "crypto/package_verifier.h"
+#include "crypto/trust_store.h"
+#include "edxml/package.h"
+#include "edxml/package_builder.h"
+#include "edxml/xml.h"
+#include "gateway/cli_args.h"
+#include "util/bytes.h"
+#include "util/time.h"
+
+namespace edocgw::cli {
+namespace {
+
+constexpr const char* kUsage = R"(usage: edocgw COMMAND [OPTIONS]
+
+  sign   --cert C.pem --key K.pem [--chain I.pem] [--pass env:VAR|file:PATH] [--in F] [--out G]
+  verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--at TIME] [--allow-sha1]
+         [--organ-map FILE] [--json] [--in F]
+  cert verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--at TIME] [--json] CERT.pem
+  edxml build --meta META.json [--attach FILE]... [--out PKG]
+  edxml status --meta STATUS.json [--out PKG]
+  edxml inspect [--json] PKG
+
+  serve, config check, routes explain, audit ...: not built yet (see the README).
+
+Exit codes: 0 valid/success, 1 judged invalid (first stderr line says why), 2 usage or I/O error.
+)";
+
+int fail_with(const Error& e) {
+  std::cerr << "edocgw: " << e.message << "\n";
+  switch (e.code) {
+    case Errc::invalid:
+    case Errc::malformed:
+    case Errc::unsupported:
+      return kExitInvalid;
+    default:
+      return kExitUsage;
+  }
+}
+
+int usage_error(const std::string& message) {
+  std::cerr << "edocgw: " << message << "\n" << kUsage;
+  return kExitUsage;
+}
+
+Result<TimePoint> time_option(const Args& args) {
+  if (auto at = args.get("--at")) return parse_rfc3339(*at);
+  return now_seconds();
+}
+
+Result<crypto::TrustStore> trust_from(const Args& args) {
+  auto anchors = args.all("--trust");
+  if (anchors.empty()) return make_error(Errc::usage, "--trust ANCHORS.pem is required");
+  std::vector<std::filesystem::path> a(anchors.begin(), anchors.end());
+  auto u = args.all("--untrusted");
+  auto c = args.all("--crl");
+  return crypto::TrustStore::load(a, {u.begin(), u.end()}, {c.begin(), c.end()});
+}
+
+Status write_output(const Args& args, std::string_view bytes) {
+  return write_file_atomic(args.get_or("--out", "-"), bytes);
+}
+
+// --- sign -------------------------------------------------------------------
+
+int cmd_sign(const std::vector<std::string>& argv) {
+  auto args = Args::parse(
+      argv, {{"--cert", "--key", "--chain", "--pass", "--in", "--out", "--config"}, {}});
+  if (!args) return usage_error(args.error().message);
+  if (args->get("--config")) {
+    std::cerr << "edocgw: sign --config needs gateway.xml support, which is not built yet; "
+                 "use --cert and --key\n";
+    return kExitUsage;
+  }
+  if (!args->get("--key"))
+    return usage_error("sign needs --key (and --cert unless the key is PKCS#12)");
+  crypto::IdentitySource source{args->get_or("--cert", ""), *args->get("--key"),
+                                args->get_or("--chain", ""), args->get_or("--pass", "")};
+  auto identity = crypto::load_identity(source);
+  if (!identity) return fail_with(identity.error());
+  auto signer = crypto::PackageSigner::create(std::move(*identity));
+  if (!signer) return fail_with(signer.error());
+  auto signed_bytes = signer->sign_file(args->get_or("--in", "-"), now_seconds());
+  if (!signed_bytes) return fail_with(signed_bytes.error());
+  if (auto st = write_output(*args, *signed_bytes); !st) return fail_with(st.error());
+  return kExitOk;
+}
+
+// --- verify -----------------------------------------------------------------
+
+Result<std::map<std::string, std::string>> read_organ_map(const std::string& path) {
+  auto text = read_file(path);
+  if (!text) return text.error();
+  std::map<std::string, std::string> map;
+  std::istringstream in(*text);
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    std::string fp, organ;
+    if (!(fields >> fp >> organ) || fp.size() != 64) {
+      return make_error(Errc::usage, path + ":" + std::to_string(n) +
+                                         ": expected 'SHA256-FINGERPRINT-HEX ORGAN_ID'");
+    }
+    for (auto& ch : fp) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    map[fp] = organ;
+  }
+  return map;
+}
+
+int cmd_verify(const std::vector<std::string>& argv) {
+  auto args = Args::parse(argv, {{"--trust", "--untrusted", "--crl", "--at", "--in", "--organ-map"},
+                                 {"--json", "--allow-sha1"}});
+  if (!args) return usage_error(args.error().message);
+  auto at = time_option(*args);
+  if (!at) return fail_with(at.error());
+  auto trust = trust_from(*args);
+  if (!trust) return fail_with(trust.error());
+  crypto::VerifyOptions options;
+  options.at = *at;
+  options.allow_sha1 = args->flag("--allow-sha1");
+  if (auto map_path = args->get("--organ-map")) {
+    auto map = read_organ_map(*map_path);
+    if (!map) return fail_with(map.error());
+    options.organ_by_fingerprint = std::move(*map);
+  }
+  crypto::PackageVerifier verifier(*trust, options);
+  const crypto::VerificationReport report = verifier.verify_file(args->get_or("--in", "-"));
+  const bool io_failure = !report.checks.empty() && report.checks.back().name == "read";
+  if (!report.valid) std::cerr << "edocgw: invalid: " << report.reason << "\n";
+  if (args->flag("--json")) {
+    std::cout << crypto::to_json(report).dump(2) << "\n";
+  } else {
+    std::cout << crypto::to_text(report);
+  }
+  if (io_failure) return kExitUsage;
+  return report.valid ? kExitOk : kExitInvalid;
+}
+
+// --- cert verify ------------------------------------------------------------
+
+int cmd_cert_verify(const std::vector<std::string>& argv) {
+  auto args = Args::parse(argv, {{"--trust", "--untrusted", "--crl", "--at"}, {"--json"}});
+  if (!args) return usage_error(args.error().message);
+  if (args->positional().size() != 1) return usage_error("cert verify takes one CERT.pem");
+  auto at = time_option(*args);
+  if (!at) return fail_with(at.error());
+  auto trust = trust_from(*args);
+  if (!trust) return fail_with(trust.error());
+  auto certs = crypto::load_certificates(args->positional()[0]);
+  if (!certs) return fail_with(certs.error());
+  X509* leaf = (*certs)[0].get();
+  std::vector<X509*> extra;
+  for (size_t i = 1; i < certs->size(); ++i) extra.push_back((*certs)[i].get());
+  const crypto::ChainResult chain = trust->verify(leaf, extra, *at);
+
+  crypto::VerificationReport report;
+  report.checked_at = format_rfc3339(*at);
+  report.signer = crypto::describe(leaf);
+  for (const auto& c : chain.chain) report.chain.push_back(crypto::describe(c.get()));
+  report.revocation = chain.revocation;
+  using crypto::ChainCheck;
+  using crypto::CheckOutcome;
+  for (auto [check, name] :
+       {std::pair{ChainCheck::validity, "validity"}, std::pair{ChainCheck::chain, "chain"},
+        std::pair{ChainCheck::revocation, "revocation"}}) {
+    if (const auto* p = chain.first(check)) {
+      report.add(name, CheckOutcome::fail, p->message);
+    } else if (check == ChainCheck::revocation && !chain.revocation_checked) {
+      report.add(name, CheckOutcome::skipped, "no CRL was given; revocation was not checked");
+    } else {
+      report.add(name, CheckOutcome::pass);
+    }
+  }
+  report.add("key_usage", CheckOutcome::skipped,
+             crypto::has_signing_key_usage(leaf)
+                 ? "allows signing (digitalSignature or nonRepudiation)"
+                 : "does not allow signing packages (no digitalSignature or nonRepudiation)");
+  report.finish();
+  if (!report.valid) std::cerr << "edocgw: invalid: " << report.reason << "\n";
+  if (args->flag("--json")) {
+    std::cout << crypto::to_json(report).dump(2) << "\n";
+  } else {
+    std::cout << crypto::to_text(report);
+  }
+  return report.valid ? kExitOk : kExitInvalid;
+}
+
+// --- edxml ------------------------------------------------------------------
+
+Result<nlohmann::json> read_json(const std::string& path) {
+  auto text = read_file(path);
+  if (!text) return text.error();
+  auto j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return make_error(Errc::malformed, path + " is not valid JSON");
+  return j;
+}
+
+int cmd_edxml_build(const std::vector<std::string>& argv) {
+  auto args = Args::parse(argv, {{"--meta", "--attach", "--out"}, {}});
+  if (!args) return usage_error(args.error().message);
+  auto meta_path = args->get("--meta");
+  if (!meta_path) return usage_error("edxml build needs --meta META.json");
+  auto meta = read_json(*meta_path);
+  if (!meta) return fail_with(meta.error());
+  std::vector<edxml::AttachmentFile> files;
+  for (const auto& path : args->all("--attach")) {
+    auto bytes = read_file(path);
+    if (!bytes) return fail_with(bytes.error());
+    files.push_back({std::filesystem::path(path).filename().string(), std::move(*bytes), "", ""});
+  }
+  auto package = edxml::build_package(*meta, std::move(files), now_seconds());
+  if (!package) return fail_with(package.error());
+  if (auto st = write_output(*args, *package); !st) return fail_with(st.error());
+  return kExitOk;
+}
+
+int cmd_edxml_status(const std::vector<std::string>& argv) {
+  auto args = Args::parse(argv, {{"--meta", "--out"}, {}});
+  if (!args) return usage_error(args.error().message);
+  auto meta_path = args->get("--meta");
+  if (!meta_path) return usage_error("edxml status needs --meta STATUS.json");
+  auto meta = read_json(*meta_path);
+  if (!meta) return fail_with(meta.error());
+  auto status = edxml::status_from_json(*meta, now_seconds());
+  if (!status) return fail_with(status.error());
+  auto package = edxml::build_status_package(*status);
+  if (!package) return fail_with(package.error());
+  if (auto st = write_output(*args, *package); !st) return fail_with(st.error());
+  return kExitOk;
+}
+
+int cmd_edxml_inspect(const std::vector<std::string>& argv) {
+  auto args = Args::parse(argv, {{}, {"--json"}});
+  if (!args) return usage_error(args.error().message);
+  if (args->positional().size() != 1) return usage_error("edxml inspect takes one PKG");
+  auto doc = xml::parse_untrusted_xml_file(args->positional()[0]);
+  if (!doc) return fail_with(doc.error());
+  auto package = edxml::read_package(doc->get());
+  if (!package)
+    return fail_with(
+        make_error(Errc::malformed, "not an edXML package: " + package.error().message));
+  if (args->flag("--json")) {
+    std::cout << edxml::to_json(*package).dump(2) << "\n";
+  } else {
+    std::cout << edxml::to_text(*package);
+  }
+  return kExitOk;
+}
+
+int not_built(const std::string& what) {
+  std::cerr << "edocgw: '" << what << "' is not built yet in this version (see README, 'Status')\n";
+  return kExitUsage;
+}
+
+}  // namespace
+
+int run(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? kExitUsage : kExitOk;
+  }
+  const std::string& cmd = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  auto sub = [&](const char* name) { return !rest.empty() && rest[0] == name; };
+  const std::vector<std::string> rest2(rest.empty() ? rest.end() : rest.begin() + 1, rest.end());
+  if (cmd == "sign") return cmd_sign(rest);
+  if (cmd == "verify") return cmd_verify(rest);
+  if (cmd == "cert" && sub("verify")) return cmd_cert_verify(rest2);
+  if (cmd == "edxml" && sub("build")) return cmd_edxml_build(rest2);
+  if (cmd == "edxml" && sub("status")) return cmd_edxml_status(rest2);
+  if (cmd == "edxml" && sub("inspect")) return cmd_edxml_inspect(rest2);
+  if (cmd == "serve" || cmd == "config" || cmd == "routes" || cmd == "audit") return not_built(cmd);
+  return usage_error("unknown command '" + cmd + (rest.empty() ? "" : " " + rest[0]) + "'");
+}
+
+}  // namespace edocgw::cli

@@ -1,0 +1,43 @@
+// util/bytes.h: byte helpers shared by every layer: hex, base64, SHA-256,
+// whole-file reads and writes, random identifiers.
+//
+// Free functions without state; all are thread-safe.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "util/result.h"
+
+namespace edocgw {
+
+using Sha256Digest = std::array<unsigned char, 32>;
+
+std::string to_hex(std::string_view bytes);
+std::string to_hex(const Sha256Digest& digest);
+
+// Base64 without line breaks (RFC 4648 section 4).
+std::string base64_encode(std::string_view bytes);
+// Accepts RFC 4648 base64 with or without padding; ignores ASCII white space
+// (edXML senders wrap lines). Anything else is an error.
+Result<std::string> base64_decode(std::string_view text);
+
+Sha256Digest sha256(std::string_view bytes);
+std::string sha256_hex(std::string_view bytes);
+
+// Reads a whole file; "-" reads standard input.
+Result<std::string> read_file(const std::filesystem::path& path);
+// Writes a whole file: to a temporary file beside it, fsync, rename, fsync of
+// the folder. "-" writes to standard output.
+Status write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
+
+// A random RFC 4122 version 4 UUID in lower-case text.
+std::string random_uuid();
+
+// Compares in time independent of where the inputs differ.
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+}  // namespace edocgw
