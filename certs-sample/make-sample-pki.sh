@@ -72,6 +72,11 @@ organizationName = optional
 organizationalUnitName = optional
 commonName = supplied
 UID = optional
+[ v3_root ]
+basicConstraints = critical, CA:true
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
 [ v3_ca ]
 basicConstraints = critical, CA:true, pathlen:0
 keyUsage = critical, keyCertSign, cRLSign
@@ -92,15 +97,19 @@ authorityKeyIdentifier = keyid:always
 EOF
 }
 
-# self_signed_root FILE_STEM CN
+# The CAs are valid from 2019 (like long-lived government CAs), so that a
+# certificate that expired in 2021 can still be checked "as of" 2020.
+ca_dates=(-startdate 20190101000000Z -enddate 20451231000000Z)
+
+# self_signed_root CA_NAME FILE_STEM CN
 self_signed_root() {
-  local stem=$1 cn=$2
+  local caname=$1 stem=$2 cn=$3
   openssl genpkey -quiet -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out "$stem.key"
-  openssl req -new -x509 -utf8 -sha256 -days 7300 -key "$stem.key" -out "$stem.pem" \
-    -subj "$subj_base/O=Sample Government/CN=$cn" \
-    -addext "basicConstraints=critical,CA:true" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -addext "subjectKeyIdentifier=hash"
+  openssl req -new -utf8 -key "$stem.key" -out "$work/$stem.csr" \
+    -subj "$subj_base/O=Sample Government/CN=$cn"
+  openssl ca -batch -notext -selfsign -config "$work/$caname/ca.cnf" -keyfile "$stem.key" \
+    -extensions v3_root "${ca_dates[@]}" -in "$work/$stem.csr" -out "$stem.pem" \
+    2>"$work/$stem.log" || { cat "$work/$stem.log" >&2; exit 1; }
 }
 
 # issue CA_NAME CA_STEM STEM SUBJECT EXTENSIONS KEYALG [startdate enddate]
@@ -128,12 +137,12 @@ org() { # org ORGAN_ID PROVINCE ORG_NAME
 ca_config root
 ca_config issuing
 ca_config unrelated
-self_signed_root root "Sample Government Root CA"
+self_signed_root root root "Sample Government Root CA"
 openssl genpkey -quiet -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out ca.key
 openssl req -new -utf8 -key ca.key -out "$work/ca.csr" \
   -subj "$subj_base/O=Sample Government/CN=Sample Government Issuing CA G2"
 openssl ca -batch -notext -config "$work/root/ca.cnf" -cert root.pem -keyfile root.key \
-  -extensions v3_ca -in "$work/ca.csr" -out ca.pem 2>"$work/ca.log" ||
+  -extensions v3_ca "${ca_dates[@]}" -in "$work/ca.csr" -out ca.pem 2>"$work/ca.log" ||
   { cat "$work/ca.log" >&2; exit 1; }
 
 # Organisation signing certificates.
@@ -154,7 +163,7 @@ openssl ca -batch -config "$work/issuing/ca.cnf" -cert ca.pem -keyfile ca.key \
   -revoke revoked.pem -crl_reason keyCompromise 2>"$work/revoke.log" ||
   { cat "$work/revoke.log" >&2; exit 1; }
 
-self_signed_root unrelated-root "Unrelated Sample Root CA"
+self_signed_root unrelated unrelated-root "Unrelated Sample Root CA"
 issue unrelated unrelated-root unrelated "$(org 000.00.12.H50 'Quảng Trị' 'UBND huyện Hướng Hóa')" \
   org_sign rsa
 

@@ -1,0 +1,122 @@
+// Hostile and broken input through `edocgw verify` and `edocgw edxml inspect`:
+// every one ends in a clear refusal (exit 1, a reason on the first stderr
+// line), never a crash, a hang or a file read.
+#define BOOST_TEST_MODULE hostile_input
+#include <boost/test/unit_test.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <random>
+
+#include "crypto/identity.h"
+#include "crypto/package_signer.h"
+#include "edxml/package_builder.h"
+#include "tests/test_support.h"
+
+using namespace edocgw;
+using test::pki;
+using test::quote;
+
+namespace {
+
+std::string signed_package() {
+  auto id = crypto::load_identity({pki("huong-hoa.pem"), pki("huong-hoa.key"), pki("ca.pem"), ""});
+  auto signer = crypto::PackageSigner::create(std::move(*id));
+  auto pkg = edxml::build_package(test::sample_meta(), {{"a.pdf", "%PDF", "", ""}}, now_seconds());
+  return *signer->sign(*pkg, now_seconds());
+}
+
+// Runs verify (under a time limit) on `bytes`; returns the result.
+test::CommandResult verify_bytes(const test::TempDir& dir, const std::string& bytes) {
+  test::write(dir / "input.xml", bytes);
+  return test::run("timeout 60 " + quote(test::edocgw_bin()) + " verify --trust " +
+                   quote(pki("root.pem")) + " --in " + quote(dir / "input.xml"));
+}
+
+void expect_refusal(const test::CommandResult& r, const std::string& fragment) {
+  BOOST_TEST(r.exit_code == 1, "exit " << r.exit_code << ": " << r.err);
+  const std::string first_line = r.err.substr(0, r.err.find('\n'));
+  BOOST_TEST(first_line.find(fragment) != std::string::npos, first_line);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_doctype_with_an_external_entity_reads_no_file) {
+  test::TempDir dir;
+  const auto fifo = dir / "secret";
+  BOOST_REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  std::string pkg = signed_package();
+  pkg = test::replace_once(
+      pkg, "<edXML:edXML ",
+      "<!DOCTYPE edXML [<!ENTITY x SYSTEM \"file://" + fifo.string() + "\">]>\n<edXML:edXML ");
+  pkg = test::replace_once(pkg, "<edXML:Content>", "<edXML:Content>&x;");
+  expect_refusal(verify_bytes(dir, pkg), "DOCTYPE");
+  BOOST_TEST(::open(fifo.c_str(), O_WRONLY | O_NONBLOCK) < 0);  // nobody opened it for reading
+}
+
+BOOST_AUTO_TEST_CASE(billion_laughs_ends_quickly) {
+  test::TempDir dir;
+  std::string bomb = "<?xml version=\"1.0\"?><!DOCTYPE edXML [<!ENTITY a \"aaaaaaaaaa\">";
+  std::string prev = "a";
+  for (int i = 0; i < 12; ++i) {
+    const std::string name = "e" + std::to_string(i);
+    bomb += "<!ENTITY " + name + " \"";
+    for (int j = 0; j < 10; ++j) bomb += "&" + prev + ";";
+    bomb += "\">";
+    prev = name;
+  }
+  bomb += "]><edXML>&" + prev + ";</edXML>";
+  expect_refusal(verify_bytes(dir, bomb), "DOCTYPE");
+}
+
+BOOST_AUTO_TEST_CASE(empty_truncated_and_non_xml_input_is_refused) {
+  test::TempDir dir;
+  const std::string good = signed_package();
+  expect_refusal(verify_bytes(dir, ""), "empty");
+  expect_refusal(verify_bytes(dir, good.substr(0, good.size() / 2)), "not well-formed");
+  expect_refusal(verify_bytes(dir, "%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj"), "not well-formed");
+  expect_refusal(verify_bytes(dir, "<html><body>502 Bad Gateway</body></html>"),
+                 "not an edXML package");
+  expect_refusal(verify_bytes(dir, "<edXML xmlns=\"http://www.mic.gov.vn/TBT/QCVN_102_2016\"/>"),
+                 "edXMLEnvelope");
+}
+
+BOOST_AUTO_TEST_CASE(random_mutations_never_crash) {
+  test::TempDir dir;
+  const std::string good = signed_package();
+  std::mt19937 rng(20261128);  // fixed seed: the same cases every run
+  for (int i = 0; i < 40; ++i) {
+    std::string bad = good;
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits; ++e) {
+      const size_t pos = rng() % bad.size();
+      switch (rng() % 3) {
+        case 0:
+          bad[pos] = static_cast<char>(rng() % 256);
+          break;
+        case 1:
+          bad.erase(pos, 1 + rng() % 16);
+          break;
+        default:
+          bad.insert(pos, 1, "<>&\"'\0x"[rng() % 7]);
+          break;
+      }
+    }
+    if (bad == good) continue;
+    const auto r = verify_bytes(dir, bad);
+    // A mutation inside ignorable white space may still verify; anything else is refused.
+    BOOST_TEST((r.exit_code == 0 || r.exit_code == 1),
+               "case " << i << " exit " << r.exit_code << " " << r.err);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(inspect_refuses_broken_input_with_exit_1) {
+  test::TempDir dir;
+  test::write(dir / "broken.xml", "<edXML");
+  const auto r =
+      test::run(quote(test::edocgw_bin()) + " edxml inspect " + quote(dir / "broken.xml"));
+  BOOST_TEST(r.exit_code == 1);
+  BOOST_TEST(r.err.find("not well-formed") != std::string::npos);
+}

@@ -1,0 +1,187 @@
+// The edocgw command line as users and scripts see it (shared/INTERFACE.md):
+// commands, JSON, exit codes, first stderr line.
+#define BOOST_TEST_MODULE cli
+#include <boost/test/unit_test.hpp>
+
+#include <cstdlib>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/test_support.h"
+#include "util/bytes.h"
+
+using namespace edocgw;
+using test::pki;
+using test::quote;
+
+namespace {
+
+std::string bin() {
+  return quote(test::edocgw_bin());
+}
+
+struct Built {
+  test::TempDir dir;
+  std::string pdf = "%PDF-1.7\n% mẫu công văn\n" + std::string(3000, 'z') + "\n%%EOF\n";
+  Built() {
+    test::write(dir / "meta.json", test::sample_meta().dump(2));
+    test::write(dir / "công-văn.pdf", pdf);
+    const auto r =
+        test::run(bin() + " edxml build --meta " + quote(dir / "meta.json") + " --attach " +
+                  quote(dir / "công-văn.pdf") + " --out " + quote(dir / "package.xml"));
+    if (r.exit_code != 0) throw std::runtime_error(r.err);
+  }
+  test::CommandResult sign(const std::string& extra = "") {
+    return test::run(bin() + " sign --cert " + quote(pki("huong-hoa.pem")) + " --key " +
+                     quote(pki("huong-hoa.key")) + " --chain " + quote(pki("ca.pem")) + " --in " +
+                     quote(dir / "package.xml") + " --out " + quote(dir / "signed.xml") + extra);
+  }
+  test::CommandResult verify(const std::string& file, const std::string& extra = "") {
+    return test::run(bin() + " verify --trust " + quote(pki("root.pem")) + " --crl " +
+                     quote(pki("crls.pem")) + " --in " + quote(dir / file) + extra);
+  }
+};
+
+std::string first_line(const std::string& s) {
+  return s.substr(0, s.find('\n'));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(vietnamese_text_survives_build_sign_verify_and_inspect_byte_for_byte) {
+  Built b;
+  BOOST_REQUIRE(b.sign().exit_code == 0);
+  const auto v = b.verify("signed.xml", " --json");
+  BOOST_TEST(v.exit_code == 0, v.err);
+  const auto report = nlohmann::json::parse(v.out);
+  BOOST_TEST(report["valid"] == true);
+
+  const auto inspect = test::run(bin() + " edxml inspect --json " + quote(b.dir / "signed.xml"));
+  BOOST_REQUIRE(inspect.exit_code == 0);
+  const auto j = nlohmann::json::parse(inspect.out);
+  BOOST_TEST(j["subject"].get<std::string>() == test::kSampleSubject);
+  BOOST_TEST(j["from"]["organ_name"].get<std::string>() == "UBND huyện Hướng Hóa");
+  BOOST_TEST(j["signer"]["full_name"].get<std::string>() == "Nguyễn Văn Ánh");
+  BOOST_TEST(j["attachments"][0]["name"].get<std::string>() == "công-văn.pdf");
+  BOOST_TEST(j["attachments"][0]["sha256"].get<std::string>() == sha256_hex(b.pdf));
+  BOOST_TEST(j["attachments"][0]["size"].get<size_t>() == b.pdf.size());
+  BOOST_TEST(j["signature_present"] == true);
+  // The signed file holds the exact UTF-8 bytes.
+  BOOST_TEST(test::read(b.dir / "signed.xml").find(test::kSampleSubject) != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(verify_json_has_the_documented_fields) {
+  Built b;
+  BOOST_REQUIRE(b.sign().exit_code == 0);
+  const auto j = nlohmann::json::parse(b.verify("signed.xml", " --json").out);
+  for (const char* key :
+       {"valid", "reason", "signer", "chain", "signed_at", "algorithm", "checks"}) {
+    BOOST_TEST(j.contains(key), key);
+  }
+  for (const char* key : {"subject", "organ_id", "serial", "sha256_fingerprint"}) {
+    BOOST_TEST(j["signer"].contains(key), key);
+  }
+  BOOST_TEST(j["signer"]["organ_id"] == "000.00.12.H50");
+  BOOST_TEST(j["chain"].size() == 3u);
+  BOOST_TEST(j["reason"].is_null());
+  BOOST_TEST(j["checks"].size() >= 10u);
+  BOOST_TEST(j["package_sha256"] == sha256_hex(test::read(b.dir / "signed.xml")));
+}
+
+BOOST_AUTO_TEST_CASE(an_invalid_package_exits_1_with_the_reason_first_on_stderr) {
+  Built b;
+  BOOST_REQUIRE(b.sign().exit_code == 0);
+  test::write(b.dir / "tampered.xml",
+              test::replace_once(test::read(b.dir / "signed.xml"), "năm 2026", "năm 2027"));
+  const auto r = b.verify("tampered.xml", " --json");
+  BOOST_TEST(r.exit_code == 1);
+  BOOST_TEST(first_line(r.err).find("changed after it was signed") != std::string::npos, r.err);
+  const auto j = nlohmann::json::parse(r.out);
+  BOOST_TEST(j["valid"] == false);
+  BOOST_TEST(j["reason"].get<std::string>().find("changed after it was signed") !=
+             std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(usage_and_io_errors_exit_2) {
+  Built b;
+  BOOST_TEST(test::run(bin() + " verify --in " + quote(b.dir / "package.xml")).exit_code ==
+             2);  // no --trust
+  BOOST_TEST(
+      test::run(bin() + " verify --trust " + quote(pki("root.pem")) + " --bogus").exit_code == 2);
+  BOOST_TEST(b.verify("does-not-exist.xml").exit_code == 2);
+  BOOST_TEST(b.verify("package.xml", " --at yesterday").exit_code == 2);
+  BOOST_TEST(test::run(bin() + " frobnicate").exit_code == 2);
+  BOOST_TEST(test::run(bin()).exit_code == 2);
+  BOOST_TEST(test::run(bin() + " --help").exit_code == 0);
+  const auto missing_meta = test::run(bin() + " edxml build --meta " + quote(b.dir / "nope.json"));
+  BOOST_TEST(missing_meta.exit_code == 2);
+  BOOST_TEST(missing_meta.err.find("nope.json") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(sign_and_verify_use_stdin_and_stdout_by_default) {
+  Built b;
+  const auto r = test::run(bin() + " sign --cert " + quote(pki("huong-hoa.pem")) + " --key " +
+                           quote(pki("huong-hoa.key")) + " --chain " + quote(pki("ca.pem")) +
+                           " < " + quote(b.dir / "package.xml") + " | " + bin() +
+                           " verify --trust " + quote(pki("root.pem")));
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(r.out.rfind("VALID", 0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(pkcs12_keys_take_the_passphrase_from_env_never_a_literal) {
+  Built b;
+  const std::string pass = test::read(pki("huong-hoa.p12.pass"));
+  ::setenv("EDOCGW_P12_PASS", pass.substr(0, pass.find('\n')).c_str(), 1);
+  const std::string base = bin() + " sign --key " + quote(pki("huong-hoa.p12")) + " --in " +
+                           quote(b.dir / "package.xml") + " --out " + quote(b.dir / "signed.xml");
+  BOOST_TEST(test::run(base + " --pass env:EDOCGW_P12_PASS").exit_code == 0);
+  BOOST_TEST(b.verify("signed.xml").exit_code == 0);
+  const auto literal = test::run(base + " --pass hunter2");
+  BOOST_TEST(literal.exit_code == 2);
+  BOOST_TEST(literal.err.find("never as a literal") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(sign_refuses_an_expired_certificate_with_exit_1) {
+  Built b;
+  const auto r = test::run(bin() + " sign --cert " + quote(pki("expired.pem")) + " --key " +
+                           quote(pki("expired.key")) + " --in " + quote(b.dir / "package.xml"));
+  BOOST_TEST(r.exit_code == 1);
+  BOOST_TEST(first_line(r.err).find("expired") != std::string::npos, r.err);
+}
+
+BOOST_AUTO_TEST_CASE(cert_verify_judges_chain_time_and_revocation) {
+  const std::string base = bin() + " cert verify --trust " + quote(pki("root.pem")) +
+                           " --untrusted " + quote(pki("ca.pem"));
+  const std::string crl = " --crl " + quote(pki("ca.crl")) + " --crl " + quote(pki("root.crl"));
+  BOOST_TEST(test::run(base + crl + " " + quote(pki("huong-hoa.pem"))).exit_code == 0);
+  const auto revoked = test::run(base + crl + " " + quote(pki("revoked.pem")));
+  BOOST_TEST(revoked.exit_code == 1);
+  BOOST_TEST(first_line(revoked.err).find("revoked") != std::string::npos);
+  BOOST_TEST(test::run(base + " " + quote(pki("expired.pem"))).exit_code == 1);
+  BOOST_TEST(
+      test::run(base + " --at 2020-06-01T00:00:00Z " + quote(pki("expired.pem"))).exit_code == 0);
+  const auto json = test::run(base + " --json " + quote(pki("unrelated.pem")));
+  BOOST_TEST(json.exit_code == 1);
+  BOOST_TEST(nlohmann::json::parse(json.out)["valid"] == false);
+}
+
+BOOST_AUTO_TEST_CASE(status_packages_are_built_from_json) {
+  test::TempDir dir;
+  test::write(dir / "status.json",
+              R"({"from": {"organ_id": "000.00.13.H50", "organ_name": "UBND huyện Đakrông"},
+    "response_for": {"organ_id": "000.00.12.H50", "document_id": "000.00.12.H50,2026/11/28,125/UBND-VP"},
+    "status_code": "03", "description": "Đã vào sổ"})");
+  BOOST_REQUIRE(test::run(bin() + " edxml status --meta " + quote(dir / "status.json") + " --out " +
+                          quote(dir / "status.xml"))
+                    .exit_code == 0);
+  const auto inspect = test::run(bin() + " edxml inspect " + quote(dir / "status.xml"));
+  BOOST_TEST(inspect.exit_code == 0);
+  BOOST_TEST(inspect.out.find("status:      03 (accepted and registered)") != std::string::npos,
+             inspect.out);
+}
+
+BOOST_AUTO_TEST_CASE(commands_not_built_yet_say_so) {
+  const auto r = test::run(bin() + " serve --config gateway.xml");
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(r.err.find("not built yet") != std::string::npos);
+}

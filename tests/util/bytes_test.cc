@@ -1,0 +1,59 @@
+#define BOOST_TEST_MODULE bytes
+#include <boost/test/unit_test.hpp>
+
+#include "tests/test_support.h"
+#include "util/bytes.h"
+
+using namespace edocgw;
+
+BOOST_AUTO_TEST_CASE(base64_round_trips_every_length) {
+  std::string bytes;
+  for (int n = 0; n < 300; ++n) {
+    auto decoded = base64_decode(base64_encode(bytes));
+    BOOST_REQUIRE(decoded.ok());
+    BOOST_TEST(*decoded == bytes);
+    bytes.push_back(static_cast<char>(n * 37));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(base64_accepts_wrapped_lines_and_refuses_garbage) {
+  BOOST_TEST(*base64_decode("aGVs\r\nbG8=\n") == "hello");
+  BOOST_TEST(!base64_decode("aGVs*bG8=").ok());
+  BOOST_TEST(!base64_decode("aGVsbG8=x").ok());  // data after padding
+  BOOST_TEST(!base64_decode("a").ok());          // truncated
+}
+
+BOOST_AUTO_TEST_CASE(sha256_matches_the_standard_vector) {
+  BOOST_TEST(sha256_hex("abc") ==
+             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+BOOST_AUTO_TEST_CASE(atomic_write_replaces_the_file_and_leaves_no_temporary) {
+  test::TempDir dir;
+  BOOST_REQUIRE(write_file_atomic(dir / "a.xml", "first").ok());
+  BOOST_REQUIRE(write_file_atomic(dir / "a.xml", "second").ok());
+  BOOST_TEST(*read_file(dir / "a.xml") == "second");
+  int entries = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir.path())) ++entries;
+  BOOST_TEST(entries == 1);
+}
+
+BOOST_AUTO_TEST_CASE(read_file_names_the_missing_file) {
+  auto r = read_file("/nonexistent/edocgw/file.xml");
+  BOOST_REQUIRE(!r.ok());
+  BOOST_TEST(r.error().code == Errc::io);
+  BOOST_TEST(r.error().message.find("/nonexistent/edocgw/file.xml") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(uuids_are_version_4_and_distinct) {
+  const std::string a = random_uuid(), b = random_uuid();
+  BOOST_TEST(a.size() == 36u);
+  BOOST_TEST(a[14] == '4');
+  BOOST_TEST(a != b);
+}
+
+BOOST_AUTO_TEST_CASE(constant_time_equal_compares_contents) {
+  BOOST_TEST(constant_time_equal("token", "token"));
+  BOOST_TEST(!constant_time_equal("token", "tokem"));
+  BOOST_TEST(!constant_time_equal("token", "token2"));
+}
