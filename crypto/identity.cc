@@ -100,14 +100,17 @@ Result<Identity> load_identity(const IdentitySource& source) {
     return make_error(Errc::usage,
                       "no certificate given: use --cert, or a PKCS#12 key that holds one");
   }
-  id.cert = std::move(certs.front());
-  for (size_t i = 1; i < certs.size(); ++i) {
-    if (X509_cmp(certs[i].get(), id.cert.get()) != 0) id.chain.push_back(std::move(certs[i]));
-  }
   if (!source.chain.empty()) {
     auto chain = load_certificates(source.chain);
     if (!chain) return chain.error();
-    for (auto& c : *chain) id.chain.push_back(std::move(c));
+    for (auto& c : *chain) certs.push_back(std::move(c));
+  }
+  id.cert = std::move(certs.front());
+  // The chain once each, without the leaf: a PKCS#12 and a chain file often overlap.
+  for (size_t i = 1; i < certs.size(); ++i) {
+    bool seen = X509_cmp(certs[i].get(), id.cert.get()) == 0;
+    for (const auto& c : id.chain) seen = seen || X509_cmp(certs[i].get(), c.get()) == 0;
+    if (!seen) id.chain.push_back(std::move(certs[i]));
   }
   if (X509_check_private_key(id.cert.get(), id.key.get()) != 1) {
     ERR_clear_error();

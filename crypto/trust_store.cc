@@ -80,8 +80,8 @@ std::string crl_number(const X509_CRL* crl) {
   return out;
 }
 
-std::string message_for(const CollectedProblem& p, X509* issuer_hint,
-                        const std::vector<X509CrlPtr>& crls, TimePoint at) {
+std::string message_for(const CollectedProblem& p, const std::vector<X509CrlPtr>& crls,
+                        TimePoint at) {
   X509* cert = p.cert.get();
   const std::string who = quoted_subject(cert);
   const std::string when = format_rfc3339(at);
@@ -136,7 +136,6 @@ std::string message_for(const CollectedProblem& p, X509* issuer_hint,
     case X509_V_ERR_CERT_SIGNATURE_FAILURE:
       return "the CA signature on certificate " + who + " does not verify";
     default:
-      (void)issuer_hint;
       return "certificate " + who + ": " + X509_verify_cert_error_string(p.error);
   }
 }
@@ -212,7 +211,7 @@ ChainResult TrustStore::verify(X509* cert, const std::vector<X509*>& extra, Time
     for (const auto& r : result.problems) seen |= r.openssl_error == p.error && r.depth == p.depth;
     if (seen) continue;
     result.problems.push_back(
-        {classify(p.error, p.depth), p.depth, p.error, message_for(p, nullptr, crls_, at)});
+        {classify(p.error, p.depth), p.depth, p.error, message_for(p, crls_, at)});
   }
   if (result.revocation_checked) {
     for (size_t i = 0; i + 1 < result.chain.size(); ++i) {

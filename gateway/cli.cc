@@ -6,15 +6,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "adapters/adapter.h"
+#include "config/gateway_config.h"
 #include "crypto/certificate.h"
 #include "crypto/identity.h"
 #include "crypto/package_signer.h"
 #include "crypto/package_verifier.h"
 #include "crypto/trust_store.h"
+#include "edxml/agency_code.h"
 #include "edxml/package.h"
 #include "edxml/package_builder.h"
 #include "edxml/xml.h"
 #include "gateway/cli_args.h"
+#include "gateway/config_check.h"
 #include "util/bytes.h"
 #include "util/time.h"
 
@@ -31,7 +35,11 @@ constexpr const char* kUsage = R"(usage: edocgw COMMAND [OPTIONS]
   edxml status --meta STATUS.json [--out PKG]
   edxml inspect [--json] PKG
 
-  serve, config check, routes explain, audit ...: not built yet (see the README).
+  sign   --config gateway.xml [--in F] [--out G]
+  config check gateway.xml
+  routes explain --config gateway.xml --to ORGAN_ID
+
+  serve, audit ...: not built yet (see the README).
 
 Exit codes: 0 valid/success, 1 judged invalid (first stderr line says why), 2 usage or I/O error.
 )";
@@ -77,15 +85,22 @@ int cmd_sign(const std::vector<std::string>& argv) {
   auto args = Args::parse(
       argv, {{"--cert", "--key", "--chain", "--pass", "--in", "--out", "--config"}, {}});
   if (!args) return usage_error(args.error().message);
-  if (args->get("--config")) {
-    std::cerr << "edocgw: sign --config needs gateway.xml support, which is not built yet; "
-                 "use --cert and --key\n";
-    return kExitUsage;
+  crypto::IdentitySource source;
+  if (auto config_path = args->get("--config")) {
+    if (args->get("--key") || args->get("--cert")) {
+      return usage_error("sign takes either --config or --cert/--key, not both");
+    }
+    auto config = config::load_config(*config_path);
+    if (!config) return fail_with(config.error());
+    const auto& id = config->identity;
+    source = {id.cert, id.key, id.chain, id.pass};
+  } else {
+    if (!args->get("--key")) {
+      return usage_error("sign needs --key (and --cert unless the key is PKCS#12), or --config");
+    }
+    source = {args->get_or("--cert", ""), *args->get("--key"), args->get_or("--chain", ""),
+              args->get_or("--pass", "")};
   }
-  if (!args->get("--key"))
-    return usage_error("sign needs --key (and --cert unless the key is PKCS#12)");
-  crypto::IdentitySource source{args->get_or("--cert", ""), *args->get("--key"),
-                                args->get_or("--chain", ""), args->get_or("--pass", "")};
   auto identity = crypto::load_identity(source);
   if (!identity) return fail_with(identity.error());
   auto signer = crypto::PackageSigner::create(std::move(*identity));
@@ -258,6 +273,52 @@ int cmd_edxml_inspect(const std::vector<std::string>& argv) {
   return kExitOk;
 }
 
+// --- config check, routes explain ------------------------------------------
+
+int cmd_config_check(const std::vector<std::string>& argv) {
+  auto args = Args::parse(argv, {{"--config"}, {}});
+  if (!args) return usage_error(args.error().message);
+  std::string path = args->get_or("--config", "");
+  if (path.empty() && args->positional().size() == 1) path = args->positional()[0];
+  if (path.empty())
+    return usage_error("config check takes the file: edocgw config check gateway.xml");
+  adapters::AdapterRegistry registry;
+  adapters::register_builtin_adapters(registry);
+  auto loaded = gateway::load_and_check(path, registry);
+  if (!loaded) return fail_with(loaded.error());
+  for (const auto& w : loaded->warnings) std::cerr << "warning: " << w << "\n";
+  const auto& c = loaded->config;
+  std::cout << path << ": OK: " << c.name << " (" << c.organ_id << "), " << c.adapters.size()
+            << " adapter(s), " << c.routes.routes().size() << " route(s)"
+            << (c.api ? ", api on " + c.api->listen.text() : std::string())
+            << (c.exchange ? ", exchange on " + c.exchange->listen.text() : std::string()) << "\n";
+  return kExitOk;
+}
+
+int cmd_routes_explain(const std::vector<std::string>& argv) {
+  auto args = Args::parse(argv, {{"--config", "--to"}, {}});
+  if (!args) return usage_error(args.error().message);
+  if (!args->get("--config") || !args->get("--to")) {
+    return usage_error("routes explain needs --config gateway.xml --to ORGAN_ID");
+  }
+  auto config = config::load_config(*args->get("--config"));
+  if (!config) return fail_with(config.error());
+  const std::string to = *args->get("--to");
+  if (edxml::classify_agency_code(to) == edxml::AgencyCodeForm::invalid) {
+    return fail_with(
+        make_error(Errc::invalid, "'" + to + "' is not an agency code such as 000.00.13.H50"));
+  }
+  const config::RouteMatch m = config->routes.explain(to);
+  for (const auto& line : m.explanation) std::cout << line << "\n";
+  if (m.route == nullptr) {
+    std::cerr << "edocgw: no route for " << to << ": add a <route to=...> that matches it\n";
+    return kExitInvalid;
+  }
+  const config::AdapterConfig* adapter = config->adapter(m.route->via);
+  std::cout << to << " -> adapter '" << m.route->via << "' (type " << adapter->type << ")\n";
+  return kExitOk;
+}
+
 int not_built(const std::string& what) {
   std::cerr << "edocgw: '" << what << "' is not built yet in this version (see README, 'Status')\n";
   return kExitUsage;
@@ -280,7 +341,9 @@ int run(const std::vector<std::string>& args) {
   if (cmd == "edxml" && sub("build")) return cmd_edxml_build(rest2);
   if (cmd == "edxml" && sub("status")) return cmd_edxml_status(rest2);
   if (cmd == "edxml" && sub("inspect")) return cmd_edxml_inspect(rest2);
-  if (cmd == "serve" || cmd == "config" || cmd == "routes" || cmd == "audit") return not_built(cmd);
+  if (cmd == "config" && sub("check")) return cmd_config_check(rest2);
+  if (cmd == "routes" && sub("explain")) return cmd_routes_explain(rest2);
+  if (cmd == "serve" || cmd == "audit") return not_built(cmd);
   return usage_error("unknown command '" + cmd + (rest.empty() ? "" : " " + rest[0]) + "'");
 }
 

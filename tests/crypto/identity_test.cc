@@ -30,6 +30,12 @@ BOOST_AUTO_TEST_CASE(pkcs12_identity_takes_its_passphrase_from_a_file_or_the_env
   BOOST_TEST(describe(from_file->cert.get()).organ_id == "000.00.12.H50");
   BOOST_TEST(from_file->chain.size() == 1u);
 
+  // The PKCS#12 already holds the issuing CA: a chain file repeating it adds only the root.
+  auto with_chain = load_identity(
+      {"", pki("huong-hoa.p12"), pki("chain.pem"), "file:" + pki("huong-hoa.p12.pass").string()});
+  BOOST_REQUIRE(with_chain.ok());
+  BOOST_TEST(with_chain->chain.size() == 2u);
+
   const std::string pass = test::read(pki("huong-hoa.p12.pass"));
   ::setenv("EDOCGW_TEST_P12_PASS", pass.substr(0, pass.find('\n')).c_str(), 1);
   auto from_env = load_identity({"", pki("huong-hoa.p12"), "", "env:EDOCGW_TEST_P12_PASS"});

@@ -1,0 +1,241 @@
+#include "adapters/vdxp/vdxp_adapter.h"
+
+#include <curl/curl.h>
+
+#include <mutex>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "util/bytes.h"
+#include "util/time.h"
+
+namespace edocgw::adapters::vdxp {
+namespace {
+
+void init_curl_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+size_t append_body(char* data, size_t size, size_t count, void* user) {
+  static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+struct CurlDeleter {
+  void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
+};
+
+std::string json_string(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return {};
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+}  // namespace
+
+VdxpAdapter::VdxpAdapter(std::string name, VdxpSettings settings)
+    : name_(std::move(name)), settings_(std::move(settings)) {
+  init_curl_once();
+}
+
+const std::string& VdxpAdapter::type() const {
+  static const std::string kType = "vdxp";
+  return kType;
+}
+
+Result<VdxpAdapter::Response> VdxpAdapter::post(
+    const std::string& path, const std::map<std::string, std::string>& parameters,
+    const std::string& body) {
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  if (!curl) return make_error(Errc::internal, "cannot create a curl handle");
+  const std::string timestamp = std::to_string(now_seconds().time_since_epoch().count());
+  const std::string signature = sign_request(settings_.auth, settings_.secret, settings_.system_id,
+                                             timestamp, "POST", path, parameters, body);
+  curl_slist* raw = nullptr;
+  auto add = [&](const std::string& name, const std::string& value) {
+    raw = curl_slist_append(raw, (name + ": " + value).c_str());
+  };
+  add(settings_.auth.header("systemid"), settings_.system_id);
+  add(settings_.auth.header("timestamp"), timestamp);
+  add(settings_.auth.header("signature"), signature);
+  for (const auto& [k, v] : parameters) add(k, v);
+  add("Content-Type", "application/xml");
+  add("Expect", "");  // no 100-continue round trip
+  std::unique_ptr<curl_slist, SlistDeleter> headers(raw);
+
+  Response response;
+  const std::string url = settings_.url + path;
+  CURL* c = curl.get();
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_POST, 1L);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, append_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(settings_.timeout.count()));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(settings_.connect_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  if (!settings_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, settings_.ca_file.c_str());
+  if (!settings_.client_cert.empty())
+    curl_easy_setopt(c, CURLOPT_SSLCERT, settings_.client_cert.c_str());
+  if (!settings_.client_key.empty())
+    curl_easy_setopt(c, CURLOPT_SSLKEY, settings_.client_key.c_str());
+
+  const CURLcode rc = curl_easy_perform(c);
+  std::lock_guard lock(health_mutex_);
+  if (rc != CURLE_OK) {
+    last_transport_error_ = "cannot reach the exchange at " + url + ": " + curl_easy_strerror(rc);
+    return make_error(Errc::io, last_transport_error_);
+  }
+  last_transport_error_.clear();
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.http_status);
+  return response;
+}
+
+Result<nlohmann::json> VdxpAdapter::call(const std::string& path,
+                                         const std::map<std::string, std::string>& parameters,
+                                         const std::string& body) {
+  auto response = post(path, parameters, body);
+  if (!response) return response.error();
+  auto j = nlohmann::json::parse(response->body, nullptr, false);
+  const bool json = !j.is_discarded() && j.is_object();
+  if (response->http_status >= 500 || response->http_status == 429 || response->http_status == 0) {
+    return make_error(Errc::io, "the exchange answered HTTP " +
+                                    std::to_string(response->http_status) +
+                                    (json ? ": " + json_string(j, "ErrorDesc") : std::string()));
+  }
+  if (!json) {
+    return make_error(Errc::io, "the exchange answered HTTP " +
+                                    std::to_string(response->http_status) + " without a JSON body");
+  }
+  if (response->http_status == 401 || response->http_status == 403) {
+    // Misconfiguration on one side; retried, so a fixed config resumes the queue.
+    return make_error(Errc::io, "the exchange refused our credentials (HTTP " +
+                                    std::to_string(response->http_status) +
+                                    "): " + json_string(j, "ErrorDesc"));
+  }
+  if (json_string(j, "ErrorCode") != "0") {
+    return make_error(Errc::invalid, "the exchange refused it: " + json_string(j, "ErrorDesc"));
+  }
+  return j;
+}
+
+Result<DeliveryReceipt> VdxpAdapter::deliver(const OutgoingPackage& package) {
+  const nlohmann::json to = package.to_organ_ids;
+  auto answer = call("/sendEdoc",
+                     {{"from", package.from_organ_id},
+                      {"to", to.dump()},
+                      {"servicetype", "eDoc"},
+                      {"messagetype", package.message_type}},
+                     package.bytes);
+  if (!answer) return answer.error();
+  return DeliveryReceipt{json_string(*answer, "DocId"), "accepted by the exchange"};
+}
+
+Result<std::vector<IncomingPackage>> VdxpAdapter::poll_type(const std::string& message_type) {
+  auto list =
+      call("/getReceivedEdocList", {{"servicetype", "eDoc"}, {"messagetype", message_type}});
+  if (!list) return list.error();
+  std::vector<IncomingPackage> out;
+  auto data = list->find("data");
+  if (data == list->end() || !data->is_array()) return out;
+  for (const auto& item : *data) {
+    const std::string doc_id = json_string(item, "docId");
+    if (doc_id.empty()) continue;
+    auto got = call("/getEdoc", {{"docid", doc_id}});
+    if (!got) return got.error();
+    auto bytes = base64_decode(json_string(*got, "data"));
+    if (!bytes)
+      return make_error(Errc::io, "the exchange sent document " + doc_id + " in broken base64");
+    out.push_back({doc_id, json_string(item, "from"), message_type, std::move(*bytes)});
+  }
+  return out;
+}
+
+Result<std::vector<IncomingPackage>> VdxpAdapter::poll() {
+  auto docs = poll_type("edoc");
+  if (!docs) return docs.error();
+  auto statuses = poll_type("status");
+  if (!statuses) return statuses.error();
+  for (auto& s : *statuses) docs->push_back(std::move(s));
+  return docs;
+}
+
+Status VdxpAdapter::acknowledge(const std::string& remote_id, bool accepted) {
+  auto answer =
+      call("/updateStatus", {{"docid", remote_id}, {"status", accepted ? "done" : "fail"}});
+  if (!answer) return answer.error();
+  return {};
+}
+
+Status VdxpAdapter::health() {
+  std::lock_guard lock(health_mutex_);
+  if (!last_transport_error_.empty()) return make_error(Errc::io, last_transport_error_);
+  return {};
+}
+
+Result<std::unique_ptr<Adapter>> VdxpAdapterFactory::create(
+    const config::AdapterConfig& config) const {
+  static const std::set<std::string> kKnown = {
+      "url",        "system-id",       "secret-file",       "poll",
+      "timeout",    "connect-timeout", "ca-file",           "client-cert",
+      "client-key", "header-prefix",   "signature-encoding"};
+  for (const auto& [key, value] : config.settings) {
+    if (!kKnown.count(key))
+      return make_error(Errc::invalid, "unknown setting '" + key + "' for a vdxp adapter");
+  }
+  auto get = [&](const char* key) {
+    auto it = config.settings.find(key);
+    return it == config.settings.end() ? std::string() : it->second;
+  };
+  auto path = [&](const std::string& value) {
+    std::filesystem::path p(value);
+    return value.empty() || p.is_absolute() ? value
+                                            : (config.base_dir / p).lexically_normal().string();
+  };
+  VdxpSettings s;
+  s.url = get("url");
+  if (s.url.rfind("http://", 0) != 0 && s.url.rfind("https://", 0) != 0) {
+    return make_error(Errc::invalid, "url=\"" + s.url + "\" must start with http:// or https://");
+  }
+  while (!s.url.empty() && s.url.back() == '/') s.url.pop_back();
+  s.system_id = get("system-id");
+  if (s.system_id.empty())
+    return make_error(Errc::invalid, "a vdxp adapter needs system-id=\"...\"");
+  if (get("secret-file").empty())
+    return make_error(Errc::invalid, "a vdxp adapter needs secret-file=\"...\"");
+  auto secret = read_file(path(get("secret-file")));
+  if (!secret) return secret.error();
+  const auto first = secret->find_first_not_of(" \t\r\n");
+  const auto last = secret->find_last_not_of(" \t\r\n");
+  if (first == std::string::npos)
+    return make_error(Errc::invalid, "secret-file " + get("secret-file") + " is empty");
+  s.secret = secret->substr(first, last - first + 1);
+  for (auto [key, target] : {std::pair{"poll", &s.poll_interval}, std::pair{"timeout", &s.timeout},
+                             std::pair{"connect-timeout", &s.connect_timeout}}) {
+    if (get(key).empty()) continue;
+    auto d = config::parse_duration(get(key));
+    if (!d) return make_error(Errc::invalid, std::string(key) + ": " + d.error().message);
+    *target = *d;
+  }
+  s.ca_file = path(get("ca-file"));
+  s.client_cert = path(get("client-cert"));
+  s.client_key = path(get("client-key"));
+  s.auth.header_prefix = get("header-prefix");
+  const std::string encoding = get("signature-encoding");
+  if (!encoding.empty() && encoding != "hex" && encoding != "base64") {
+    return make_error(Errc::invalid, "signature-encoding must be hex or base64");
+  }
+  s.auth.base64_signature = encoding == "base64";
+  return std::unique_ptr<Adapter>(std::make_unique<VdxpAdapter>(config.name, std::move(s)));
+}
+
+}  // namespace edocgw::adapters::vdxp

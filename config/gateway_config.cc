@@ -1,0 +1,419 @@
+#include "config/gateway_config.h"
+
+#include <pugixml.hpp>
+
+#include <algorithm>
+#include <set>
+
+#include "edxml/agency_code.h"
+#include "util/bytes.h"
+
+namespace edocgw::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Turns pugixml byte offsets into line numbers and collects the first error.
+class Reader {
+ public:
+  Reader(const std::string& bytes, fs::path path) : path_(std::move(path)) {
+    for (size_t i = 0; i < bytes.size(); ++i) {
+      if (bytes[i] == '\n') newlines_.push_back(i);
+    }
+    base_ = path_.has_parent_path() ? fs::absolute(path_).parent_path() : fs::current_path();
+  }
+
+  int line(const pugi::xml_node& n) const { return line_at(static_cast<size_t>(n.offset_debug())); }
+  int line_at(size_t offset) const {
+    return static_cast<int>(std::upper_bound(newlines_.begin(), newlines_.end(), offset) -
+                            newlines_.begin()) +
+           1;
+  }
+  std::string where(int line) const { return path_.string() + ":" + std::to_string(line); }
+
+  Error error(const pugi::xml_node& n, const std::string& message) const {
+    return make_error(Errc::invalid, where(line(n)) + ": " + message);
+  }
+
+  // Allowed attributes and children of `n`; anything else is an error.
+  Status only(const pugi::xml_node& n, std::initializer_list<const char*> attributes,
+              std::initializer_list<const char*> children = {}) const {
+    for (const auto& a : n.attributes()) {
+      if (std::none_of(attributes.begin(), attributes.end(),
+                       [&](const char* s) { return std::string(s) == a.name(); })) {
+        return error(n, "<" + std::string(n.name()) + "> has no attribute '" + a.name() +
+                            "'; allowed: " + join(attributes));
+      }
+    }
+    for (const auto& c : n.children()) {
+      if (c.type() != pugi::node_element) continue;
+      if (std::none_of(children.begin(), children.end(),
+                       [&](const char* s) { return std::string(s) == c.name(); })) {
+        return error(c, "unknown element <" + std::string(c.name()) + "> in <" + n.name() + ">" +
+                            (children.size() ? "; allowed: " + join(children) : ""));
+      }
+    }
+    return {};
+  }
+
+  Result<std::string> required(const pugi::xml_node& n, const char* attribute) const {
+    const auto a = n.attribute(attribute);
+    if (!a || std::string(a.value()).empty()) {
+      return error(n, "<" + std::string(n.name()) + "> needs " + attribute + "=\"...\"");
+    }
+    return std::string(a.value());
+  }
+
+  fs::path path(const std::string& value) const {
+    const fs::path p(value);
+    return p.is_absolute() ? p : (base_ / p).lexically_normal();
+  }
+
+  // A file that must exist and be readable when the gateway starts.
+  Result<fs::path> existing_file(const pugi::xml_node& n, const char* attribute) const {
+    auto value = required(n, attribute);
+    if (!value) return value.error();
+    const fs::path p = path(*value);
+    std::error_code ec;
+    if (!fs::is_regular_file(p, ec)) {
+      return error(n, std::string(attribute) + "=\"" + *value + "\": no such file (" + p.string() +
+                          "); fix the path, relative to the config file");
+    }
+    return p;
+  }
+
+  Result<Listen> listen(const pugi::xml_node& n) const {
+    auto value = required(n, "listen");
+    if (!value) return value.error();
+    const auto colon = value->rfind(':');
+    Listen l;
+    if (colon == std::string::npos || colon == 0) {
+      return error(n, "listen=\"" + *value + "\" must be HOST:PORT, such as 127.0.0.1:8080");
+    }
+    l.host = value->substr(0, colon);
+    if (l.host.size() > 2 && l.host.front() == '[' && l.host.back() == ']') {
+      l.host = l.host.substr(1, l.host.size() - 2);
+    }
+    const std::string port = value->substr(colon + 1);
+    if (port.empty() || port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+        std::stoul(port) > 65535) {
+      return error(n, "listen=\"" + *value + "\": the port must be a number from 0 to 65535");
+    }
+    l.port = static_cast<std::uint16_t>(std::stoul(port));
+    return l;
+  }
+
+  Result<std::optional<TlsConfig>> tls(const pugi::xml_node& n) const {
+    const bool cert = n.attribute("tls-cert");
+    const bool key = n.attribute("tls-key");
+    if (!cert && !key) return std::optional<TlsConfig>();
+    if (cert != key) return error(n, "give both tls-cert and tls-key, or neither");
+    auto c = existing_file(n, "tls-cert");
+    if (!c) return c.error();
+    auto k = existing_file(n, "tls-key");
+    if (!k) return k.error();
+    return std::optional<TlsConfig>(TlsConfig{*c, *k});
+  }
+
+  Result<std::uint64_t> max_body(const pugi::xml_node& n) const {
+    if (!n.attribute("max-body")) return std::uint64_t{64} << 20;
+    auto size = parse_size(n.attribute("max-body").value());
+    if (!size) return error(n, "max-body: " + size.error().message);
+    return *size;
+  }
+
+ private:
+  static std::string join(std::initializer_list<const char*> names) {
+    std::string out;
+    for (const char* s : names) out += (out.empty() ? "" : ", ") + std::string(s);
+    return out.empty() ? "none" : out;
+  }
+
+  fs::path path_;
+  fs::path base_;
+  std::vector<size_t> newlines_;
+};
+
+bool is_lower_hex64(const std::string& s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+}  // namespace
+
+const AdapterConfig* GatewayConfig::adapter(const std::string& name) const {
+  for (const auto& a : adapters) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
+std::string GatewayConfig::where(int line) const {
+  return source.string() + ":" + std::to_string(line);
+}
+
+Result<std::chrono::milliseconds> parse_duration(const std::string& text) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  const std::string unit = text.substr(digits);
+  if (digits == 0 || digits > 9) {
+    return make_error(Errc::invalid,
+                      "'" + text + "' is not a duration such as 500ms, 2s, 5m or 1h");
+  }
+  const long long n = std::stoll(text.substr(0, digits));
+  if (unit == "ms") return std::chrono::milliseconds(n);
+  if (unit == "s") return std::chrono::milliseconds(n * 1000);
+  if (unit == "m") return std::chrono::milliseconds(n * 60'000);
+  if (unit == "h") return std::chrono::milliseconds(n * 3'600'000);
+  return make_error(Errc::invalid, "'" + text + "' is not a duration such as 500ms, 2s, 5m or 1h");
+}
+
+Result<std::uint64_t> parse_size(const std::string& text) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  const std::string unit = text.substr(digits);
+  if (digits == 0 || digits > 12) {
+    return make_error(Errc::invalid, "'" + text + "' is not a size such as 64MB, 512KB or 1048576");
+  }
+  const std::uint64_t n = std::stoull(text.substr(0, digits));
+  if (unit.empty() || unit == "B") return n;
+  if (unit == "KB") return n << 10;
+  if (unit == "MB") return n << 20;
+  if (unit == "GB") return n << 30;
+  return make_error(Errc::invalid, "'" + text + "' is not a size such as 64MB, 512KB or 1048576");
+}
+
+Result<GatewayConfig> load_config(const fs::path& path) {
+  auto bytes = read_file(path);
+  if (!bytes) return bytes.error();
+  return parse_config(*bytes, path);
+}
+
+Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& path) {
+  Reader r(bytes, path);
+  pugi::xml_document doc;
+  // No DOCTYPE processing: pugixml never loads external entities; parse_default
+  // does not expand custom entities either.
+  const pugi::xml_parse_result parsed =
+      doc.load_buffer(bytes.data(), bytes.size(), pugi::parse_default);
+  if (!parsed) {
+    return make_error(Errc::invalid, r.where(r.line_at(static_cast<size_t>(parsed.offset))) +
+                                         ": not well-formed XML: " + parsed.description());
+  }
+  const pugi::xml_node g = doc.document_element();
+  if (std::string(g.name()) != "gateway") {
+    return r.error(g, "the root element must be <gateway>, not <" + std::string(g.name()) + ">");
+  }
+  if (auto st = r.only(g, {"organ-id", "name", "data-dir"},
+                       {"identity", "trust", "api", "exchange", "adapters", "routes"});
+      !st) {
+    return st.error();
+  }
+  GatewayConfig c;
+  c.source = path;
+  c.sha256 = sha256_hex(bytes);
+  auto organ = r.required(g, "organ-id");
+  if (!organ) return organ.error();
+  if (!edxml::is_strict_agency_code(*organ)) {
+    return r.error(g, "organ-id=\"" + *organ + "\" is not an agency code such as 000.00.12.H50");
+  }
+  c.organ_id = *organ;
+  auto name = r.required(g, "name");
+  if (!name) return name.error();
+  c.name = *name;
+  auto data_dir = r.required(g, "data-dir");
+  if (!data_dir) return data_dir.error();
+  c.data_dir = r.path(*data_dir);
+
+  // <identity>
+  const pugi::xml_node id = g.child("identity");
+  if (!id) return r.error(g, "<gateway> needs an <identity cert=... key=...> to sign with");
+  if (auto st = r.only(id, {"cert", "key", "chain", "pass"}); !st) return st.error();
+  c.identity.line = r.line(id);
+  auto cert = r.existing_file(id, "cert");
+  if (!cert) return cert.error();
+  c.identity.cert = *cert;
+  auto key = r.existing_file(id, "key");
+  if (!key) return key.error();
+  c.identity.key = *key;
+  if (id.attribute("chain")) {
+    auto chain = r.existing_file(id, "chain");
+    if (!chain) return chain.error();
+    c.identity.chain = *chain;
+  }
+  if (id.attribute("pass")) {
+    const std::string pass = id.attribute("pass").value();
+    if (pass.rfind("env:", 0) == 0) {
+      c.identity.pass = pass;
+    } else if (pass.rfind("file:", 0) == 0) {
+      c.identity.pass = "file:" + r.path(pass.substr(5)).string();
+    } else {
+      return r.error(id,
+                     "pass=\"...\" must be env:VARIABLE or file:PATH, never the passphrase itself");
+    }
+  }
+
+  // <trust>
+  const pugi::xml_node trust = g.child("trust");
+  if (!trust)
+    return r.error(g, "<gateway> needs a <trust anchors=...> to verify incoming packages");
+  if (auto st = r.only(trust, {"anchors", "crl", "revocation", "allow-sha1"}); !st)
+    return st.error();
+  c.trust.line = r.line(trust);
+  auto anchors = r.existing_file(trust, "anchors");
+  if (!anchors) return anchors.error();
+  c.trust.anchors.push_back(*anchors);
+  if (trust.attribute("crl")) {
+    auto crl = r.existing_file(trust, "crl");
+    if (!crl) return crl.error();
+    c.trust.crls.push_back(*crl);
+  }
+  const std::string revocation = trust.attribute("revocation").as_string("prefer");
+  if (revocation == "require") {
+    c.trust.revocation = Revocation::require;
+  } else if (revocation == "prefer") {
+    c.trust.revocation = Revocation::prefer;
+  } else if (revocation == "off") {
+    c.trust.revocation = Revocation::off;
+  } else {
+    return r.error(trust, "revocation=\"" + revocation + "\" must be require, prefer or off");
+  }
+  if (c.trust.revocation == Revocation::require && c.trust.crls.empty()) {
+    return r.error(trust, "revocation=\"require\" needs crl=\"...\": give the CRL file");
+  }
+  const std::string sha1 = trust.attribute("allow-sha1").as_string("false");
+  if (sha1 != "true" && sha1 != "false") return r.error(trust, "allow-sha1 must be true or false");
+  c.trust.allow_sha1 = sha1 == "true";
+
+  // <api>
+  if (const pugi::xml_node api = g.child("api")) {
+    if (auto st = r.only(api, {"listen", "max-body", "tls-cert", "tls-key"}, {"client"}); !st)
+      return st.error();
+    ApiConfig a;
+    a.line = r.line(api);
+    auto listen = r.listen(api);
+    if (!listen) return listen.error();
+    a.listen = *listen;
+    auto body = r.max_body(api);
+    if (!body) return body.error();
+    a.max_body_bytes = *body;
+    auto tls = r.tls(api);
+    if (!tls) return tls.error();
+    a.tls = *tls;
+    std::set<std::string> names;
+    for (const auto& client : api.children("client")) {
+      if (auto st = r.only(client, {"name", "token-sha256"}); !st) return st.error();
+      auto cname = r.required(client, "name");
+      if (!cname) return cname.error();
+      auto token = r.required(client, "token-sha256");
+      if (!token) return token.error();
+      if (!is_lower_hex64(*token)) {
+        return r.error(client,
+                       "token-sha256 must be the lower-case hex SHA-256 of the token "
+                       "(64 characters): printf %s TOKEN | sha256sum");
+      }
+      if (!names.insert(*cname).second)
+        return r.error(client, "a second client named '" + *cname + "'");
+      a.clients.push_back({*cname, *token, r.line(client)});
+    }
+    if (a.clients.empty()) {
+      return r.error(api,
+                     "<api> needs at least one <client name=... token-sha256=...>: every call "
+                     "but /healthz needs a token");
+    }
+    c.api = std::move(a);
+  }
+
+  // <exchange>
+  if (const pugi::xml_node ex = g.child("exchange")) {
+    if (auto st = r.only(ex, {"listen", "max-body", "tls-cert", "tls-key"}, {"client"}); !st)
+      return st.error();
+    ExchangeConfig e;
+    e.line = r.line(ex);
+    auto listen = r.listen(ex);
+    if (!listen) return listen.error();
+    e.listen = *listen;
+    auto body = r.max_body(ex);
+    if (!body) return body.error();
+    e.max_body_bytes = *body;
+    auto tls = r.tls(ex);
+    if (!tls) return tls.error();
+    e.tls = *tls;
+    std::set<std::string> ids;
+    for (const auto& client : ex.children("client")) {
+      if (auto st = r.only(client, {"system-id", "organ-id", "secret-file"}); !st)
+        return st.error();
+      auto sid = r.required(client, "system-id");
+      if (!sid) return sid.error();
+      auto organ_id = r.required(client, "organ-id");
+      if (!organ_id) return organ_id.error();
+      if (!edxml::is_strict_agency_code(*organ_id)) {
+        return r.error(
+            client, "organ-id=\"" + *organ_id + "\" is not an agency code such as 000.00.13.H50");
+      }
+      auto secret = r.existing_file(client, "secret-file");
+      if (!secret) return secret.error();
+      if (!ids.insert(*sid).second)
+        return r.error(client, "a second client with system-id '" + *sid + "'");
+      e.clients.push_back({*sid, *organ_id, *secret, r.line(client)});
+    }
+    c.exchange = std::move(e);
+  }
+
+  // <adapters>
+  if (const pugi::xml_node adapters = g.child("adapters")) {
+    if (auto st = r.only(adapters, {}, {"adapter"}); !st) return st.error();
+    for (const auto& a : adapters.children("adapter")) {
+      AdapterConfig ac;
+      ac.line = r.line(a);
+      ac.base_dir = fs::absolute(path).parent_path();
+      auto aname = r.required(a, "name");
+      if (!aname) return aname.error();
+      auto type = r.required(a, "type");
+      if (!type) return type.error();
+      ac.name = *aname;
+      ac.type = *type;
+      if (c.adapter(ac.name) != nullptr)
+        return r.error(a, "a second adapter named '" + ac.name + "'");
+      for (const auto& attr : a.attributes()) {
+        const std::string key = attr.name();
+        if (key != "name" && key != "type") ac.settings[key] = attr.value();
+      }
+      c.adapters.push_back(std::move(ac));
+    }
+  }
+
+  // <routes>
+  if (const pugi::xml_node routes = g.child("routes")) {
+    if (auto st = r.only(routes, {}, {"route", "inbound"}); !st) return st.error();
+    for (const auto& n : routes.children()) {
+      if (n.type() != pugi::node_element) continue;
+      const std::string kind = n.name();
+      if (kind == "route") {
+        if (auto st = r.only(n, {"to", "via"}); !st) return st.error();
+      } else if (auto st = r.only(n, {"via"}); !st) {
+        return st.error();
+      }
+      auto via = r.required(n, "via");
+      if (!via) return via.error();
+      if (c.adapter(*via) == nullptr) {
+        return r.error(n, "via=\"" + *via + "\" names no adapter; define <adapter name=\"" + *via +
+                              "\" ...> in <adapters>");
+      }
+      if (kind == "inbound") {
+        if (c.routes.inbound()) return r.error(n, "only one <inbound> is allowed");
+        c.routes.set_inbound(*via, r.line(n));
+        continue;
+      }
+      auto to = r.required(n, "to");
+      if (!to) return to.error();
+      if (auto st = RouteTable::validate_pattern(*to); !st) return r.error(n, st.error().message);
+      c.routes.add({*to, *via, r.line(n)});
+    }
+  }
+  return c;
+}
+
+}  // namespace edocgw::config

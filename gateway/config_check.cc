@@ -1,0 +1,62 @@
+#include "gateway/config_check.h"
+
+#include "crypto/certificate.h"
+
+namespace edocgw::gateway {
+
+std::shared_ptr<adapters::Adapter> LoadedConfig::adapter(const std::string& name) const {
+  for (const auto& a : adapters) {
+    if (a->name() == name) return a;
+  }
+  return nullptr;
+}
+
+Result<LoadedConfig> load_and_check(const std::filesystem::path& path,
+                                    const adapters::AdapterRegistry& registry) {
+  auto parsed = config::load_config(path);
+  if (!parsed) return parsed.error();
+  LoadedConfig loaded;
+  loaded.config = std::move(*parsed);
+  const config::GatewayConfig& c = loaded.config;
+  auto at = [&](int line, const std::string& message) {
+    return make_error(Errc::invalid, c.where(line) + ": " + message);
+  };
+
+  const auto& idc = c.identity;
+  auto identity = crypto::load_identity({idc.cert, idc.key, idc.chain, idc.pass});
+  if (!identity) return at(idc.line, identity.error().message);
+  const crypto::CertificateInfo info = crypto::describe(identity->cert.get());
+  if (!crypto::has_signing_key_usage(identity->cert.get())) {
+    return at(idc.line,
+              "the certificate '" + info.subject + "' does not allow signing (key usage)");
+  }
+  if (auto problem = crypto::validity_problem(identity->cert.get(), now_seconds())) {
+    return at(idc.line, "the certificate '" + info.subject + "' is " + *problem + " (valid " +
+                            format_rfc3339(info.not_before) + " to " +
+                            format_rfc3339(info.not_after) + ")");
+  }
+  if (!info.organ_id.empty() && info.organ_id != c.organ_id) {
+    return at(idc.line,
+              "the certificate belongs to " + info.organ_id + " but organ-id is " + c.organ_id);
+  }
+  const auto days_left =
+      std::chrono::duration_cast<std::chrono::hours>(info.not_after - now_seconds()).count() / 24;
+  if (days_left < 30) {
+    loaded.warnings.push_back(c.where(idc.line) + ": the signing certificate expires in " +
+                              std::to_string(days_left) + " days");
+  }
+  loaded.identity = std::move(*identity);
+
+  auto trust = crypto::TrustStore::load(c.trust.anchors, {}, c.trust.crls);
+  if (!trust) return at(c.trust.line, trust.error().message);
+  loaded.trust = std::make_shared<const crypto::TrustStore>(std::move(*trust));
+
+  for (const auto& ac : c.adapters) {
+    auto adapter = registry.create(c, ac);
+    if (!adapter) return adapter.error();
+    loaded.adapters.push_back(std::shared_ptr<adapters::Adapter>(std::move(*adapter)));
+  }
+  return loaded;
+}
+
+}  // namespace edocgw::gateway

@@ -1,0 +1,32 @@
+// gateway/config_check.h: the checks of gateway.xml that need the other
+// layers: the identity loads and may sign as this organisation, the trust
+// anchors and CRLs load, every adapter's type is known and its settings
+// valid. Run by `edocgw config check`, at start-up and on every reload.
+// Errors read "FILE:LINE: message".
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "adapters/adapter.h"
+#include "config/gateway_config.h"
+#include "crypto/identity.h"
+#include "crypto/trust_store.h"
+
+namespace edocgw::gateway {
+
+// Everything a running gateway builds from one configuration.
+struct LoadedConfig {
+  config::GatewayConfig config;
+  crypto::Identity identity;
+  std::shared_ptr<const crypto::TrustStore> trust;
+  std::vector<std::shared_ptr<adapters::Adapter>> adapters;
+  std::vector<std::string> warnings;
+
+  std::shared_ptr<adapters::Adapter> adapter(const std::string& name) const;
+};
+
+Result<LoadedConfig> load_and_check(const std::filesystem::path& path,
+                                    const adapters::AdapterRegistry& registry);
+
+}  // namespace edocgw::gateway

@@ -1,0 +1,242 @@
+// gateway.xml: every error names its line; routes match as documented; the
+// deep checks (identity, trust, adapter types) report the right line too.
+#define BOOST_TEST_MODULE gateway_config
+#include <boost/test/unit_test.hpp>
+
+#include "adapters/adapter.h"
+#include "config/gateway_config.h"
+#include "gateway/config_check.h"
+#include "tests/test_support.h"
+
+using namespace edocgw;
+using namespace edocgw::config;
+using test::pki;
+
+namespace {
+
+// A complete, valid configuration; each line is numbered as in the file.
+const std::vector<std::string> kGood = {
+    R"(<gateway organ-id="000.00.12.H50" name="UBND huyện Hướng Hóa" data-dir="var">)",      // 1
+    R"(  <identity cert="PKI/huong-hoa.pem" key="PKI/huong-hoa.key" chain="PKI/ca.pem"/>)",  // 2
+    R"(  <trust anchors="PKI/root.pem" crl="PKI/crls.pem" revocation="require"/>)",          // 3
+    R"(  <api listen="127.0.0.1:8080">)",                                                    // 4
+    R"(    <client name="qlvb" token-sha256="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"/>)",  // 5
+    R"(  </api>)",                              // 6
+    R"(  <exchange listen="127.0.0.1:9090">)",  // 7
+    R"(    <client system-id="dakrong" organ-id="000.00.13.H50" secret-file="PKI/dakrong.secret"/>)",  // 8
+    R"(  </exchange>)",  // 9
+    R"(  <adapters>)",   // 10
+    R"(    <adapter name="province" type="vdxp" url="http://127.0.0.1:9090" system-id="huong-hoa" secret-file="PKI/huong-hoa.secret" poll="2s"/>)",  // 11
+    R"(    <adapter name="office" type="directory" path="var/inbox"/>)",  // 12
+    R"(  </adapters>)",                                                   // 13
+    R"(  <routes>)",                                                      // 14
+    R"(    <route to="000.00.*.H50" via="province"/>)",                   // 15
+    R"(    <route to="*" via="province"/>)",                              // 16
+    R"(    <inbound via="office"/>)",                                     // 17
+    R"(  </routes>)",                                                     // 18
+    R"(</gateway>)",                                                      // 19
+};
+
+std::string render(std::vector<std::string> lines) {
+  std::string out;
+  for (auto& l : lines) {
+    for (size_t pos; (pos = l.find("PKI/")) != std::string::npos;)
+      l.replace(pos, 4, pki().string() + "/");
+    out += l + "\n";
+  }
+  return out;
+}
+
+// Replaces line `n` (1-based) of the good file.
+std::vector<std::string> with_line(int n, const std::string& text) {
+  auto lines = kGood;
+  lines[static_cast<size_t>(n - 1)] = text;
+  return lines;
+}
+
+Result<GatewayConfig> parse(const std::vector<std::string>& lines) {
+  return parse_config(render(lines), "gateway.xml");
+}
+
+void expect_error(const std::vector<std::string>& lines, int line, const std::string& fragment) {
+  auto c = parse(lines);
+  BOOST_REQUIRE_MESSAGE(!c.ok(), "expected an error at line " << line);
+  const std::string& m = c.error().message;
+  BOOST_TEST(m.rfind("gateway.xml:" + std::to_string(line) + ": ", 0) == 0u, m);
+  BOOST_TEST(m.find(fragment) != std::string::npos, m);
+}
+
+Result<gateway::LoadedConfig> check_deep(const std::vector<std::string>& lines,
+                                         const test::TempDir& dir) {
+  test::write(dir / "gateway.xml", render(lines));
+  adapters::AdapterRegistry registry;
+  adapters::register_builtin_adapters(registry);
+  return gateway::load_and_check(dir / "gateway.xml", registry);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_documented_example_reads_into_typed_values) {
+  auto c = parse(kGood);
+  BOOST_REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
+  BOOST_TEST(c->organ_id == "000.00.12.H50");
+  BOOST_TEST(c->name == "UBND huyện Hướng Hóa");
+  BOOST_TEST((c->trust.revocation == Revocation::require));
+  BOOST_REQUIRE(c->api.has_value());
+  BOOST_TEST(c->api->listen.port == 8080);
+  BOOST_TEST(c->api->max_body_bytes == 64ull << 20);
+  BOOST_REQUIRE(c->exchange.has_value());
+  BOOST_TEST(c->exchange->clients[0].organ_id == "000.00.13.H50");
+  BOOST_TEST(c->adapters.size() == 2u);
+  BOOST_TEST(c->adapter("province")->settings.at("poll") == "2s");
+  BOOST_TEST(c->routes.routes().size() == 2u);
+  BOOST_TEST(*c->routes.inbound() == "office");
+  BOOST_TEST(c->sha256.size() == 64u);
+  BOOST_TEST(c->data_dir.is_absolute());
+}
+
+BOOST_AUTO_TEST_CASE(every_error_names_its_line) {
+  // The broken tag of line 5 is noticed where its line ends, on line 6.
+  expect_error(with_line(5, "    <client name=\"qlvb\""), 6, "not well-formed");
+  expect_error(with_line(1, R"(<gateway organ-id="12.H50" name="x" data-dir="var">)"), 1,
+               "not an agency code");
+  expect_error(with_line(1, R"(<gateway organ-id="000.00.12.H50" data-dir="var">)"), 1,
+               "needs name=");
+  expect_error(
+      with_line(1, R"(<gateway organ-id="000.00.12.H50" name="x" data-dir="var" colour="red">)"), 1,
+      "no attribute 'colour'");
+  expect_error(with_line(2, R"(  <identity cert="PKI/missing.pem" key="PKI/huong-hoa.key"/>)"), 2,
+               "no such file");
+  expect_error(
+      with_line(2,
+                R"(  <identity cert="PKI/huong-hoa.pem" key="PKI/huong-hoa.key" pass="hunter2"/>)"),
+      2, "never the passphrase itself");
+  expect_error(with_line(3, R"(  <trust anchors="PKI/root.pem" revocation="always"/>)"), 3,
+               "require, prefer or off");
+  expect_error(with_line(3, R"(  <trust anchors="PKI/root.pem" revocation="require"/>)"), 3,
+               "needs crl=");
+  expect_error(with_line(4, R"(  <api listen="localhost">)"), 4, "HOST:PORT");
+  expect_error(with_line(4, R"(  <api listen="127.0.0.1:99999">)"), 4, "0 to 65535");
+  expect_error(with_line(5, R"(    <client name="qlvb" token-sha256="ABC"/>)"), 5,
+               "lower-case hex SHA-256");
+  expect_error(with_line(6, R"(    <clientt/></api>)"), 6, "unknown element <clientt>");
+  expect_error(
+      with_line(
+          8,
+          R"(    <client system-id="dakrong" organ-id="dakrong" secret-file="PKI/dakrong.secret"/>)"),
+      8, "not an agency code");
+  expect_error(
+      with_line(
+          8,
+          R"(    <client system-id="dakrong" organ-id="000.00.13.H50" secret-file="PKI/nope"/>)"),
+      8, "no such file");
+  expect_error(with_line(12, R"(    <adapter name="province" type="directory" path="x"/>)"), 12,
+               "a second adapter named 'province'");
+  expect_error(with_line(15, R"(    <route to="000.00.*.H50" via="nowhere"/>)"), 15,
+               "names no adapter");
+  expect_error(with_line(15, R"(    <route to="000.*.H50" via="province"/>)"), 15, "four groups");
+  expect_error(with_line(16, R"(    <route to="000.00.12.h50" via="province"/>)"), 16,
+               "capital letters");
+  expect_error(with_line(16, R"(    <inbound via="office"/>)"), 17, "only one <inbound>");
+  expect_error(with_line(18, R"(  </routes><extra/>)"), 18, "unknown element <extra>");
+}
+
+BOOST_AUTO_TEST_CASE(an_api_without_clients_is_refused) {
+  auto lines = kGood;
+  lines[4] = "";
+  expect_error(lines, 4, "needs at least one <client");
+}
+
+BOOST_AUTO_TEST_CASE(deep_checks_name_the_line_of_what_is_wrong) {
+  test::TempDir dir;
+  auto good = check_deep(kGood, dir);
+  BOOST_REQUIRE_MESSAGE(good.ok(), (good.ok() ? "" : good.error().message));
+  BOOST_TEST(good->adapters.size() == 2u);
+  BOOST_TEST(good->adapter("office")->type() == "directory");
+
+  auto expect = [&](const std::vector<std::string>& lines, int line, const std::string& fragment) {
+    auto r = check_deep(lines, dir);
+    BOOST_REQUIRE(!r.ok());
+    const std::string prefix = (dir / "gateway.xml").string() + ":" + std::to_string(line) + ": ";
+    BOOST_TEST(r.error().message.rfind(prefix, 0) == 0u, r.error().message);
+    BOOST_TEST(r.error().message.find(fragment) != std::string::npos, r.error().message);
+  };
+  expect(with_line(2, R"(  <identity cert="PKI/dakrong.pem" key="PKI/dakrong.key"/>)"), 2,
+         "belongs to 000.00.13.H50");
+  expect(with_line(2, R"(  <identity cert="PKI/expired.pem" key="PKI/expired.key"/>)"), 2,
+         "expired");
+  expect(with_line(2, R"(  <identity cert="PKI/no-sign-usage.pem" key="PKI/no-sign-usage.key"/>)"),
+         2, "does not allow signing");
+  expect(with_line(2, R"(  <identity cert="PKI/huong-hoa.pem" key="PKI/dakrong.key"/>)"), 2,
+         "does not belong");
+  expect(with_line(12, R"(    <adapter name="office" type="ftp" path="x"/>)"), 12,
+         "unknown type 'ftp'");
+  expect(with_line(12, R"(    <adapter name="office" type="directory"/>)"), 12, "needs path=");
+  expect(
+      with_line(
+          11,
+          R"(    <adapter name="province" type="vdxp" url="ftp://x" system-id="a" secret-file="PKI/huong-hoa.secret"/>)"),
+      11, "http://");
+  expect(
+      with_line(
+          11,
+          R"(    <adapter name="province" type="vdxp" url="http://x" system-id="a" secret-file="PKI/huong-hoa.secret" poll="often"/>)"),
+      11, "poll");
+}
+
+BOOST_AUTO_TEST_CASE(routes_match_first_rule_wins_star_is_one_group) {
+  auto c = parse(kGood);
+  BOOST_REQUIRE(c.ok());
+  BOOST_TEST(c->routes.explain("000.00.13.H50").index == 0u);
+  BOOST_TEST(c->routes.explain("000.00.00.G22").index == 1u);  // falls to "*"
+  BOOST_TEST(pattern_matches("000.00.*.H50", "000.00.99.H50"));
+  BOOST_TEST(!pattern_matches("000.00.*.H50", "000.00.99.H51"));
+  BOOST_TEST(!pattern_matches("000.*.H50", "000.00.99.H50"));
+  BOOST_TEST(!pattern_matches("000.00.*.H50", "000.00.1.2.H50"));
+  BOOST_TEST(pattern_matches("*", "anything"));
+
+  RouteTable only_h50;
+  only_h50.add({"*.*.*.H50", "province", 1});
+  const RouteMatch none = only_h50.explain("000.00.00.G22");
+  BOOST_TEST(none.route == nullptr);
+  BOOST_TEST(none.explanation.back() == "no rule matches 000.00.00.G22");
+}
+
+BOOST_AUTO_TEST_CASE(durations_and_sizes_read_their_units) {
+  BOOST_TEST(parse_duration("500ms")->count() == 500);
+  BOOST_TEST(parse_duration("2s")->count() == 2000);
+  BOOST_TEST(parse_duration("5m")->count() == 300000);
+  BOOST_TEST(!parse_duration("2").ok());
+  BOOST_TEST(!parse_duration("fast").ok());
+  BOOST_TEST(*parse_size("64MB") == 64ull << 20);
+  BOOST_TEST(*parse_size("1048576") == 1048576u);
+  BOOST_TEST(!parse_size("lots").ok());
+}
+
+BOOST_AUTO_TEST_CASE(config_check_and_routes_explain_on_the_command_line) {
+  test::TempDir dir;
+  test::write(dir / "gateway.xml", render(kGood));
+  const std::string bin = test::quote(test::edocgw_bin());
+  const auto ok = test::run(bin + " config check " + test::quote(dir / "gateway.xml"));
+  BOOST_TEST(ok.exit_code == 0, ok.err);
+  BOOST_TEST(ok.out.find(": OK:") != std::string::npos);
+
+  test::write(dir / "bad.xml",
+              render(with_line(15, R"(    <route to="000.00.*.H50" via="nowhere"/>)")));
+  const auto bad = test::run(bin + " config check " + test::quote(dir / "bad.xml"));
+  BOOST_TEST(bad.exit_code == 1);
+  BOOST_TEST(bad.err.find("bad.xml:15: ") != std::string::npos, bad.err);
+  BOOST_TEST(test::run(bin + " config check " + test::quote(dir / "missing.xml")).exit_code == 2);
+
+  const auto explain = test::run(bin + " routes explain --config " +
+                                 test::quote(dir / "gateway.xml") + " --to 000.00.00.G22");
+  BOOST_TEST(explain.exit_code == 0);
+  BOOST_TEST(
+      explain.out.find("rule 2 (line 16) to=\"*\" matches: via province") != std::string::npos,
+      explain.out);
+
+  const auto signed_pkg = test::run("printf '%s' '<x/>' | " + bin + " sign --config " +
+                                    test::quote(dir / "gateway.xml"));
+  BOOST_TEST(signed_pkg.exit_code == 1);  // the identity loads; the input is no edXML package
+  BOOST_TEST(signed_pkg.err.find("not an edXML package") != std::string::npos, signed_pkg.err);
+}
