@@ -19,6 +19,7 @@
 #include "edxml/xml.h"
 #include "gateway/cli_args.h"
 #include "gateway/config_check.h"
+#include "gateway/gateway.h"
 #include "util/bytes.h"
 #include "util/time.h"
 
@@ -39,7 +40,9 @@ constexpr const char* kUsage = R"(usage: edocgw COMMAND [OPTIONS]
   config check gateway.xml
   routes explain --config gateway.xml --to ORGAN_ID
 
-  serve, audit ...: not built yet (see the README).
+  serve  --config gateway.xml
+
+  audit ...: not built yet (see the README).
 
 Exit codes: 0 valid/success, 1 judged invalid (first stderr line says why), 2 usage or I/O error.
 )";
@@ -343,7 +346,13 @@ int run(const std::vector<std::string>& args) {
   if (cmd == "edxml" && sub("inspect")) return cmd_edxml_inspect(rest2);
   if (cmd == "config" && sub("check")) return cmd_config_check(rest2);
   if (cmd == "routes" && sub("explain")) return cmd_routes_explain(rest2);
-  if (cmd == "serve" || cmd == "audit") return not_built(cmd);
+  if (cmd == "serve") {
+    auto sargs = Args::parse(rest, {{"--config"}, {}});
+    if (!sargs) return usage_error(sargs.error().message);
+    if (!sargs->get("--config")) return usage_error("serve needs --config gateway.xml");
+    return gateway::serve(*sargs->get("--config"));
+  }
+  if (cmd == "audit") return not_built(cmd);
   return usage_error("unknown command '" + cmd + (rest.empty() ? "" : " " + rest[0]) + "'");
 }
 

@@ -45,12 +45,25 @@ Result<LoadedConfig> load_and_check(const std::filesystem::path& path,
     loaded.warnings.push_back(c.where(idc.line) + ": the signing certificate expires in " +
                               std::to_string(days_left) + " days");
   }
-  loaded.identity = std::move(*identity);
+  auto signer = crypto::PackageSigner::create(std::move(*identity));
+  if (!signer) return at(idc.line, signer.error().message);
+  loaded.signer = std::make_shared<const crypto::PackageSigner>(std::move(*signer));
 
-  auto trust = crypto::TrustStore::load(c.trust.anchors, {}, c.trust.crls);
+  const bool use_crls = c.trust.revocation != config::Revocation::off;
+  auto trust = crypto::TrustStore::load(
+      c.trust.anchors, {}, use_crls ? c.trust.crls : std::vector<std::filesystem::path>{});
   if (!trust) return at(c.trust.line, trust.error().message);
   loaded.trust = std::make_shared<const crypto::TrustStore>(std::move(*trust));
 
+  if (c.exchange) {
+    for (const auto& client : c.exchange->clients) {
+      auto secret = crypto::resolve_secret("file:" + client.secret_file.string());
+      if (!secret) return at(client.line, secret.error().message);
+      if (secret->empty())
+        return at(client.line, "the secret file " + client.secret_file.string() + " is empty");
+      loaded.exchange_secrets[client.system_id] = *secret;
+    }
+  }
   for (const auto& ac : c.adapters) {
     auto adapter = registry.create(c, ac);
     if (!adapter) return adapter.error();

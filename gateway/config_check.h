@@ -5,12 +5,14 @@
 // Errors read "FILE:LINE: message".
 #pragma once
 
+#include <map>
 #include <memory>
 #include <vector>
 
 #include "adapters/adapter.h"
 #include "config/gateway_config.h"
 #include "crypto/identity.h"
+#include "crypto/package_signer.h"
 #include "crypto/trust_store.h"
 
 namespace edocgw::gateway {
@@ -18,8 +20,9 @@ namespace edocgw::gateway {
 // Everything a running gateway builds from one configuration.
 struct LoadedConfig {
   config::GatewayConfig config;
-  crypto::Identity identity;
-  std::shared_ptr<const crypto::TrustStore> trust;
+  std::shared_ptr<const crypto::PackageSigner> signer;  // our identity
+  std::shared_ptr<const crypto::TrustStore> trust;      // with the CRLs unless revocation="off"
+  std::map<std::string, std::string> exchange_secrets;  // hub: system id -> shared secret
   std::vector<std::shared_ptr<adapters::Adapter>> adapters;
   std::vector<std::string> warnings;
 

@@ -143,3 +143,149 @@ std::string xmlsec1_sign(const std::string& package, const std::string& key_pem,
 }
 
 }  // namespace edocgw::test
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <regex>
+#include <thread>
+
+namespace edocgw::test {
+
+namespace {
+size_t collect(char* data, size_t size, size_t n, void* user) {
+  static_cast<std::string*>(user)->append(data, size * n);
+  return size * n;
+}
+}  // namespace
+
+HttpResult http(const std::string& method, const std::string& url,
+                const std::vector<std::string>& headers, const std::string& body) {
+  HttpResult r;
+  CURL* c = curl_easy_init();
+  curl_slist* list = nullptr;
+  for (const auto& h : headers) list = curl_slist_append(list, h.c_str());
+  list = curl_slist_append(list, "Expect:");
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+  if (method == "POST" || !body.empty()) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  }
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+  curl_slist_free_all(list);
+  curl_easy_cleanup(c);
+  return r;
+}
+
+bool eventually(const std::function<bool()>& condition, double seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return condition();
+}
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+GatewayProcess::GatewayProcess(std::filesystem::path dir, std::string config_xml)
+    : dir_(std::move(dir)) {
+  std::filesystem::create_directories(dir_);
+  write(dir_ / "gateway.xml", config_xml);
+}
+
+GatewayProcess::~GatewayProcess() {
+  if (pid_ > 0) kill9();
+}
+
+void GatewayProcess::rewrite_config(const std::string& config_xml) {
+  write(dir_ / "gateway.xml", config_xml);
+}
+
+std::string GatewayProcess::log() const {
+  std::error_code ec;
+  return std::filesystem::exists(dir_ / "gateway.log", ec) ? read(dir_ / "gateway.log")
+                                                           : std::string();
+}
+
+void GatewayProcess::start() {
+  const auto log_path = dir_ / "gateway.log";
+  const std::string before = log();
+  const std::string config = (dir_ / "gateway.xml").string();
+  const std::string bin = edocgw_bin().string();
+  pid_ = fork();
+  if (pid_ == 0) {
+    FILE* f = std::fopen(log_path.c_str(), "a");
+    if (f != nullptr) dup2(fileno(f), 2);
+    execl(bin.c_str(), bin.c_str(), "serve", "--config", config.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait for "gateway started" in the part of the log this start wrote.
+  const bool up = eventually(
+      [&] { return log().find("\"gateway started\"", before.size()) != std::string::npos; }, 30);
+  if (!up)
+    throw std::runtime_error("the gateway in " + dir_.string() + " did not start:\n" + log());
+  const std::string fresh = log().substr(before.size());
+  const std::regex api(
+      R"re("address":"127\.0\.0\.1:(\d+)","level":"info","msg":"local API listening")re");
+  const std::regex exchange(
+      R"re("address":"127\.0\.0\.1:(\d+)","level":"info","msg":"exchange API listening")re");
+  std::smatch m;
+  if (std::regex_search(fresh, m, api)) api_port_ = std::stoi(m[1]);
+  if (std::regex_search(fresh, m, exchange)) exchange_port_ = std::stoi(m[1]);
+}
+
+bool GatewayProcess::running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+void GatewayProcess::signal(int sig) {
+  if (pid_ > 0) ::kill(pid_, sig);
+}
+
+int GatewayProcess::stop() {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void GatewayProcess::kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+}  // namespace edocgw::test

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -63,5 +65,53 @@ struct TemplateAlgorithms {
 std::string xmlsec1_sign(const std::string& package, const std::string& key_pem,
                          const std::string& cert_pem, const std::string& chain_pem,
                          const TemplateAlgorithms& algorithms = {});
+
+}  // namespace edocgw::test
+
+namespace edocgw::test {
+
+struct HttpResult {
+  long status = 0;  // 0: no answer
+  std::string body;
+};
+// One HTTP request with libcurl; headers as "Name: value".
+HttpResult http(const std::string& method, const std::string& url,
+                const std::vector<std::string>& headers = {}, const std::string& body = {});
+
+// A real `edocgw serve` process on loopback, with its own folder, config
+// and log. Ports in the config may be 0; the bound ones are read from the
+// log. Killed (SIGKILL) when the object goes, unless stopped before.
+class GatewayProcess {
+ public:
+  GatewayProcess(std::filesystem::path dir, std::string config_xml);
+  ~GatewayProcess();
+  GatewayProcess(const GatewayProcess&) = delete;
+  GatewayProcess& operator=(const GatewayProcess&) = delete;
+
+  // Starts the process and waits until its listeners are up.
+  void start();
+  // SIGTERM and wait; returns the exit code.
+  int stop();
+  void kill9();
+  void signal(int sig);
+  bool running();
+
+  int api_port() const { return api_port_; }
+  int exchange_port() const { return exchange_port_; }
+  std::string api_url() const { return "http://127.0.0.1:" + std::to_string(api_port_); }
+  const std::filesystem::path& dir() const { return dir_; }
+  std::string log() const;
+  void rewrite_config(const std::string& config_xml);
+
+ private:
+  std::filesystem::path dir_;
+  int pid_ = -1;
+  int api_port_ = 0, exchange_port_ = 0;
+};
+
+// Polls `condition` every 50 ms until it holds or `seconds` pass.
+bool eventually(const std::function<bool()>& condition, double seconds = 30);
+// A loopback port that was free a moment ago.
+int free_port();
 
 }  // namespace edocgw::test

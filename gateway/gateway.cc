@@ -1,0 +1,236 @@
+#include "gateway/gateway.h"
+
+#include <csignal>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "crypto/certificate.h"
+#include "gateway/log.h"
+
+namespace edocgw::gateway {
+namespace {
+constexpr int kIoThreads = 2;
+constexpr auto kDeliveryTick = std::chrono::milliseconds(200);
+}  // namespace
+
+Result<std::unique_ptr<Gateway>> Gateway::create(const std::filesystem::path& config_path) {
+  std::unique_ptr<Gateway> g(new Gateway(config_path));
+  adapters::register_builtin_adapters(g->registry_);
+  auto loaded = load_and_check(config_path, g->registry_);
+  if (!loaded) return loaded.error();
+  for (const auto& w : loaded->warnings) log_warn(w);
+  g->config_ = std::make_shared<const LoadedConfig>(std::move(*loaded));
+  auto store = Store::open(g->config_->config.data_dir);
+  if (!store) return store.error();
+  g->store_ = std::move(*store);
+  g->pipeline_ =
+      std::make_unique<Pipeline>(*g->store_, g->metrics_, [gw = g.get()] { return gw->config(); });
+  return g;
+}
+
+Gateway::~Gateway() {
+  pool_.join();
+}
+
+std::shared_ptr<const LoadedConfig> Gateway::config() const {
+  std::lock_guard lock(config_mutex_);
+  return config_;
+}
+
+Status Gateway::start() {
+  const auto c = config();
+  if (c->config.api) {
+    HttpLimits limits;
+    limits.max_body_bytes = c->config.api->max_body_bytes;
+    api_server_ = std::make_shared<HttpServer>(
+        io_, pool_, limits, [this](const HttpRequest& r) { return handle_local(r); });
+    auto port = api_server_->listen(c->config.api->listen.host, c->config.api->listen.port);
+    if (!port) return port.error();
+    log_info("local API listening",
+             {{"address", c->config.api->listen.host + ":" + std::to_string(*port)}});
+  }
+  if (c->config.exchange) {
+    HttpLimits limits;
+    limits.max_body_bytes = c->config.exchange->max_body_bytes;
+    exchange_server_ = std::make_shared<HttpServer>(
+        io_, pool_, limits, [this](const HttpRequest& r) { return handle_exchange(r); });
+    auto port =
+        exchange_server_->listen(c->config.exchange->listen.host, c->config.exchange->listen.port);
+    if (!port) return port.error();
+    log_info("exchange API listening",
+             {{"address", c->config.exchange->listen.host + ":" + std::to_string(*port)}});
+  }
+  delivery_timer_ = std::make_unique<asio::steady_timer>(io_);
+  schedule_delivery();
+  for (const auto& a : c->adapters) {
+    if (a->polls()) schedule_poll(a->name(), a->poll_interval());
+  }
+  log_info("gateway started",
+           {{"organ_id", c->config.organ_id}, {"config_sha256", c->config.sha256}});
+  return {};
+}
+
+void Gateway::schedule_delivery() {
+  if (stopping_) return;
+  delivery_timer_->expires_after(kDeliveryTick);
+  delivery_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec || stopping_) return;
+    if (!delivering_.exchange(true)) {
+      asio::post(pool_, [this] {
+        while (!stopping_ && pipeline_->deliver_due() > 0) {
+        }
+        delivering_ = false;
+      });
+    }
+    schedule_delivery();
+  });
+}
+
+void Gateway::schedule_poll(const std::string& adapter, std::chrono::milliseconds interval) {
+  poll_timers_.push_back(std::make_unique<asio::steady_timer>(io_));
+  arm_poll(poll_timers_.back().get(), adapter, interval);
+}
+
+void Gateway::arm_poll(asio::steady_timer* timer, const std::string& adapter,
+                       std::chrono::milliseconds interval) {
+  timer->expires_after(interval);
+  timer->async_wait([this, timer, adapter, interval](boost::system::error_code ec) {
+    if (ec || stopping_) return;
+    bool start = false;
+    {
+      std::lock_guard lock(polling_mutex_);
+      start = polling_.insert(adapter).second;  // one poll of an adapter at a time
+    }
+    if (start) {
+      asio::post(pool_, [this, adapter] {
+        if (!stopping_) pipeline_->poll(adapter);
+        std::lock_guard lock(polling_mutex_);
+        polling_.erase(adapter);
+      });
+    }
+    arm_poll(timer, adapter, interval);
+  });
+}
+
+Status Gateway::reload() {
+  auto loaded = load_and_check(config_path_, registry_);
+  if (!loaded) {
+    log_error("reload refused; the old configuration keeps running",
+              {{"error", loaded.error().message}});
+    return loaded.error();
+  }
+  auto next = std::make_shared<const LoadedConfig>(std::move(*loaded));
+  const auto old = config();
+  if (next->config.data_dir != old->config.data_dir) {
+    log_warn("data-dir changes take effect at the next restart");
+  }
+  {
+    std::lock_guard lock(config_mutex_);
+    config_ = next;
+  }
+  log_info("configuration reloaded", {{"config_sha256", next->config.sha256}});
+  return {};
+}
+
+void Gateway::drain_and_stop() {
+  stopping_ = true;
+  if (api_server_) api_server_->stop();
+  if (exchange_server_) exchange_server_->stop();
+  if (delivery_timer_) delivery_timer_->cancel();
+  for (auto& t : poll_timers_) t->cancel();
+  // Finish what is in flight (requests being handled), then stop.
+  drain_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  drain_timer_ = std::make_unique<asio::steady_timer>(io_);
+  check_drained();
+}
+
+void Gateway::check_drained() {
+  const std::size_t busy = (api_server_ ? api_server_->in_flight() : 0) +
+                           (exchange_server_ ? exchange_server_->in_flight() : 0);
+  if (busy == 0 || std::chrono::steady_clock::now() > drain_deadline_) {
+    io_.stop();
+    return;
+  }
+  drain_timer_->expires_after(std::chrono::milliseconds(20));
+  drain_timer_->async_wait([this](boost::system::error_code) { check_drained(); });
+}
+
+int Gateway::run() {
+  asio::signal_set signals(io_, SIGTERM, SIGINT, SIGHUP);
+  std::function<void()> wait_signal = [&] {
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        asio::post(pool_, [this] { (void)reload(); });
+        wait_signal();
+        return;
+      }
+      log_info("stopping: finishing work in flight", {{"signal", std::to_string(sig)}});
+      drain_and_stop();
+    });
+  };
+  wait_signal();
+  std::vector<std::thread> threads;
+  for (int i = 1; i < kIoThreads; ++i) threads.emplace_back([this] { io_.run(); });
+  io_.run();
+  for (auto& t : threads) t.join();
+  pool_.join();  // deliveries and polls in hand finish
+  log_info("stopped");
+  return 0;
+}
+
+HttpResponse Gateway::healthz() {
+  std::vector<std::string> problems;
+  if (auto st = store_->ping(); !st) problems.push_back("store: " + st.error().message);
+  const auto c = config();
+  const auto& signer = c->signer->signer();
+  if (now_seconds() > signer.not_after)
+    problems.push_back("identity: the signing certificate has expired");
+  for (const auto& a : c->adapters) {
+    if (auto st = a->health(); !st)
+      problems.push_back("adapter " + a->name() + ": " + st.error().message);
+  }
+  if (problems.empty()) return json_response(200, R"({"status": "ok"})");
+  return json_response(503, nlohmann::json{{"status", "unhealthy"}, {"reasons", problems}}.dump());
+}
+
+HttpResponse Gateway::metrics() {
+  std::vector<std::pair<std::string, double>> extra;
+  if (auto counts = store_->counts()) {
+    for (const auto& [series, n] : *counts)
+      extra.emplace_back("edocgw_" + series, static_cast<double>(n));
+  }
+  const auto c = config();
+  const double now_s = static_cast<double>(now_seconds().time_since_epoch().count());
+  extra.emplace_back(
+      "edocgw_certificate_expiry_seconds{role=\"identity\"}",
+      static_cast<double>(c->signer->signer().not_after.time_since_epoch().count()) - now_s);
+  for (const auto& anchor : c->trust->anchors()) {
+    const auto info = crypto::describe(anchor.get());
+    extra.emplace_back("edocgw_certificate_expiry_seconds{role=\"anchor\",sha256=\"" +
+                           info.sha256_fingerprint.substr(0, 16) + "\"}",
+                       static_cast<double>(info.not_after.time_since_epoch().count()) - now_s);
+  }
+  HttpResponse r;
+  r.content_type = "text/plain; version=0.0.4";
+  r.body = metrics_.render(extra);
+  return r;
+}
+
+int serve(const std::filesystem::path& config_path) {
+  std::signal(SIGPIPE, SIG_IGN);
+  auto gateway = Gateway::create(config_path);
+  if (!gateway) {
+    log_error("cannot start", {{"error", gateway.error().message}});
+    std::fprintf(stderr, "edocgw: %s\n", gateway.error().message.c_str());
+    return gateway.error().code == Errc::invalid ? 1 : 2;
+  }
+  if (auto st = (*gateway)->start(); !st) {
+    std::fprintf(stderr, "edocgw: %s\n", st.error().message.c_str());
+    return 2;
+  }
+  return (*gateway)->run();
+}
+
+}  // namespace edocgw::gateway

@@ -1,0 +1,83 @@
+// gateway/gateway.h: the daemon behind `edocgw serve`: the local API for
+// office systems, the exchange API when this gateway is a hub, the delivery
+// and polling loops, reload on SIGHUP and draining on SIGTERM.
+//
+// Threads: an I/O context run by kIoThreads threads (accepting, reading and
+// writing HTTP, timers) and a worker pool for everything that blocks
+// (signing, verification, SQLite, fsync, libcurl). The configuration in
+// force is an immutable snapshot swapped whole on reload; work in flight
+// keeps the snapshot it started with.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "adapters/adapter.h"
+#include "gateway/config_check.h"
+#include "gateway/http_server.h"
+#include "gateway/metrics.h"
+#include "gateway/pipeline.h"
+#include "gateway/store.h"
+#include "util/asio.h"
+
+namespace edocgw::gateway {
+
+class Gateway {
+ public:
+  static Result<std::unique_ptr<Gateway>> create(const std::filesystem::path& config_path);
+  ~Gateway();
+
+  // Opens the listeners and starts the loops. Ports actually bound are
+  // logged (port 0 in the config picks a free one).
+  Status start();
+  // Runs until SIGTERM/SIGINT (drains, then returns 0) — handles SIGHUP.
+  int run();
+  // Reloads the configuration: a valid one replaces the old, an invalid one
+  // is refused and logged and the old one keeps running.
+  Status reload();
+
+  std::shared_ptr<const LoadedConfig> config() const;
+
+ private:
+  explicit Gateway(std::filesystem::path config_path) : config_path_(std::move(config_path)) {}
+
+  HttpResponse handle_local(const HttpRequest& request);
+  HttpResponse handle_exchange(const HttpRequest& request);
+  HttpResponse healthz();
+  HttpResponse metrics();
+
+  void schedule_delivery();
+  void schedule_poll(const std::string& adapter, std::chrono::milliseconds interval);
+  void arm_poll(asio::steady_timer* timer, const std::string& adapter,
+                std::chrono::milliseconds interval);
+  void drain_and_stop();
+  void check_drained();
+
+  std::filesystem::path config_path_;
+  adapters::AdapterRegistry registry_;
+  mutable std::mutex config_mutex_;
+  std::shared_ptr<const LoadedConfig> config_;
+  std::unique_ptr<Store> store_;
+  Metrics metrics_;
+  std::unique_ptr<Pipeline> pipeline_;
+
+  asio::io_context io_;
+  asio::thread_pool pool_{4};
+  std::shared_ptr<HttpServer> api_server_, exchange_server_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> delivering_{false};
+  std::mutex polling_mutex_;
+  std::set<std::string> polling_;
+  std::unique_ptr<asio::steady_timer> delivery_timer_;
+  std::vector<std::unique_ptr<asio::steady_timer>> poll_timers_;
+  std::unique_ptr<asio::steady_timer> drain_timer_;
+  std::chrono::steady_clock::time_point drain_deadline_;
+};
+
+// `edocgw serve --config FILE`.
+int serve(const std::filesystem::path& config_path);
+
+}  // namespace edocgw::gateway

@@ -1,0 +1,173 @@
+#include "gateway/http_server.h"
+
+#include <nlohmann/json.hpp>
+
+namespace edocgw::gateway {
+
+using asio::awaitable;
+using asio::use_awaitable;
+using tcp = asio::ip::tcp;
+
+std::string HttpRequest::header(const std::string& name) const {
+  auto it = headers.find(name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+std::string HttpRequest::path() const {
+  return target.substr(0, target.find('?'));
+}
+
+std::string HttpRequest::query(const std::string& key) const {
+  const auto q = target.find('?');
+  if (q == std::string::npos) return {};
+  std::string rest = target.substr(q + 1);
+  size_t pos = 0;
+  while (pos <= rest.size()) {
+    const size_t amp = std::min(rest.find('&', pos), rest.size());
+    const std::string pair = rest.substr(pos, amp - pos);
+    const size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == key)
+      return eq == std::string::npos ? std::string() : pair.substr(eq + 1);
+    pos = amp + 1;
+  }
+  return {};
+}
+
+HttpResponse json_response(unsigned status, const std::string& json) {
+  HttpResponse r;
+  r.status = status;
+  r.body = json + "\n";
+  return r;
+}
+
+HttpResponse error_response(unsigned status, const std::string& code, const std::string& message) {
+  return json_response(status, nlohmann::json{{"error", code}, {"message", message}}.dump());
+}
+
+Result<std::uint16_t> HttpServer::listen(const std::string& host, std::uint16_t port) {
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(host, ec);
+  if (ec) return make_error(Errc::usage, "'" + host + "' is not an IP address to listen on");
+  const tcp::endpoint endpoint(address, port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return make_error(
+        Errc::io, "cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
+  asio::co_spawn(
+      io_, [self = shared_from_this()] { return self->accept_loop(); }, asio::detached);
+  return acceptor_.local_endpoint().port();
+}
+
+void HttpServer::stop() {
+  stopping_ = true;
+  asio::post(io_, [self = shared_from_this()] {
+    boost::system::error_code ec;
+    self->acceptor_.close(ec);
+  });
+}
+
+awaitable<void> HttpServer::accept_loop() {
+  auto self = shared_from_this();
+  for (;;) {
+    boost::system::error_code ec;
+    tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (!acceptor_.is_open()) co_return;
+      continue;  // a client that went away mid-accept
+    }
+    asio::co_spawn(
+        io_, [self, s = std::move(socket)]() mutable { return self->session(std::move(s)); },
+        asio::detached);
+  }
+}
+
+// A plain function, not a capturing lambda: g++ 12 destroys the captures of
+// a lambda coroutine passed by value to co_spawn twice.
+awaitable<HttpResponse> HttpServer::run_handler(const HttpHandler& handler, HttpRequest request) {
+  try {
+    co_return handler(request);
+  } catch (const std::exception& e) {
+    co_return error_response(500, "internal", e.what());
+  }
+}
+
+awaitable<void> HttpServer::session(tcp::socket socket) {
+  auto self = shared_from_this();
+  struct Count {
+    std::atomic<std::size_t>& n;
+    ~Count() { --n; }
+  } count{connections_};
+  const bool over_cap = ++connections_ > limits_.max_connections;
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  boost::system::error_code ec;
+  std::string remote;
+  {
+    auto ep = stream.socket().remote_endpoint(ec);
+    if (!ec) remote = ep.address().to_string();
+  }
+
+  auto write = [&](const HttpResponse& r, bool keep_alive) -> awaitable<void> {
+    http::response<http::string_body> res{static_cast<http::status>(r.status), 11};
+    res.set(http::field::server, "edocgw");
+    res.set(http::field::content_type, r.content_type);
+    for (const auto& [k, v] : r.headers) res.set(k, v);
+    res.keep_alive(keep_alive);
+    res.body() = r.body;
+    res.prepare_payload();
+    stream.expires_after(limits_.read_timeout);
+    co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+  };
+
+  if (over_cap) {
+    co_await write(error_response(503, "busy", "too many connections; try again shortly"), false);
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    co_return;
+  }
+
+  bool first = true;
+  while (!stopping_) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(limits_.max_body_bytes);
+    parser.header_limit(64 * 1024);
+    // The first request gets the read timeout; later ones the idle timeout too.
+    stream.expires_after(first ? limits_.read_timeout
+                               : limits_.idle_timeout + limits_.read_timeout);
+    first = false;
+    co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+    if (ec == http::error::body_limit) {
+      co_await write(error_response(413, "too_large",
+                                    "the body is larger than the limit of " +
+                                        std::to_string(limits_.max_body_bytes) + " bytes"),
+                     false);
+      break;
+    }
+    if (ec) break;  // closed, timed out or not HTTP: nothing to answer
+    auto& req = parser.get();
+    HttpRequest request;
+    request.method = std::string(req.method_string());
+    request.target = std::string(req.target());
+    for (const auto& field : req) {
+      std::string name(field.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      request.headers[name] = std::string(field.value());
+    }
+    request.body = std::move(req.body());
+    request.remote = remote;
+    const bool keep_alive = req.keep_alive();
+
+    ++in_flight_;
+    // The handler blocks: run it on the worker pool and come back here after.
+    HttpResponse response =
+        co_await asio::co_spawn(pool_, run_handler(handler_, std::move(request)), use_awaitable);
+    --in_flight_;
+    co_await write(response, keep_alive && !stopping_);
+    if (ec || !keep_alive) break;
+  }
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+}
+
+}  // namespace edocgw::gateway

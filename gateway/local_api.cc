@@ -1,0 +1,159 @@
+// The local API for office systems (shared/INTERFACE.md, "Local API").
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+
+#include "gateway/gateway.h"
+#include "gateway/log.h"
+#include "util/bytes.h"
+
+namespace edocgw::gateway {
+namespace {
+
+// The client whose token the request carries, or "" when none matches.
+// Compares SHA-256 digests in constant time; every client is compared.
+std::string authenticate(const config::ApiConfig& api, const HttpRequest& r) {
+  const std::string auth = r.header("authorization");
+  if (auth.rfind("Bearer ", 0) != 0) return {};
+  const std::string digest = sha256_hex(auth.substr(7));
+  std::string who;
+  for (const auto& c : api.clients) {
+    if (constant_time_equal(digest, c.token_sha256)) who = c.name;
+  }
+  return who;
+}
+
+std::vector<std::string> segments(const std::string& path) {
+  std::vector<std::string> out;
+  size_t pos = 1;
+  while (pos <= path.size()) {
+    const size_t slash = std::min(path.find('/', pos), path.size());
+    if (slash > pos) out.push_back(path.substr(pos, slash - pos));
+    pos = slash + 1;
+  }
+  return out;
+}
+
+nlohmann::json document_json(const DocumentRow& d) {
+  nlohmann::json j = {
+      {"id", d.id},
+      {"kind", d.kind},
+      {"status", d.status},
+      {"document_id", d.document_id},
+      {"subject", d.subject},
+      {"package_sha256", d.package_sha256},
+      {"created_at", format_rfc3339(TimePoint(std::chrono::seconds(d.created_at)))},
+      {"updated_at", format_rfc3339(TimePoint(std::chrono::seconds(d.updated_at)))}};
+  if (!d.reason.empty()) j["reason"] = d.reason;
+  j["recipients"] = nlohmann::json::array();
+  for (const auto& r : d.recipients) {
+    nlohmann::json rj = {
+        {"organ_id", r.organ_id},
+        {"status", r.status},
+        {"status_code", r.status_code.empty() ? nlohmann::json() : nlohmann::json(r.status_code)},
+        {"attempts", r.attempts},
+        {"adapter", r.adapter},
+        {"updated_at", format_rfc3339(TimePoint(std::chrono::seconds(r.updated_at)))}};
+    if (!r.status_description.empty()) rj["status_description"] = r.status_description;
+    if (!r.last_error.empty()) rj["last_error"] = r.last_error;
+    j["recipients"].push_back(rj);
+  }
+  return j;
+}
+
+nlohmann::json inbox_json(const InboxRow& r) {
+  return {{"id", r.id},
+          {"from", r.sender},
+          {"document_id", r.document_id},
+          {"subject", r.subject},
+          {"received_at", format_rfc3339(TimePoint(std::chrono::seconds(r.received_at)))},
+          {"verification", r.verification},
+          {"reason", r.reason.empty() ? nlohmann::json() : nlohmann::json(r.reason)}};
+}
+
+}  // namespace
+
+HttpResponse Gateway::handle_local(const HttpRequest& r) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto c = config();
+  const std::string path = r.path();
+  auto finish = [&](HttpResponse resp) {
+    metrics_.observe_request(
+        "local", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    return resp;
+  };
+  if (path == "/healthz" && r.method == "GET") return finish(healthz());
+  const std::string client = authenticate(*c->config.api, r);
+  if (client.empty()) {
+    return finish(error_response(401, "unauthorized",
+                                 "send Authorization: Bearer TOKEN of a configured client"));
+  }
+  if (path == "/metrics" && r.method == "GET") return finish(metrics());
+
+  const auto s = segments(path);
+  if (s.size() < 2 || s[0] != "v1")
+    return finish(error_response(404, "not_found", "no such endpoint: " + path));
+  if (s[1] == "documents") {
+    if (s.size() == 2 && r.method == "POST") {
+      const std::string type = r.header("content-type");
+      if (type.rfind("multipart/", 0) == 0) {
+        return finish(error_response(415, "unsupported",
+                                     "multipart submission is not built yet; POST the "
+                                     "unsigned edXML package as application/xml"));
+      }
+      return finish(pipeline_->submit(r.body, client, r.header("idempotency-key")));
+    }
+    if (s.size() == 3 && r.method == "GET") {
+      auto d = store_->document(s[2]);
+      if (!d) return finish(error_response(503, "store_unavailable", d.error().message));
+      if (!*d) return finish(error_response(404, "not_found", "no document " + s[2]));
+      return finish(json_response(200, document_json(**d).dump()));
+    }
+  }
+  if (s[1] == "inbox") {
+    if (s.size() == 2 && r.method == "GET") {
+      const std::string limit_text = r.query("limit");
+      int limit = 1000000;
+      if (!limit_text.empty()) {
+        char* end = nullptr;
+        limit = static_cast<int>(std::strtol(limit_text.c_str(), &end, 10));
+        if (*end != '\0' || limit < 1)
+          return finish(error_response(400, "bad_limit", "limit must be a positive number"));
+      }
+      auto rows = store_->inbox(r.query("since"), limit);
+      if (!rows) return finish(error_response(503, "store_unavailable", rows.error().message));
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& row : *rows) list.push_back(inbox_json(row));
+      return finish(json_response(200, list.dump()));
+    }
+    if (s.size() >= 3) {
+      auto item = store_->inbox_item(s[2]);
+      if (!item) return finish(error_response(503, "store_unavailable", item.error().message));
+      if (!*item) return finish(error_response(404, "not_found", "no inbox document " + s[2]));
+      if (s.size() == 3 && r.method == "GET") {
+        auto bytes = store_->read_package(s[2]);
+        if (!bytes) return finish(error_response(503, "store_unavailable", bytes.error().message));
+        HttpResponse resp;
+        resp.content_type = "application/xml";
+        resp.body = std::move(*bytes);
+        return finish(resp);
+      }
+      if (s.size() == 4 && s[3] == "report" && r.method == "GET") {
+        return finish(json_response(200, (*item)->report_json));
+      }
+      if (s.size() == 4 && s[3] == "status" && r.method == "POST") {
+        auto body = nlohmann::json::parse(r.body, nullptr, false);
+        if (body.is_discarded() || !body.is_object() || !body.contains("code") ||
+            !body["code"].is_string()) {
+          return finish(error_response(400, "bad_request",
+                                       "send {\"code\": \"03\", \"description\": \"...\"}"));
+        }
+        const std::string description = body.value("description", "");
+        return finish(pipeline_->send_status(s[2], body["code"].get<std::string>(), description));
+      }
+    }
+  }
+  return finish(error_response(404, "not_found", "no such endpoint: " + r.method + " " + path));
+}
+
+}  // namespace edocgw::gateway

@@ -1,0 +1,327 @@
+#include "gateway/pipeline.h"
+
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "crypto/package_verifier.h"
+#include "edxml/package.h"
+#include "edxml/package_builder.h"
+#include "edxml/xml.h"
+#include "gateway/log.h"
+#include "util/bytes.h"
+
+namespace edocgw::gateway {
+namespace {
+
+std::int64_t now() {
+  return now_seconds().time_since_epoch().count();
+}
+
+// Exponential backoff with full jitter between half and the whole delay.
+std::int64_t backoff(const RetryPolicy& p, int attempts) {
+  std::int64_t delay = p.base_seconds << std::min(attempts, 20);
+  delay = std::min(delay, p.max_seconds);
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  std::uniform_int_distribution<std::int64_t> jitter(std::max<std::int64_t>(1, delay / 2),
+                                                     std::max<std::int64_t>(1, delay));
+  return jitter(rng);
+}
+
+std::string failed_check(const crypto::VerificationReport& r) {
+  for (const auto& c : r.checks) {
+    if (c.outcome == crypto::CheckOutcome::fail) return c.name;
+  }
+  return "none";
+}
+
+}  // namespace
+
+crypto::VerificationReport Pipeline::verify(const LoadedConfig& config,
+                                            const std::string& package) const {
+  crypto::VerifyOptions options;
+  options.allow_sha1 = config.config.trust.allow_sha1;
+  crypto::PackageVerifier verifier(*config.trust, options);
+  auto report = verifier.verify(package);
+  if (!report.valid)
+    metrics_.inc("edocgw_verification_failures_total{check=\"" + failed_check(report) + "\"}");
+  return report;
+}
+
+Result<Pipeline::Queued> Pipeline::queue(const LoadedConfig& config, const std::string& kind,
+                                         const std::string& signed_package,
+                                         const std::string& document_id, const std::string& subject,
+                                         const std::vector<std::string>& recipients,
+                                         const std::string& client,
+                                         const std::string& idempotency_key) {
+  DocumentRow row;
+  row.id = random_uuid();
+  row.kind = kind;
+  row.status = "queued";
+  row.document_id = document_id;
+  row.sender = config.config.organ_id;
+  row.subject = subject;
+  row.package_sha256 = sha256_hex(signed_package);
+  row.client = client;
+  for (const auto& organ : recipients) {
+    const config::Route* route = config.config.routes.match(organ);
+    RecipientRow r;
+    r.organ_id = organ;
+    r.adapter = route != nullptr ? route->via : "";
+    r.status = "pending";
+    row.recipients.push_back(std::move(r));
+  }
+  auto stored = store_.submit(row, signed_package, idempotency_key);
+  if (!stored) return stored.error();
+  return Queued{stored->id, stored->repeated};
+}
+
+HttpResponse Pipeline::submit(const std::string& package, const std::string& client,
+                              const std::string& idempotency_key) {
+  const auto config = config_();
+  auto doc = xml::parse_untrusted_xml(package);
+  if (!doc) return error_response(400, "malformed", doc.error().message);
+  auto parsed = edxml::read_package(doc->get(), edxml::ReadOptions{.decode_attachments = false});
+  if (!parsed)
+    return error_response(422, "not_edxml", "not an edXML package: " + parsed.error().message);
+  if (parsed->kind != edxml::PackageKind::document) {
+    return error_response(422, "not_a_document",
+                          "submit documents here; status packages go through "
+                          "POST /v1/inbox/{id}/status");
+  }
+  const auto& h = parsed->header;
+  if (h.from.organ_id != config->config.organ_id) {
+    return error_response(422, "wrong_sender",
+                          "the package is From " + h.from.organ_id +
+                              " but this gateway signs for " + config->config.organ_id);
+  }
+  std::vector<std::string> recipients;
+  for (const auto& to : h.to) {
+    if (config->config.routes.match(to.organ_id) == nullptr) {
+      return error_response(422, "no_route",
+                            "no route leads to recipient " + to.organ_id +
+                                "; add a <route> for it (see edocgw routes explain)");
+    }
+    if (std::find(recipients.begin(), recipients.end(), to.organ_id) == recipients.end()) {
+      recipients.push_back(to.organ_id);
+    }
+  }
+  if (parsed->signature_present) {
+    return error_response(422, "already_signed",
+                          "submit the package unsigned: the gateway signs it");
+  }
+  auto signed_package = config->signer->sign(package, now_seconds());
+  if (!signed_package) return error_response(422, "cannot_sign", signed_package.error().message);
+  auto queued = queue(*config, "edoc", *signed_package, h.document_id, h.subject, recipients,
+                      client, idempotency_key);
+  if (!queued) {
+    log_error("cannot store a submitted document", {{"error", queued.error().message}});
+    return error_response(503, "store_unavailable",
+                          "the document was not stored: " + queued.error().message);
+  }
+  if (!queued->repeated) {
+    metrics_.inc("edocgw_documents_accepted_total");
+    log_info("document accepted",
+             {{"document", queued->id}, {"document_id", h.document_id}, {"client", client}});
+  }
+  return json_response(202, nlohmann::json{{"id", queued->id}, {"status", "queued"}}.dump());
+}
+
+Result<std::string> Pipeline::reply_status(const LoadedConfig& config, const InboxRow& about,
+                                           const std::string& code,
+                                           const std::string& description) {
+  auto original = store_.read_package(about.id);
+  edxml::StatusInfo status;
+  status.from.organ_id = config.config.organ_id;
+  status.from.organ_name = config.config.name;
+  status.response_for.organ_id = about.sender;
+  status.response_for.document_id = about.document_id;
+  if (original) {
+    if (auto doc = xml::parse_untrusted_xml(*original)) {
+      if (auto p = edxml::read_package(doc->get(), edxml::ReadOptions{.decode_attachments = false});
+          p && p->kind == edxml::PackageKind::document) {
+        status.response_for.code = p->header.code.number + "/" + p->header.code.notation;
+        status.response_for.promulgation_date = p->header.promulgation_date;
+      }
+    }
+  }
+  status.status_code = code;
+  status.description = description;
+  status.timestamp = format_rfc3339(now_seconds());
+  auto built = edxml::build_status_package(status);
+  if (!built) return built.error();
+  auto signed_package = config.signer->sign(*built, now_seconds());
+  if (!signed_package) return signed_package.error();
+  if (config.config.routes.match(about.sender) == nullptr) {
+    return make_error(Errc::invalid, "no route leads back to " + about.sender);
+  }
+  auto queued = queue(config, "status", *signed_package, about.document_id, "status " + code,
+                      {about.sender}, "", "");
+  if (!queued) return queued.error();
+  return queued->id;
+}
+
+HttpResponse Pipeline::send_status(const std::string& inbox_id, const std::string& code,
+                                   const std::string& description) {
+  const auto config = config_();
+  auto item = store_.inbox_item(inbox_id);
+  if (!item) return error_response(503, "store_unavailable", item.error().message);
+  if (!*item || (*item)->kind != "edoc")
+    return error_response(404, "not_found", "no inbox document " + inbox_id);
+  std::string normalized = code == "14" ? "15" : code;
+  if (!edxml::is_known_status_code(normalized)) {
+    return error_response(400, "bad_code",
+                          "'" + code + "' is not a status code (01-06, 13, 15, 16)");
+  }
+  auto id = reply_status(*config, **item, normalized, description);
+  if (!id) return error_response(422, "cannot_send_status", id.error().message);
+  return json_response(202, nlohmann::json{{"id", *id}, {"status", "queued"}}.dump());
+}
+
+int Pipeline::deliver_due() {
+  const auto config = config_();
+  auto due = store_.due_deliveries(now(), 64);
+  if (!due) {
+    log_error("cannot read due deliveries", {{"error", due.error().message}});
+    return 0;
+  }
+  for (const auto& d : *due) {
+    auto adapter = config->adapter(d.adapter);
+    if (!adapter) {
+      const std::string why = d.adapter.empty()
+                                  ? "no route leads to " + d.organ_id
+                                  : "adapter '" + d.adapter + "' is no longer configured";
+      (void)store_.record_delivery(d.document, d.organ_id, false, true, why, "", 0);
+      continue;
+    }
+    auto bytes = store_.read_package(d.document);
+    if (!bytes) {
+      log_error("stored package unreadable",
+                {{"document", d.document}, {"error", bytes.error().message}});
+      (void)store_.record_delivery(d.document, d.organ_id, false, false, bytes.error().message, "",
+                                   now() + backoff(retry_, d.attempts));
+      continue;
+    }
+    adapters::OutgoingPackage out{d.document, d.document_id,     d.sender, {d.organ_id},
+                                  d.kind,     std::move(*bytes), ""};
+    auto receipt = adapter->deliver(out);
+    const std::string series = "{adapter=\"" + adapter->name() + "\"}";
+    if (receipt) {
+      metrics_.inc("edocgw_deliveries_total" + series);
+      (void)store_.record_delivery(d.document, d.organ_id, true, false, receipt->detail,
+                                   receipt->remote_id, 0);
+      log_info("delivered",
+               {{"document", d.document}, {"to", d.organ_id}, {"adapter", adapter->name()}});
+      continue;
+    }
+    metrics_.inc("edocgw_delivery_failures_total" + series);
+    const bool final = receipt.error().code != Errc::io;
+    const bool give_up = final || d.attempts + 1 >= retry_.max_attempts;
+    (void)store_.record_delivery(d.document, d.organ_id, false, give_up, receipt.error().message,
+                                 "", now() + backoff(retry_, d.attempts));
+    (give_up ? log_error : log_warn)(
+        give_up ? "delivery failed, giving up" : "delivery failed, will retry",
+        {{"document", d.document}, {"to", d.organ_id}, {"error", receipt.error().message}});
+  }
+  return static_cast<int>(due->size());
+}
+
+int Pipeline::poll(const std::string& adapter_name) {
+  const auto config = config_();
+  auto adapter = config->adapter(adapter_name);
+  if (!adapter || !adapter->polls()) return 0;
+  auto incoming = adapter->poll();
+  if (!incoming) {
+    log_warn("poll failed", {{"adapter", adapter_name}, {"error", incoming.error().message}});
+    return 0;
+  }
+  for (const auto& pkg : *incoming) take_incoming(*config, *adapter, pkg);
+  return static_cast<int>(incoming->size());
+}
+
+void Pipeline::take_incoming(const LoadedConfig& config, adapters::Adapter& adapter,
+                             const adapters::IncomingPackage& incoming) {
+  const crypto::VerificationReport report = verify(config, incoming.bytes);
+  InboxRow row;
+  row.id = random_uuid();
+  row.kind = incoming.message_type == "status" ? "status" : "edoc";
+  row.adapter = adapter.name();
+  row.remote_id = incoming.remote_id;
+  row.sender = report.sender_organ_id.empty() ? incoming.from_organ_id : report.sender_organ_id;
+  row.document_id = report.document_id;
+  row.verification = report.valid ? "valid" : "invalid";
+  row.reason = report.reason;
+  row.report_json = crypto::to_json(report).dump(2);
+  row.package_sha256 = report.package_sha256;
+  row.received_at = now();
+
+  // A status package: it tells us about one of our documents.
+  std::optional<edxml::Package> parsed;
+  if (auto doc = xml::parse_untrusted_xml(incoming.bytes)) {
+    if (auto p = edxml::read_package(doc->get(), edxml::ReadOptions{.decode_attachments = false}))
+      parsed = std::move(*p);
+  }
+  if (parsed && parsed->kind == edxml::PackageKind::document) row.subject = parsed->header.subject;
+  const bool is_status = parsed && parsed->kind == edxml::PackageKind::status;
+  if (is_status) row.kind = "status";
+
+  if (report.valid && !row.document_id.empty()) {
+    auto seen = store_.inbox_has(row.sender, row.document_id, row.kind);
+    if (seen && *seen && row.kind == "edoc") {
+      log_info("duplicate package ignored",
+               {{"sender", row.sender}, {"document_id", row.document_id}});
+      (void)adapter.acknowledge(incoming.remote_id, true);
+      return;
+    }
+  }
+  if (auto st = store_.add_inbox(row, incoming.bytes); !st) {
+    // Not acknowledged: the exchange offers it again on the next poll.
+    log_error("cannot store an incoming package", {{"error", st.error().message}});
+    return;
+  }
+  if (is_status) {
+    if (report.valid) {
+      auto applied = store_.record_status(parsed->status.response_for.document_id, row.sender,
+                                          parsed->status.status_code, parsed->status.description);
+      log_info("status received", {{"document_id", parsed->status.response_for.document_id},
+                                   {"from", row.sender},
+                                   {"code", parsed->status.status_code},
+                                   {"applied", applied && *applied ? "yes" : "no"}});
+    } else {
+      log_warn("invalid status package quarantined",
+               {{"inbox", row.id}, {"reason", report.reason}});
+    }
+    (void)adapter.acknowledge(incoming.remote_id, report.valid);
+    return;
+  }
+
+  if (report.valid) {
+    metrics_.inc("edocgw_incoming_total{verification=\"valid\"}");
+    if (const auto& inbound = config.config.routes.inbound()) {
+      if (auto office = config.adapter(*inbound)) {
+        adapters::OutgoingPackage inward{
+            row.id, row.document_id, row.sender,     {config.config.organ_id},
+            "edoc", incoming.bytes,  row.report_json};
+        if (auto r = office->deliver(inward); !r) {
+          log_error("inbound delivery failed", {{"inbox", row.id}, {"error", r.error().message}});
+        }
+      }
+    }
+    log_info("document received",
+             {{"inbox", row.id}, {"document_id", row.document_id}, {"from", row.sender}});
+    if (auto st = reply_status(config, row, "01", "Đã nhận: chữ ký hợp lệ"); !st) {
+      log_warn("cannot send status 01", {{"inbox", row.id}, {"error", st.error().message}});
+    }
+  } else {
+    metrics_.inc("edocgw_incoming_total{verification=\"invalid\"}");
+    log_warn("document refused and quarantined", {{"inbox", row.id}, {"reason", report.reason}});
+    if (!row.sender.empty() && !row.document_id.empty()) {
+      if (auto st = reply_status(config, row, "02", "Từ chối tiếp nhận: " + report.reason); !st) {
+        log_warn("cannot send status 02", {{"inbox", row.id}, {"error", st.error().message}});
+      }
+    }
+  }
+  (void)adapter.acknowledge(incoming.remote_id, report.valid);
+}
+
+}  // namespace edocgw::gateway

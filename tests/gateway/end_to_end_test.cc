@@ -1,0 +1,354 @@
+// Three real gateways on loopback — the province hub (UBND tỉnh Quảng Trị),
+// Hướng Hóa (A) and Đakrông (B) — with real SQLite files, the sample PKI and
+// signed packages crossing real HTTP.
+#define BOOST_TEST_MODULE end_to_end
+#include <boost/test/unit_test.hpp>
+
+#include <signal.h>
+
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "adapters/vdxp/vdxp_adapter.h"
+#include "edxml/package_builder.h"
+#include "tests/test_support.h"
+#include "util/bytes.h"
+
+using namespace edocgw;
+using nlohmann::json;
+using test::pki;
+
+namespace {
+
+const std::string kTokenA = "token-for-huong-hoa-qlvb";
+const std::string kTokenB = "token-for-dakrong-qlvb";
+
+std::string hub_config(int port) {
+  return R"(<gateway organ-id="000.00.00.H50" name="UBND tỉnh Quảng Trị" data-dir="var">
+  <identity cert=")" +
+         pki("quang-tri.pem").string() + R"(" key=")" + pki("quang-tri.key").string() +
+         R"(" chain=")" + pki("ca.pem").string() + R"("/>
+  <trust anchors=")" +
+         pki("root.pem").string() + R"(" crl=")" + pki("crls.pem").string() +
+         R"(" revocation="require"/>
+  <exchange listen="127.0.0.1:)" +
+         std::to_string(port) + R"(">
+    <client system-id="huong-hoa" organ-id="000.00.12.H50" secret-file=")" +
+         pki("huong-hoa.secret").string() + R"("/>
+    <client system-id="dakrong" organ-id="000.00.13.H50" secret-file=")" +
+         pki("dakrong.secret").string() + R"("/>
+  </exchange>
+</gateway>
+)";
+}
+
+std::string district_config(
+    const std::string& organ, const std::string& name, const std::string& stem, int hub_port,
+    const std::string& token, const std::string& api_extra = "",
+    const std::string& routes = R"(<route to="000.00.*.H50" via="province"/>)") {
+  return R"(<gateway organ-id=")" + organ + R"(" name=")" + name + R"(" data-dir="var">
+  <identity cert=")" +
+         pki(stem + ".pem").string() + R"(" key=")" + pki(stem + ".key").string() + R"(" chain=")" +
+         pki("ca.pem").string() + R"("/>
+  <trust anchors=")" +
+         pki("root.pem").string() + R"(" crl=")" + pki("crls.pem").string() +
+         R"(" revocation="require"/>
+  <api listen="127.0.0.1:0")" +
+         api_extra + R"(>
+    <client name="qlvb" token-sha256=")" +
+         sha256_hex(token) + R"("/>
+  </api>
+  <adapters>
+    <adapter name="province" type="vdxp" url="http://127.0.0.1:)" +
+         std::to_string(hub_port) + R"(" system-id=")" + stem + R"(" secret-file=")" +
+         pki(stem + ".secret").string() + R"(" poll="200ms"/>
+    <adapter name="office" type="directory" path="var/office-inbox"/>
+  </adapters>
+  <routes>
+    )" + routes +
+         R"(
+    <inbound via="office"/>
+  </routes>
+</gateway>
+)";
+}
+
+std::string package(const std::string& number, const std::string& to = "000.00.13.H50") {
+  auto meta = test::sample_meta();
+  meta["code"]["number"] = number;
+  meta["to"][0]["organ_id"] = to;
+  auto p = edxml::build_package(
+      meta, {{"cong-van.pdf", "%PDF-1.4\n% Công văn số " + number + "\n%%EOF\n", "", ""}},
+      now_seconds());
+  if (!p) throw std::runtime_error(p.error().message);
+  return *p;
+}
+
+struct Province {
+  test::TempDir dir;
+  std::unique_ptr<test::GatewayProcess> hub, a, b;
+  int hub_port = 0;
+
+  explicit Province(bool start_b = true, bool start_hub = true) {
+    hub_port = test::free_port();
+    hub = std::make_unique<test::GatewayProcess>(dir / "hub", hub_config(hub_port));
+    if (start_hub) hub->start();
+    a = std::make_unique<test::GatewayProcess>(
+        dir / "huong-hoa", district_config("000.00.12.H50", "UBND huyện Hướng Hóa", "huong-hoa",
+                                           hub_port, kTokenA, R"( max-body="256KB")"));
+    a->start();
+    b = std::make_unique<test::GatewayProcess>(
+        dir / "dakrong",
+        district_config("000.00.13.H50", "UBND huyện Đakrông", "dakrong", hub_port, kTokenB));
+    if (start_b) b->start();
+  }
+
+  test::HttpResult submit(const std::string& body, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> headers = {"Authorization: Bearer " + kTokenA,
+                                        "Content-Type: application/xml"};
+    headers.insert(headers.end(), extra.begin(), extra.end());
+    return test::http("POST", a->api_url() + "/v1/documents", headers, body);
+  }
+  json document(const std::string& id) {
+    auto r = test::http("GET", a->api_url() + "/v1/documents/" + id,
+                        {"Authorization: Bearer " + kTokenA});
+    return r.status == 200 ? json::parse(r.body) : json();
+  }
+  json inbox_b() {
+    auto r = test::http("GET", b->api_url() + "/v1/inbox", {"Authorization: Bearer " + kTokenB});
+    return r.status == 200 ? json::parse(r.body) : json::array();
+  }
+  std::string status_code_at_a(const std::string& id) {
+    const json d = document(id);
+    if (!d.is_object() || d["recipients"].empty() || d["recipients"][0]["status_code"].is_null())
+      return {};
+    return d["recipients"][0]["status_code"].get<std::string>();
+  }
+  size_t office_files_b(const std::string& suffix = ".xml") {
+    size_t n = 0;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(b->dir() / "var/office-inbox", ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.size() > suffix.size() &&
+          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+          name.find(".report.json") == std::string::npos) {
+        ++n;
+      }
+    }
+    return n;
+  }
+};
+
+std::string id_of(const test::HttpResult& r) {
+  BOOST_REQUIRE_MESSAGE(r.status == 202, "HTTP " << r.status << ": " << r.body);
+  return json::parse(r.body)["id"].get<std::string>();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(
+    a_document_goes_from_huong_hoa_through_the_hub_to_dakrong_and_statuses_come_back) {
+  Province p;
+  const std::string pkg = package("125");
+  const std::string id = id_of(p.submit(pkg));
+
+  BOOST_REQUIRE(test::eventually([&] { return p.inbox_b().size() == 1; }));
+  const json item = p.inbox_b()[0];
+  BOOST_TEST(item["verification"] == "valid");
+  BOOST_TEST(item["from"] == "000.00.12.H50");
+  BOOST_TEST(item["subject"].get<std::string>() == test::kSampleSubject);
+  BOOST_TEST(item["document_id"] == "000.00.12.H50,2026/11/28,125/UBND-VP");
+
+  // The package as received, in the API and in the office's folder, byte for byte.
+  const std::string inbox_id = item["id"].get<std::string>();
+  const auto got = test::http("GET", p.b->api_url() + "/v1/inbox/" + inbox_id,
+                              {"Authorization: Bearer " + kTokenB});
+  BOOST_TEST(got.status == 200);
+  BOOST_TEST(got.body.find(test::kSampleSubject) != std::string::npos);
+  BOOST_REQUIRE(test::eventually([&] { return p.office_files_b() == 1; }));
+  BOOST_TEST(test::read(p.b->dir() / "var/office-inbox" / (inbox_id + ".xml")) == got.body);
+  const auto report = test::http("GET", p.b->api_url() + "/v1/inbox/" + inbox_id + "/report",
+                                 {"Authorization: Bearer " + kTokenB});
+  BOOST_TEST(json::parse(report.body)["valid"] == true);
+  BOOST_TEST(json::parse(report.body)["signer"]["organ_id"] == "000.00.12.H50");
+
+  // 01 (arrived) comes back by itself; then the clerk registers it: 03.
+  BOOST_REQUIRE(test::eventually([&] { return p.status_code_at_a(id) == "01"; }));
+  BOOST_TEST(p.document(id)["status"] == "delivered");
+  const auto sent = test::http("POST", p.b->api_url() + "/v1/inbox/" + inbox_id + "/status",
+                               {"Authorization: Bearer " + kTokenB},
+                               R"({"code": "03", "description": "Đã vào sổ"})");
+  BOOST_TEST(sent.status == 202, sent.body);
+  BOOST_REQUIRE(test::eventually([&] { return p.status_code_at_a(id) == "03"; }));
+  BOOST_TEST(p.document(id)["recipients"][0]["status_description"] == "Đã vào sổ");
+
+  BOOST_TEST(p.a->stop() == 0);  // SIGTERM drains and exits 0
+  BOOST_TEST(p.b->stop() == 0);
+  BOOST_TEST(p.hub->stop() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(bad_requests_get_clear_errors_and_store_nothing) {
+  Province p(false);
+  const std::string pkg = package("200");
+  BOOST_TEST(
+      test::http("POST", p.a->api_url() + "/v1/documents", {"Content-Type: application/xml"}, pkg)
+          .status == 401);
+  BOOST_TEST(
+      test::http("POST", p.a->api_url() + "/v1/documents", {"Authorization: Bearer wrong"}, pkg)
+          .status == 401);
+  BOOST_TEST(test::http("GET", p.a->api_url() + "/healthz").status == 200);  // no token needed
+
+  const auto unknown_route = p.submit(package("201", "000.00.00.G22"));
+  BOOST_TEST(unknown_route.status == 422);
+  BOOST_TEST(json::parse(unknown_route.body)["error"] == "no_route");
+
+  const auto too_big = p.submit(std::string(300 * 1024, 'x'));
+  BOOST_TEST(too_big.status == 413);
+  BOOST_TEST(json::parse(too_big.body)["error"] == "too_large");
+
+  BOOST_TEST(p.submit("<edXML").status == 400);
+  BOOST_TEST(p.submit("<html/>").status == 422);
+  BOOST_TEST(
+      p.submit("<!DOCTYPE x [<!ENTITY a SYSTEM \"file:///etc/passwd\">]><x>&a;</x>").status == 400);
+  auto other_sender = test::sample_meta();
+  other_sender["from"]["organ_id"] = "000.00.13.H50";
+  auto foreign = edxml::build_package(other_sender, {}, now_seconds());
+  BOOST_TEST(json::parse(p.submit(*foreign).body)["error"] == "wrong_sender");
+
+  // Idempotency-Key: the repeat answers the first id and creates nothing.
+  const std::string first = id_of(p.submit(pkg, {"Idempotency-Key: k-42"}));
+  const std::string again = id_of(p.submit(pkg, {"Idempotency-Key: k-42"}));
+  BOOST_TEST(first == again);
+  BOOST_TEST(
+      test::http("GET", p.a->api_url() + "/v1/documents/nope", {"Authorization: Bearer " + kTokenA})
+          .status == 404);
+}
+
+BOOST_AUTO_TEST_CASE(
+    a_package_tampered_at_the_hub_never_reaches_the_office_and_the_sender_learns_why) {
+  Province p(/*start_b=*/false);
+  const std::string id = id_of(p.submit(package("300")));
+  BOOST_REQUIRE(test::eventually([&] { return p.document(id)["status"] == "sent"; }));
+  // The fault the hub's own verification prevents: bytes changed in its store.
+  std::filesystem::path stored;
+  for (const auto& e : std::filesystem::directory_iterator(p.hub->dir() / "var/packages"))
+    stored = e.path();
+  test::write(stored, test::replace_once(test::read(stored), "năm 2026", "năm 2027"));
+
+  p.b->start();
+  BOOST_REQUIRE(test::eventually([&] { return p.inbox_b().size() == 1; }));
+  BOOST_TEST(p.inbox_b()[0]["verification"] == "invalid");
+  BOOST_TEST(p.inbox_b()[0]["reason"].get<std::string>().find("changed after it was signed") !=
+             std::string::npos);
+  BOOST_REQUIRE(test::eventually([&] { return p.status_code_at_a(id) == "02"; }));
+  BOOST_TEST(p.document(id)["recipients"][0]["status_description"].get<std::string>().find(
+                 "changed after it was signed") != std::string::npos);
+  BOOST_TEST(p.office_files_b() == 0u);  // never delivered inward
+}
+
+BOOST_AUTO_TEST_CASE(the_hub_refuses_a_tampered_package_and_a_stranger_with_the_reason) {
+  Province p(false);
+  const std::string id = id_of(p.submit(package("310")));
+  BOOST_REQUIRE(test::eventually([&] { return p.document(id)["status"] == "sent"; }));
+  const std::string signed_bytes = test::read(p.a->dir() / "var/packages" / (id + ".xml"));
+
+  // Push straight to the hub with Hướng Hóa's credentials, as its adapter does.
+  adapters::vdxp::VdxpSettings settings;
+  settings.url = "http://127.0.0.1:" + std::to_string(p.hub_port);
+  settings.system_id = "huong-hoa";
+  settings.secret = test::read(pki("huong-hoa.secret")).substr(0, 64);
+  adapters::vdxp::VdxpAdapter as_huong_hoa("test", settings);
+  adapters::OutgoingPackage out{"x",
+                                "",
+                                "000.00.12.H50",
+                                {"000.00.13.H50"},
+                                "edoc",
+                                test::replace_once(signed_bytes, "năm 2026", "năm 2027"),
+                                ""};
+  auto refused = as_huong_hoa.deliver(out);
+  BOOST_REQUIRE(!refused.ok());
+  BOOST_TEST((refused.error().code == Errc::invalid));  // final: not retried
+  BOOST_TEST(refused.error().message.find("changed after it was signed") != std::string::npos,
+             refused.error().message);
+
+  // The untouched package is accepted; the same with a wrong secret is not.
+  out.bytes = signed_bytes;
+  BOOST_TEST(as_huong_hoa.deliver(out).ok());
+  settings.secret = "not-the-secret";
+  adapters::vdxp::VdxpAdapter impostor("test", settings);
+  auto unauthorised = impostor.deliver(out);
+  BOOST_REQUIRE(!unauthorised.ok());
+  BOOST_TEST(unauthorised.error().message.find("refused our credentials") != std::string::npos,
+             unauthorised.error().message);
+}
+
+BOOST_AUTO_TEST_CASE(a_dead_hub_delays_delivery_but_loses_nothing) {
+  Province p(/*start_b=*/true, /*start_hub=*/false);
+  const std::string id = id_of(p.submit(package("400")));
+  BOOST_REQUIRE(test::eventually(
+      [&] { return p.document(id)["recipients"][0]["attempts"].get<int>() >= 1; }));
+  BOOST_TEST(p.document(id)["status"] == "queued");
+  BOOST_TEST(p.document(id)["recipients"][0]["last_error"].get<std::string>().find(
+                 "cannot reach the exchange") != std::string::npos);
+  p.hub->start();
+  BOOST_REQUIRE(test::eventually([&] { return p.inbox_b().size() == 1; }, 60));
+  BOOST_REQUIRE(test::eventually([&] { return p.status_code_at_a(id) == "01"; }));
+}
+
+BOOST_AUTO_TEST_CASE(kill_9_right_after_202_delivers_exactly_once_after_restart) {
+  Province p;
+  const std::string id = id_of(p.submit(package("500")));
+  p.a->kill9();
+  p.a->start();
+  BOOST_REQUIRE(test::eventually([&] { return p.inbox_b().size() == 1; }));
+  BOOST_REQUIRE(test::eventually([&] { return p.status_code_at_a(id) == "01"; }));
+  // Give a duplicate every chance to show up.
+  test::eventually([] { return false; }, 2);
+  BOOST_TEST(p.inbox_b().size() == 1u);
+  BOOST_TEST(p.office_files_b() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(the_recipient_killed_mid_poll_loses_nothing_and_duplicates_nothing) {
+  Province p;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) ids.push_back(id_of(p.submit(package(std::to_string(600 + i)))));
+  BOOST_REQUIRE(test::eventually([&] { return !p.inbox_b().empty(); }));
+  p.b->kill9();
+  p.b->start();
+  BOOST_REQUIRE(test::eventually([&] { return p.inbox_b().size() == 6; }, 60));
+  for (const auto& id : ids)
+    BOOST_REQUIRE(test::eventually([&] { return p.status_code_at_a(id) == "01"; }));
+  test::eventually([] { return false; }, 2);
+  BOOST_TEST(p.inbox_b().size() == 6u);
+  std::set<std::string> document_ids;
+  for (const auto& item : p.inbox_b()) document_ids.insert(item["document_id"].get<std::string>());
+  BOOST_TEST(document_ids.size() == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(sighup_reloads_a_good_config_and_refuses_a_bad_one) {
+  Province p(false);
+  const std::string good =
+      district_config("000.00.12.H50", "UBND huyện Hướng Hóa", "huong-hoa", p.hub_port, kTokenA);
+  // A broken file: the old configuration keeps running.
+  p.a->rewrite_config(test::replace_once(good, "type=\"directory\"", "type=\"ftp\""));
+  p.a->signal(SIGHUP);
+  BOOST_REQUIRE(
+      test::eventually([&] { return p.a->log().find("reload refused") != std::string::npos; }));
+  BOOST_TEST(p.a->log().find("unknown type 'ftp'") != std::string::npos);
+  BOOST_TEST(test::http("GET", p.a->api_url() + "/healthz").status == 200);
+
+  // A good one with a second client: its token works after the reload.
+  const std::string second = "second-office-token";
+  p.a->rewrite_config(test::replace_once(
+      good, "</api>",
+      "  <client name=\"archive\" token-sha256=\"" + sha256_hex(second) + "\"/>\n  </api>"));
+  BOOST_TEST(
+      test::http("GET", p.a->api_url() + "/v1/inbox", {"Authorization: Bearer " + second}).status ==
+      401);
+  p.a->signal(SIGHUP);
+  BOOST_REQUIRE(test::eventually([&] {
+    return test::http("GET", p.a->api_url() + "/v1/inbox", {"Authorization: Bearer " + second})
+               .status == 200;
+  }));
+}
