@@ -180,8 +180,14 @@ BOOST_AUTO_TEST_CASE(status_packages_are_built_from_json) {
              inspect.out);
 }
 
+BOOST_AUTO_TEST_CASE(serve_with_a_missing_config_exits_2_and_names_the_file) {
+  const auto r = test::run(bin() + " serve --config /nonexistent/gateway.xml");
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(r.err.find("/nonexistent/gateway.xml") != std::string::npos, r.err);
+}
+
 BOOST_AUTO_TEST_CASE(commands_not_built_yet_say_so) {
-  const auto r = test::run(bin() + " serve --config gateway.xml");
+  const auto r = test::run(bin() + " audit verify --config gateway.xml");
   BOOST_TEST(r.exit_code == 2);
   BOOST_TEST(r.err.find("not built yet") != std::string::npos);
 }
