@@ -1,6 +1,10 @@
 #include "gateway/pipeline.h"
 
+#include <atomic>
+#include <mutex>
 #include <random>
+#include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -27,6 +31,9 @@ std::int64_t backoff(const RetryPolicy& p, int attempts) {
                                                      std::max<std::int64_t>(1, delay));
   return jitter(rng);
 }
+
+constexpr size_t kIncomingWorkers = 8;
+constexpr size_t kDeliveryWorkers = 8;
 
 std::string failed_check(const crypto::VerificationReport& r) {
   for (const auto& c : r.checks) {
@@ -185,45 +192,74 @@ int Pipeline::deliver_due() {
     log_error("cannot read due deliveries", {{"error", due.error().message}});
     return 0;
   }
-  for (const auto& d : *due) {
-    auto adapter = config->adapter(d.adapter);
-    if (!adapter) {
-      const std::string why = d.adapter.empty()
-                                  ? "no route leads to " + d.organ_id
-                                  : "adapter '" + d.adapter + "' is no longer configured";
-      (void)store_.record_delivery(d.document, d.organ_id, false, true, why, "", 0);
-      continue;
+  // An adapter that just failed to reach its far side is not asked again in
+  // this round: its other packages stay due, untouched, for the next round.
+  // Deliveries are independent and mostly wait on the far side, so several
+  // run at once.
+  std::mutex mutex;
+  std::set<std::string> unreachable;
+  std::atomic<int> attempted{0};
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next++) < due->size();) {
+      const DueDelivery& d = (*due)[i];
+      {
+        std::lock_guard lock(mutex);
+        if (unreachable.count(d.adapter)) continue;
+      }
+      ++attempted;
+      if (!deliver_one(*config, d)) {
+        std::lock_guard lock(mutex);
+        unreachable.insert(d.adapter);
+      }
     }
-    auto bytes = store_.read_package(d.document);
-    if (!bytes) {
-      log_error("stored package unreadable",
-                {{"document", d.document}, {"error", bytes.error().message}});
-      (void)store_.record_delivery(d.document, d.organ_id, false, false, bytes.error().message, "",
-                                   now() + backoff(retry_, d.attempts));
-      continue;
-    }
-    adapters::OutgoingPackage out{d.document, d.document_id,     d.sender, {d.organ_id},
-                                  d.kind,     std::move(*bytes), ""};
-    auto receipt = adapter->deliver(out);
-    const std::string series = "{adapter=\"" + adapter->name() + "\"}";
-    if (receipt) {
-      metrics_.inc("edocgw_deliveries_total" + series);
-      (void)store_.record_delivery(d.document, d.organ_id, true, false, receipt->detail,
-                                   receipt->remote_id, 0);
-      log_info("delivered",
-               {{"document", d.document}, {"to", d.organ_id}, {"adapter", adapter->name()}});
-      continue;
-    }
-    metrics_.inc("edocgw_delivery_failures_total" + series);
-    const bool final = receipt.error().code != Errc::io;
-    const bool give_up = final || d.attempts + 1 >= retry_.max_attempts;
-    (void)store_.record_delivery(d.document, d.organ_id, false, give_up, receipt.error().message,
-                                 "", now() + backoff(retry_, d.attempts));
-    (give_up ? log_error : log_warn)(
-        give_up ? "delivery failed, giving up" : "delivery failed, will retry",
-        {{"document", d.document}, {"to", d.organ_id}, {"error", receipt.error().message}});
+  };
+  std::vector<std::thread> workers;
+  const size_t n = std::min<size_t>(kDeliveryWorkers, due->size());
+  for (size_t i = 1; i < n; ++i) workers.emplace_back(work);
+  work();
+  for (auto& w : workers) w.join();
+  return attempted;
+}
+
+bool Pipeline::deliver_one(const LoadedConfig& config, const DueDelivery& d) {
+  auto adapter = config.adapter(d.adapter);
+  if (!adapter) {
+    const std::string why = d.adapter.empty()
+                                ? "no route leads to " + d.organ_id
+                                : "adapter '" + d.adapter + "' is no longer configured";
+    (void)store_.record_delivery(d.document, d.organ_id, false, true, why, "", 0);
+    return true;
   }
-  return static_cast<int>(due->size());
+  auto bytes = store_.read_package(d.document);
+  if (!bytes) {
+    log_error("stored package unreadable",
+              {{"document", d.document}, {"error", bytes.error().message}});
+    (void)store_.record_delivery(d.document, d.organ_id, false, false, bytes.error().message, "",
+                                 now() + backoff(retry_, d.attempts));
+    return true;
+  }
+  adapters::OutgoingPackage out{d.document, d.document_id,     d.sender, {d.organ_id},
+                                d.kind,     std::move(*bytes), ""};
+  auto receipt = adapter->deliver(out);
+  const std::string series = "{adapter=\"" + adapter->name() + "\"}";
+  if (receipt) {
+    metrics_.inc("edocgw_deliveries_total" + series);
+    (void)store_.record_delivery(d.document, d.organ_id, true, false, receipt->detail,
+                                 receipt->remote_id, 0);
+    log_info("delivered",
+             {{"document", d.document}, {"to", d.organ_id}, {"adapter", adapter->name()}});
+    return true;
+  }
+  metrics_.inc("edocgw_delivery_failures_total" + series);
+  const bool final = receipt.error().code != Errc::io;
+  const bool give_up = final || d.attempts + 1 >= retry_.max_attempts;
+  (void)store_.record_delivery(d.document, d.organ_id, false, give_up, receipt.error().message, "",
+                               now() + backoff(retry_, d.attempts));
+  (give_up ? log_error : log_warn)(
+      give_up ? "delivery failed, giving up" : "delivery failed, will retry",
+      {{"document", d.document}, {"to", d.organ_id}, {"error", receipt.error().message}});
+  return final;  // false: the far side is unreachable
 }
 
 int Pipeline::poll(const std::string& adapter_name) {
@@ -235,7 +271,19 @@ int Pipeline::poll(const std::string& adapter_name) {
     log_warn("poll failed", {{"adapter", adapter_name}, {"error", incoming.error().message}});
     return 0;
   }
-  for (const auto& pkg : *incoming) take_incoming(*config, *adapter, pkg);
+  // Packages are independent (the inbox refuses a second copy of a document
+  // by itself), so several are verified and stored at once: most of the time
+  // goes to fsync, which concurrent writers share.
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next++) < incoming->size();)
+      take_incoming(*config, *adapter, (*incoming)[i]);
+  };
+  std::vector<std::thread> workers;
+  const size_t n = std::min<size_t>(kIncomingWorkers, incoming->size());
+  for (size_t i = 1; i < n; ++i) workers.emplace_back(work);
+  work();
+  for (auto& w : workers) w.join();
   return static_cast<int>(incoming->size());
 }
 
@@ -265,18 +313,16 @@ void Pipeline::take_incoming(const LoadedConfig& config, adapters::Adapter& adap
   const bool is_status = parsed && parsed->kind == edxml::PackageKind::status;
   if (is_status) row.kind = "status";
 
-  if (report.valid && !row.document_id.empty()) {
-    auto seen = store_.inbox_has(row.sender, row.document_id, row.kind);
-    if (seen && *seen && row.kind == "edoc") {
-      log_info("duplicate package ignored",
-               {{"sender", row.sender}, {"document_id", row.document_id}});
-      (void)adapter.acknowledge(incoming.remote_id, true);
-      return;
-    }
-  }
-  if (auto st = store_.add_inbox(row, incoming.bytes); !st) {
+  auto stored = store_.add_inbox(row, incoming.bytes);
+  if (!stored) {
     // Not acknowledged: the exchange offers it again on the next poll.
-    log_error("cannot store an incoming package", {{"error", st.error().message}});
+    log_error("cannot store an incoming package", {{"error", stored.error().message}});
+    return;
+  }
+  if (!*stored) {
+    log_info("duplicate package ignored",
+             {{"sender", row.sender}, {"document_id", row.document_id}});
+    (void)adapter.acknowledge(incoming.remote_id, true);
     return;
   }
   if (is_status) {

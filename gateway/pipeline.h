@@ -68,6 +68,8 @@ class Pipeline {
                        const std::string& signed_package, const std::string& document_id,
                        const std::string& subject, const std::vector<std::string>& recipients,
                        const std::string& client, const std::string& idempotency_key);
+  // Delivers one package; false when the adapter could not reach its far side.
+  bool deliver_one(const LoadedConfig& config, const DueDelivery& due);
   void take_incoming(const LoadedConfig& config, adapters::Adapter& adapter,
                      const adapters::IncomingPackage& incoming);
   // Builds, signs and queues a status package about a document we received.

@@ -33,6 +33,8 @@ CREATE TABLE IF NOT EXISTS inbox (
   verification TEXT NOT NULL, reason TEXT NOT NULL, report_json TEXT NOT NULL,
   package_sha256 TEXT NOT NULL, received_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS inbox_by_document ON inbox(sender, document_id, kind);
+CREATE UNIQUE INDEX IF NOT EXISTS inbox_once ON inbox(sender, document_id)
+  WHERE kind = 'edoc' AND verification = 'valid';
 CREATE TABLE IF NOT EXISTS mailbox (
   id TEXT PRIMARY KEY, package_id TEXT NOT NULL, from_organ TEXT NOT NULL, to_organ TEXT NOT NULL,
   kind TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL);
@@ -161,45 +163,114 @@ Result<std::string> Store::read_package(const std::string& id) const {
   return read_file(package_path(id));
 }
 
+struct Store::PendingSubmit {
+  const DocumentRow* document;
+  const std::string* idempotency_key;
+  bool finished = false;
+  Result<Submitted> result = make_error(Errc::internal, "not committed");
+};
+
 Result<Store::Submitted> Store::submit(const DocumentRow& d, const std::string& package,
                                        const std::string& idempotency_key) {
-  std::lock_guard lock(mutex_);
   if (!idempotency_key.empty()) {
+    std::lock_guard lock(mutex_);
     Stmt q(db_, "SELECT document FROM idempotency WHERE client = ? AND key = ?");
     q.bind(d.client).bind(idempotency_key);
     if (q.ok() && q.step() == SQLITE_ROW) return Submitted{q.text(0), true};
   }
-  // The bytes are on disk before any row names them.
-  if (auto st = write_file_atomic(package_path(d.id), package); !st) return st.error();
+  // The bytes are on disk (file fsynced, renamed) before any row names them;
+  // the folder is fsynced once per batch by the leader.
+  if (auto st = write_file_atomic(package_path(d.id), package, /*sync_folder=*/false); !st)
+    return st.error();
+
+  PendingSubmit me{&d, &idempotency_key};
+  std::unique_lock lock(queue_mutex_);
+  queue_.push_back(&me);
+  while (!me.finished) {
+    if (!leader_busy_) {
+      // Lead: commit everything queued so far (ours included).
+      leader_busy_ = true;
+      std::vector<PendingSubmit*> batch;
+      batch.swap(queue_);
+      lock.unlock();
+      commit_pending(std::move(batch));
+      lock.lock();
+      leader_busy_ = false;
+      queue_cv_.notify_all();
+    } else {
+      queue_cv_.wait(lock);
+    }
+  }
+  if (me.result.ok() && me.result->repeated) {
+    std::error_code ec;
+    std::filesystem::remove(package_path(d.id), ec);  // the first submission's package stays
+  }
+  return std::move(me.result);
+}
+
+void Store::commit_pending(std::vector<PendingSubmit*> batch) {
+  auto fail_all = [&](const Error& e) {
+    for (auto* p : batch) p->result = e;
+  };
+  auto finish = [&] {
+    std::lock_guard lock(queue_mutex_);
+    for (auto* p : batch) p->finished = true;
+  };
+  if (auto st = sync_folder(data_dir_ / "packages"); !st) {
+    fail_all(st.error());
+    return finish();
+  }
+  std::lock_guard db_lock(mutex_);
   Transaction tx(db_);
-  if (!tx.ok()) return make_error(Errc::io, std::string("cannot begin: ") + sqlite3_errmsg(db_));
+  if (!tx.ok()) {
+    fail_all(make_error(Errc::io, std::string("cannot begin: ") + sqlite3_errmsg(db_)));
+    return finish();
+  }
   const std::int64_t t = now();
-  Stmt doc(db_,
-           "INSERT INTO documents (id, kind, status, reason, document_id, sender, subject, "
-           "package_sha256, client, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
-  doc.bind(d.id).bind(d.kind).bind(d.status).bind(d.reason).bind(d.document_id).bind(d.sender);
-  doc.bind(d.subject).bind(d.package_sha256).bind(d.client).bind(t).bind(t);
-  if (auto st = run(doc, "cannot store the document"); !st) return st.error();
-  for (const auto& r : d.recipients) {
-    Stmt rec(db_,
-             "INSERT INTO recipients (document, organ_id, adapter, status, last_error, "
-             "next_attempt_at, updated_at) VALUES (?,?,?,?,?,?,?)");
-    rec.bind(d.id)
-        .bind(r.organ_id)
-        .bind(r.adapter)
-        .bind(r.status)
-        .bind(r.last_error)
-        .bind(t)
-        .bind(t);
-    if (auto st = run(rec, "cannot store a recipient"); !st) return st.error();
+  for (auto* p : batch) {
+    const DocumentRow& d = *p->document;
+    const std::string& key = *p->idempotency_key;
+    if (!key.empty()) {  // a repeat within the batch, or since the check above
+      Stmt q(db_, "SELECT document FROM idempotency WHERE client = ? AND key = ?");
+      q.bind(d.client).bind(key);
+      if (q.ok() && q.step() == SQLITE_ROW) {
+        p->result = Submitted{q.text(0), true};
+        continue;
+      }
+    }
+    Stmt doc(db_,
+             "INSERT INTO documents (id, kind, status, reason, document_id, sender, subject, "
+             "package_sha256, client, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+    doc.bind(d.id).bind(d.kind).bind(d.status).bind(d.reason).bind(d.document_id).bind(d.sender);
+    doc.bind(d.subject).bind(d.package_sha256).bind(d.client).bind(t).bind(t);
+    Status st = run(doc, "cannot store the document");
+    for (const auto& r : d.recipients) {
+      if (!st) break;
+      Stmt rec(db_,
+               "INSERT INTO recipients (document, organ_id, adapter, status, last_error, "
+               "next_attempt_at, updated_at) VALUES (?,?,?,?,?,?,?)");
+      rec.bind(d.id)
+          .bind(r.organ_id)
+          .bind(r.adapter)
+          .bind(r.status)
+          .bind(r.last_error)
+          .bind(t)
+          .bind(t);
+      st = run(rec, "cannot store a recipient");
+    }
+    if (st && !key.empty()) {
+      Stmt idem(db_, "INSERT INTO idempotency (client, key, document) VALUES (?,?,?)");
+      idem.bind(d.client).bind(key).bind(d.id);
+      st = run(idem, "cannot store the idempotency key");
+    }
+    if (!st) {
+      fail_all(st.error());  // the transaction rolls back: nobody in this batch is stored
+      return finish();
+    }
+    p->result = Submitted{d.id, false};
   }
-  if (!idempotency_key.empty()) {
-    Stmt idem(db_, "INSERT INTO idempotency (client, key, document) VALUES (?,?,?)");
-    idem.bind(d.client).bind(idempotency_key).bind(d.id);
-    if (auto st = run(idem, "cannot store the idempotency key"); !st) return st.error();
-  }
-  if (auto st = tx.commit(); !st) return st.error();
-  return Submitted{d.id, false};
+  if (auto st = tx.commit(); !st) fail_all(st.error());
+  finish();
 }
 
 Result<std::optional<DocumentRow>> Store::document(const std::string& id) {
@@ -315,20 +386,9 @@ Result<bool> Store::record_status(const std::string& document_id, const std::str
   return true;
 }
 
-Result<bool> Store::inbox_has(const std::string& sender, const std::string& document_id,
-                              const std::string& kind) {
+Result<bool> Store::add_inbox(const InboxRow& row, const std::string& package) {
+  if (auto st = write_file_atomic(package_path(row.id), package); !st) return st.error();
   std::lock_guard lock(mutex_);
-  Stmt q(db_,
-         "SELECT 1 FROM inbox WHERE sender = ? AND document_id = ? AND kind = ? AND verification = "
-         "'valid'");
-  q.bind(sender).bind(document_id).bind(kind);
-  if (!q.ok()) return q.error("cannot read the inbox");
-  return q.step() == SQLITE_ROW;
-}
-
-Status Store::add_inbox(const InboxRow& row, const std::string& package) {
-  std::lock_guard lock(mutex_);
-  if (auto st = write_file_atomic(package_path(row.id), package); !st) return st;
   Stmt q(db_,
          "INSERT INTO inbox (id, seq, kind, adapter, remote_id, sender, document_id, subject, "
          "verification, reason, report_json, package_sha256, received_at) "
@@ -336,7 +396,15 @@ Status Store::add_inbox(const InboxRow& row, const std::string& package) {
   q.bind(row.id).bind(row.kind).bind(row.adapter).bind(row.remote_id).bind(row.sender);
   q.bind(row.document_id).bind(row.subject).bind(row.verification).bind(row.reason);
   q.bind(row.report_json).bind(row.package_sha256).bind(row.received_at);
-  return run(q, "cannot store the incoming package");
+  if (!q.ok()) return q.error("cannot store the incoming package");
+  const int rc = q.step();
+  if (rc == SQLITE_CONSTRAINT) {  // inbox_once: this document is already here
+    std::error_code ec;
+    std::filesystem::remove(package_path(row.id), ec);
+    return false;
+  }
+  if (rc != SQLITE_DONE) return q.error("cannot store the incoming package");
+  return true;
 }
 
 namespace {
@@ -376,8 +444,8 @@ Result<std::optional<InboxRow>> Store::inbox_item(const std::string& id) {
 
 Status Store::add_mail(const std::vector<MailboxRow>& rows, const std::string& package) {
   if (rows.empty()) return {};
-  std::lock_guard lock(mutex_);
   if (auto st = write_file_atomic(package_path(rows[0].package_id), package); !st) return st;
+  std::lock_guard lock(mutex_);
   Transaction tx(db_);
   for (const auto& m : rows) {
     Stmt q(db_,

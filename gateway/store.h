@@ -13,6 +13,7 @@
 
 #include <sqlite3.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -110,14 +111,15 @@ class Store {
                              const std::string& code, const std::string& description);
 
   // Incoming.
-  Result<bool> inbox_has(const std::string& sender, const std::string& document_id,
-                         const std::string& kind);
-  Status add_inbox(const InboxRow& row, const std::string& package);
+  // Stores an incoming package; false (and nothing stored) when a valid
+  // document with the same sender and DocumentId is already in the inbox.
+  Result<bool> add_inbox(const InboxRow& row, const std::string& package);
   Result<std::vector<InboxRow>> inbox(const std::string& since, int limit);
   Result<std::optional<InboxRow>> inbox_item(const std::string& id);
 
   // Hub mailboxes.
   Status add_mail(const std::vector<MailboxRow>& rows, const std::string& package);
+  // The oldest 100 waiting for `to_organ`: a poll takes a bounded bite.
   Result<std::vector<MailboxRow>> mail_for(const std::string& to_organ, const std::string& kind);
   Result<std::optional<MailboxRow>> mail(const std::string& id);
   Status set_mail_status(const std::string& id, const std::string& status);
@@ -130,6 +132,16 @@ class Store {
   Store(sqlite3* db, std::filesystem::path data_dir) : db_(db), data_dir_(std::move(data_dir)) {}
   Status exec(const char* sql);
   Status refresh_document_status(const std::string& document, std::int64_t now);
+
+  // Group commit: concurrent submit() calls queue their rows; one of them
+  // (the leader) fsyncs the packages folder once and commits them all in one
+  // transaction, so one WAL fsync serves many documents.
+  struct PendingSubmit;
+  void commit_pending(std::vector<PendingSubmit*> batch);
+  std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;
+  std::vector<PendingSubmit*> queue_;
+  bool leader_busy_ = false;
 
   mutable std::mutex mutex_;
   sqlite3* db_;

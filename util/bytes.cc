@@ -129,7 +129,16 @@ Result<std::string> read_file(const std::filesystem::path& path) {
   return data;
 }
 
-Status write_file_atomic(const std::filesystem::path& path, std::string_view bytes) {
+Status sync_folder(const std::filesystem::path& folder) {
+  const int dfd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return errno_error("cannot open folder", folder);
+  const int rc = ::fsync(dfd);
+  ::close(dfd);
+  if (rc != 0) return errno_error("cannot flush folder", folder);
+  return {};
+}
+
+Status write_file_atomic(const std::filesystem::path& path, std::string_view bytes, bool sync_dir) {
   if (path == "-") {
     std::cout.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     std::cout.flush();
@@ -164,12 +173,7 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view byt
     ::unlink(tmp.c_str());
     return err;
   }
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return {};
+  return sync_dir ? sync_folder(dir) : Status();
 }
 
 std::string random_uuid() {

@@ -31,8 +31,11 @@ std::string sha256_hex(std::string_view bytes);
 // Reads a whole file; "-" reads standard input.
 Result<std::string> read_file(const std::filesystem::path& path);
 // Writes a whole file: to a temporary file beside it, fsync, rename, fsync of
-// the folder. "-" writes to standard output.
-Status write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
+// the folder (skipped with sync_folder=false, for callers that fsync the
+// folder once for many files with sync_folder()). "-" writes to standard output.
+Status write_file_atomic(const std::filesystem::path& path, std::string_view bytes,
+                         bool sync_folder = true);
+Status sync_folder(const std::filesystem::path& folder);
 
 // A random RFC 4122 version 4 UUID in lower-case text.
 std::string random_uuid();
