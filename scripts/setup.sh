@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  g++ cmake make pkg-config
+  g++ cmake make pkg-config curl
   openssl libssl-dev
   libxml2-dev libxmlsec1-dev xmlsec1
   libboost-dev libboost-test-dev libboost-system-dev
