@@ -123,6 +123,23 @@ class Reader {
     return *size;
   }
 
+  // The attributes of <api> and <exchange>; their children are <client>s.
+  Status listener(const pugi::xml_node& n, ListenerConfig& out) const {
+    if (auto st = only(n, {"listen", "max-body", "tls-cert", "tls-key"}, {"client"}); !st)
+      return st;
+    out.line = line(n);
+    auto l = listen(n);
+    if (!l) return l.error();
+    out.listen = *l;
+    auto body = max_body(n);
+    if (!body) return body.error();
+    out.max_body_bytes = *body;
+    auto t = tls(n);
+    if (!t) return t.error();
+    out.tls = *t;
+    return {};
+  }
+
  private:
   static std::string join(std::initializer_list<const char*> names) {
     std::string out;
@@ -289,19 +306,8 @@ Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& pat
 
   // <api>
   if (const pugi::xml_node api = g.child("api")) {
-    if (auto st = r.only(api, {"listen", "max-body", "tls-cert", "tls-key"}, {"client"}); !st)
-      return st.error();
     ApiConfig a;
-    a.line = r.line(api);
-    auto listen = r.listen(api);
-    if (!listen) return listen.error();
-    a.listen = *listen;
-    auto body = r.max_body(api);
-    if (!body) return body.error();
-    a.max_body_bytes = *body;
-    auto tls = r.tls(api);
-    if (!tls) return tls.error();
-    a.tls = *tls;
+    if (auto st = r.listener(api, a); !st) return st.error();
     std::set<std::string> names;
     for (const auto& client : api.children("client")) {
       if (auto st = r.only(client, {"name", "token-sha256"}); !st) return st.error();
@@ -328,19 +334,8 @@ Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& pat
 
   // <exchange>
   if (const pugi::xml_node ex = g.child("exchange")) {
-    if (auto st = r.only(ex, {"listen", "max-body", "tls-cert", "tls-key"}, {"client"}); !st)
-      return st.error();
     ExchangeConfig e;
-    e.line = r.line(ex);
-    auto listen = r.listen(ex);
-    if (!listen) return listen.error();
-    e.listen = *listen;
-    auto body = r.max_body(ex);
-    if (!body) return body.error();
-    e.max_body_bytes = *body;
-    auto tls = r.tls(ex);
-    if (!tls) return tls.error();
-    e.tls = *tls;
+    if (auto st = r.listener(ex, e); !st) return st.error();
     std::set<std::string> ids;
     for (const auto& client : ex.children("client")) {
       if (auto st = r.only(client, {"system-id", "organ-id", "secret-file"}); !st)

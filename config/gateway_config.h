@@ -56,12 +56,16 @@ struct TlsConfig {
   std::filesystem::path cert, key;
 };
 
-struct ApiConfig {
+// What <api> and <exchange> share: where to listen and how much to take.
+struct ListenerConfig {
   Listen listen;
-  std::vector<ApiClient> clients;
   std::uint64_t max_body_bytes = 64ull << 20;
   std::optional<TlsConfig> tls;
   int line = 0;
+};
+
+struct ApiConfig : ListenerConfig {
+  std::vector<ApiClient> clients;
 };
 
 struct ExchangeClient {
@@ -71,12 +75,8 @@ struct ExchangeClient {
   int line = 0;
 };
 
-struct ExchangeConfig {
-  Listen listen;
+struct ExchangeConfig : ListenerConfig {
   std::vector<ExchangeClient> clients;
-  std::uint64_t max_body_bytes = 64ull << 20;
-  std::optional<TlsConfig> tls;
-  int line = 0;
 };
 
 // One <adapter>: its name and type, and every other attribute as a setting

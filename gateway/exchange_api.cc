@@ -35,6 +35,8 @@ HttpResponse Gateway::handle_exchange(const HttpRequest& r) {
   const adapters::vdxp::AuthScheme scheme;  // header names without prefix, hex signatures
   const std::string path = r.path();
   if (r.method != "POST") return finish(answer(405, "405", "the exchange API takes POST"));
+  if (!c->config.exchange)
+    return finish(answer(503, "503", "the configuration in force has no <exchange>"));
 
   // Who is calling.
   const std::string system_id = r.header(scheme.header("systemid"));

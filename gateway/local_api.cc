@@ -83,6 +83,9 @@ HttpResponse Gateway::handle_local(const HttpRequest& r) {
     return resp;
   };
   if (path == "/healthz" && r.method == "GET") return finish(healthz());
+  if (!c->config.api) {  // removed by a reload; the listener closes at the next restart
+    return finish(error_response(503, "api_disabled", "the configuration in force has no <api>"));
+  }
   const std::string client = authenticate(*c->config.api, r);
   if (client.empty()) {
     return finish(error_response(401, "unauthorized",
