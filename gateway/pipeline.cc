@@ -320,10 +320,20 @@ void Pipeline::take_incoming(const LoadedConfig& config, adapters::Adapter& adap
     return;
   }
   if (!*stored) {
-    log_info("duplicate package ignored",
-             {{"sender", row.sender}, {"document_id", row.document_id}});
-    (void)adapter.acknowledge(incoming.remote_id, true);
-    return;
+    // A second copy. If the first was stored but its hand-over or answer was
+    // cut short (a crash before the acknowledgement), finish that now;
+    // otherwise the copy is acknowledged and dropped.
+    auto first = store_.valid_inbox_item(row.sender, row.document_id);
+    if (!first || !*first || (*first)->handled) {
+      log_info("duplicate package ignored",
+               {{"sender", row.sender}, {"document_id", row.document_id}});
+      (void)adapter.acknowledge(incoming.remote_id, true);
+      return;
+    }
+    log_info("finishing a package whose hand-over was cut short", {{"inbox", (*first)->id}});
+    const std::string subject = row.subject;
+    row = **first;
+    if (row.subject.empty()) row.subject = subject;
   }
   if (is_status) {
     if (report.valid) {
@@ -349,7 +359,9 @@ void Pipeline::take_incoming(const LoadedConfig& config, adapters::Adapter& adap
             row.id, row.document_id, row.sender,     {config.config.organ_id},
             "edoc", incoming.bytes,  row.report_json};
         if (auto r = office->deliver(inward); !r) {
+          // Not acknowledged: the exchange offers it again and the hand-over is retried.
           log_error("inbound delivery failed", {{"inbox", row.id}, {"error", r.error().message}});
+          return;
         }
       }
     }
@@ -357,6 +369,11 @@ void Pipeline::take_incoming(const LoadedConfig& config, adapters::Adapter& adap
              {{"inbox", row.id}, {"document_id", row.document_id}, {"from", row.sender}});
     if (auto st = reply_status(config, row, "01", "Đã nhận: chữ ký hợp lệ"); !st) {
       log_warn("cannot send status 01", {{"inbox", row.id}, {"error", st.error().message}});
+    }
+    if (auto st = store_.mark_handled(row.id); !st) {
+      log_error("cannot mark the package handled",
+                {{"inbox", row.id}, {"error", st.error().message}});
+      return;  // not acknowledged: offered again, finished then
     }
   } else {
     metrics_.inc("edocgw_incoming_total{verification=\"invalid\"}");

@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS inbox (
   id TEXT PRIMARY KEY, seq INTEGER NOT NULL, kind TEXT NOT NULL, adapter TEXT NOT NULL,
   remote_id TEXT NOT NULL, sender TEXT NOT NULL, document_id TEXT NOT NULL, subject TEXT NOT NULL,
   verification TEXT NOT NULL, reason TEXT NOT NULL, report_json TEXT NOT NULL,
-  package_sha256 TEXT NOT NULL, received_at INTEGER NOT NULL);
+  package_sha256 TEXT NOT NULL, received_at INTEGER NOT NULL, handled INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS inbox_by_document ON inbox(sender, document_id, kind);
 CREATE UNIQUE INDEX IF NOT EXISTS inbox_once ON inbox(sender, document_id)
   WHERE kind = 'edoc' AND verification = 'valid';
@@ -409,13 +409,12 @@ Result<bool> Store::add_inbox(const InboxRow& row, const std::string& package) {
 
 namespace {
 InboxRow inbox_row(const Stmt& q) {
-  return {q.text(0), q.text(1), q.text(2), q.text(3), q.text(4),  q.text(5),
-          q.text(6), q.text(7), q.text(8), q.text(9), q.text(10), q.integer(11)};
+  return {q.text(0), q.text(1), q.text(2), q.text(3),  q.text(4),     q.text(5),         q.text(6),
+          q.text(7), q.text(8), q.text(9), q.text(10), q.integer(11), q.integer(12) != 0};
 }
 constexpr const char* kInboxColumns =
     "id, kind, adapter, remote_id, sender, document_id, subject, verification, reason, "
-    "report_json, "
-    "package_sha256, received_at";
+    "report_json, package_sha256, received_at, handled";
 }  // namespace
 
 Result<std::vector<InboxRow>> Store::inbox(const std::string& since, int limit) {
@@ -440,6 +439,26 @@ Result<std::optional<InboxRow>> Store::inbox_item(const std::string& id) {
   if (!q.ok()) return q.error("cannot read the inbox");
   if (q.step() != SQLITE_ROW) return std::optional<InboxRow>();
   return std::optional<InboxRow>(inbox_row(q));
+}
+
+Result<std::optional<InboxRow>> Store::valid_inbox_item(const std::string& sender,
+                                                        const std::string& document_id) {
+  std::lock_guard lock(mutex_);
+  const std::string sql = std::string("SELECT ") + kInboxColumns +
+                          " FROM inbox WHERE sender = ? AND document_id = ? AND kind = 'edoc' AND "
+                          "verification = 'valid'";
+  Stmt q(db_, sql.c_str());
+  q.bind(sender).bind(document_id);
+  if (!q.ok()) return q.error("cannot read the inbox");
+  if (q.step() != SQLITE_ROW) return std::optional<InboxRow>();
+  return std::optional<InboxRow>(inbox_row(q));
+}
+
+Status Store::mark_handled(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  Stmt q(db_, "UPDATE inbox SET handled = 1 WHERE id = ?");
+  q.bind(id);
+  return run(q, "cannot update the inbox");
 }
 
 Status Store::add_mail(const std::vector<MailboxRow>& rows, const std::string& package) {

@@ -63,6 +63,7 @@ struct InboxRow {
   std::string report_json;
   std::string package_sha256;
   std::int64_t received_at = 0;
+  bool handled = false;  // handed inward and answered (01/02 queued)
 };
 
 struct DueDelivery {
@@ -114,6 +115,11 @@ class Store {
   // Stores an incoming package; false (and nothing stored) when a valid
   // document with the same sender and DocumentId is already in the inbox.
   Result<bool> add_inbox(const InboxRow& row, const std::string& package);
+  // The valid copy already received of a document, if any.
+  Result<std::optional<InboxRow>> valid_inbox_item(const std::string& sender,
+                                                   const std::string& document_id);
+  // After the inward hand-over and the 01/02 answer are done (or queued).
+  Status mark_handled(const std::string& id);
   Result<std::vector<InboxRow>> inbox(const std::string& since, int limit);
   Result<std::optional<InboxRow>> inbox_item(const std::string& id);
 

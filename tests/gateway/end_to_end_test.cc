@@ -326,6 +326,29 @@ BOOST_AUTO_TEST_CASE(the_recipient_killed_mid_poll_loses_nothing_and_duplicates_
   BOOST_TEST(document_ids.size() == 6u);
 }
 
+BOOST_AUTO_TEST_CASE(a_hand_over_cut_short_is_finished_when_the_package_is_offered_again) {
+  // The office folder cannot be made (a file stands in its place), as when a
+  // crash cuts the hand-over short: the package is stored but not
+  // acknowledged, so the hub offers it again; once the folder works, the
+  // hand-over and the 01 answer are finished, once.
+  Province p;
+  const auto office = p.b->dir() / "var/office-inbox";
+  std::filesystem::remove_all(office);
+  test::write(office, "not a folder");
+  const std::string id = id_of(p.submit(package("700")));
+  BOOST_REQUIRE(test::eventually(
+      [&] { return p.b->log().find("inbound delivery failed") != std::string::npos; }));
+  BOOST_TEST(p.inbox_b().size() == 1u);
+  BOOST_TEST(p.status_code_at_a(id) != "01");  // not answered before the hand-over
+
+  std::filesystem::remove(office);
+  BOOST_REQUIRE(test::eventually([&] { return p.office_files_b() == 1; }));
+  BOOST_REQUIRE(test::eventually([&] { return p.status_code_at_a(id) == "01"; }));
+  BOOST_TEST(p.inbox_b().size() == 1u);
+  BOOST_TEST(p.b->log().find("finishing a package whose hand-over was cut short") !=
+             std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(sighup_reloads_a_good_config_and_refuses_a_bad_one) {
   Province p(false);
   const std::string good =
