@@ -109,14 +109,6 @@ std::string certificate_der(X509* cert) {
   return out;
 }
 
-std::string certificate_pem(X509* cert) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_X509(bio.get(), cert);
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
-}
-
 CertificateInfo describe(X509* cert) {
   CertificateInfo info;
   info.subject = name_text(X509_get_subject_name(cert));

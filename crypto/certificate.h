@@ -27,7 +27,6 @@ Result<std::vector<X509CrlPtr>> load_crls(const std::filesystem::path& path);
 
 Result<X509Ptr> certificate_from_der(std::string_view der);
 std::string certificate_der(X509* cert);
-std::string certificate_pem(X509* cert);
 
 struct CertificateInfo {
   std::string subject;  // RFC 2253 order, UTF-8

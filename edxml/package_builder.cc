@@ -16,8 +16,6 @@ class ObjectReader {
  public:
   ObjectReader(const nlohmann::json& j, std::string where) : j_(j), where_(std::move(where)) {}
 
-  bool is_object() const { return j_.is_object(); }
-
   std::string str(const std::string& key) {
     used_.insert(key);
     auto it = j_.find(key);
