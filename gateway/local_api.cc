@@ -1,10 +1,13 @@
 // The local API for office systems (shared/INTERFACE.md, "Local API").
 #include <chrono>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
+#include "edxml/package_builder.h"
 #include "gateway/gateway.h"
 #include "gateway/log.h"
+#include "gateway/multipart.h"
 #include "util/bytes.h"
 
 namespace edocgw::gateway {
@@ -71,6 +74,48 @@ nlohmann::json inbox_json(const InboxRow& r) {
           {"reason", r.reason.empty() ? nlohmann::json() : nlohmann::json(r.reason)}};
 }
 
+// POST /v1/documents as multipart/form-data: a "meta" part with the JSON
+// metadata of `edxml build` (README, "edXML metadata") and one part per
+// attached file. Builds the unsigned package into `package`; returns the
+// error answer when it cannot.
+std::optional<HttpResponse> package_from_form(const std::string& content_type,
+                                              const std::string& body, std::string& package) {
+  auto boundary = multipart_boundary(content_type);
+  if (!boundary) {
+    return error_response(boundary.error().code == Errc::unsupported ? 415 : 400, "bad_multipart",
+                          boundary.error().message);
+  }
+  auto parts = parse_multipart(body, *boundary);
+  if (!parts) return error_response(400, "bad_multipart", parts.error().message);
+  std::optional<nlohmann::json> meta;
+  std::vector<edxml::AttachmentFile> files;
+  for (auto& part : *parts) {
+    if (part.name == "meta") {  // a value, or a file as `curl -F meta=@meta.json` sends it
+      if (meta) return error_response(400, "bad_multipart", "send one \"meta\" part, not two");
+      auto j = nlohmann::json::parse(part.body, nullptr, false);
+      if (j.is_discarded() || !j.is_object())
+        return error_response(400, "bad_meta", "the \"meta\" part is not a JSON object");
+      meta = std::move(j);
+    } else if (!part.file_name.empty()) {
+      edxml::AttachmentFile f;
+      f.name = part.file_name;
+      f.bytes = std::move(part.body);
+      // A generic type says nothing; the extension then tells more.
+      if (part.content_type != "application/octet-stream") f.content_type = part.content_type;
+      files.push_back(std::move(f));
+    } else {
+      return error_response(400, "bad_multipart",
+                            "unexpected form field \"" + part.name +
+                                "\": send \"meta\" (JSON) and files with a file name");
+    }
+  }
+  if (!meta) return error_response(400, "bad_multipart", "the \"meta\" part (JSON) is missing");
+  auto built = edxml::build_package(*meta, std::move(files), now_seconds());
+  if (!built) return error_response(422, "bad_meta", built.error().message);
+  package = std::move(*built);
+  return std::nullopt;
+}
+
 }  // namespace
 
 HttpResponse Gateway::handle_local(const HttpRequest& r) {
@@ -100,9 +145,9 @@ HttpResponse Gateway::handle_local(const HttpRequest& r) {
     if (s.size() == 2 && r.method == "POST") {
       const std::string type = r.header("content-type");
       if (type.rfind("multipart/", 0) == 0) {
-        return finish(error_response(415, "unsupported",
-                                     "multipart submission is not built yet; POST the "
-                                     "unsigned edXML package as application/xml"));
+        std::string package;
+        if (auto refused = package_from_form(type, r.body, package)) return finish(*refused);
+        return finish(pipeline_->submit(package, client, r.header("idempotency-key")));
       }
       return finish(pipeline_->submit(r.body, client, r.header("idempotency-key")));
     }

@@ -225,6 +225,49 @@ BOOST_AUTO_TEST_CASE(bad_requests_get_clear_errors_and_store_nothing) {
           .status == 404);
 }
 
+BOOST_AUTO_TEST_CASE(an_office_posts_a_form_with_curl_and_the_file_arrives_whole) {
+  Province p;
+  auto meta = test::sample_meta();
+  meta["code"]["number"] = "150";
+  test::write(p.dir / "meta.json", meta.dump());
+  std::string pdf = "%PDF-1.4\n";
+  for (int i = 0; i < 4096; ++i) pdf += static_cast<char>(i * 7 % 256);  // binary, NULs included
+  test::write(p.dir / "scan.pdf", pdf);
+  const std::string curl = "curl -sS -o " + test::quote(p.dir / "answer.json") +
+                           " -w '%{http_code}' -H 'Authorization: Bearer " + kTokenA + "' ";
+  const auto posted =
+      test::run(curl + "-F 'meta=@" + (p.dir / "meta.json").string() +
+                ";type=application/json' -F 'file=@" + (p.dir / "scan.pdf").string() +
+                ";filename=Công văn 150.pdf' " + p.a->api_url() + "/v1/documents");
+  BOOST_REQUIRE_MESSAGE(posted.out == "202",
+                        posted.out << posted.err << test::read(p.dir / "answer.json"));
+  const std::string id = json::parse(test::read(p.dir / "answer.json"))["id"];
+
+  BOOST_REQUIRE(test::eventually([&] { return p.office_files_b() == 1; }));
+  const std::string inbox_id = p.inbox_b()[0]["id"];
+  const auto inspected =
+      test::run(test::quote(test::edocgw_bin()) + " edxml inspect --json " +
+                test::quote(p.b->dir() / "var/office-inbox" / (inbox_id + ".xml")));
+  BOOST_REQUIRE_EQUAL(inspected.exit_code, 0);
+  const json attachment = json::parse(inspected.out)["attachments"][0];
+  BOOST_TEST(attachment["name"] == "Công văn 150.pdf");
+  BOOST_TEST(attachment["sha256"] == sha256_hex(pdf));
+  BOOST_TEST(attachment["content_type"] == "application/pdf");
+  BOOST_REQUIRE(test::eventually([&] { return p.status_code_at_a(id) == "01"; }));
+
+  // A form without metadata, or with metadata edxml build refuses, is refused whole.
+  const auto no_meta = test::run(curl + "-F 'file=@" + (p.dir / "scan.pdf").string() + "' " +
+                                 p.a->api_url() + "/v1/documents");
+  BOOST_TEST(no_meta.out == "400");
+  BOOST_TEST(test::read(p.dir / "answer.json").find("part (JSON) is missing") != std::string::npos);
+  meta["subjekt"] = "typo";
+  test::write(p.dir / "meta.json", meta.dump());
+  const auto typo = test::run(curl + "-F 'meta=@" + (p.dir / "meta.json").string() + "' " +
+                              p.a->api_url() + "/v1/documents");
+  BOOST_TEST(typo.out == "422");
+  BOOST_TEST(test::read(p.dir / "answer.json").find("subjekt") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(
     a_package_tampered_at_the_hub_never_reaches_the_office_and_the_sender_learns_why) {
   Province p(/*start_b=*/false);
