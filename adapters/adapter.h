@@ -45,6 +45,12 @@ struct IncomingPackage {
   std::string bytes;
 };
 
+struct DroppedPackage {
+  std::string handle;  // the adapter's name for it (a file name)
+  std::string bytes;   // an unsigned edXML package, or the reason it cannot be read
+  bool readable = true;
+};
+
 class Adapter {
  public:
   virtual ~Adapter() = default;
@@ -66,6 +72,22 @@ class Adapter {
   virtual Status acknowledge(const std::string& remote_id, bool accepted) {
     (void)remote_id;
     (void)accepted;
+    return {};
+  }
+
+  // Outgoing packages an office system dropped for the gateway to sign and
+  // send (unsigned edXML), for adapters that pick up. Each is later
+  // finished: accepted (durably queued; `answer` is the 202 body) or
+  // refused (`answer` is the error body), so it is never taken twice.
+  // Something not finished (the store was down, a crash) is offered again.
+  virtual bool picks_up() const { return false; }
+  virtual std::chrono::milliseconds pickup_interval() const { return std::chrono::seconds(2); }
+  virtual Result<std::vector<DroppedPackage>> pick_up() { return std::vector<DroppedPackage>{}; }
+  virtual Status finish_pick_up(const DroppedPackage& package, bool accepted,
+                                const std::string& answer) {
+    (void)package;
+    (void)accepted;
+    (void)answer;
     return {};
   }
 

@@ -65,6 +65,7 @@ Status Gateway::start() {
   schedule_delivery();
   for (const auto& a : c->adapters) {
     if (a->polls()) schedule_poll(a->name(), a->poll_interval());
+    if (a->picks_up()) schedule_pickup(a->name(), a->pickup_interval());
   }
   log_info("gateway started",
            {{"organ_id", c->config.organ_id}, {"config_sha256", c->config.sha256}});
@@ -89,27 +90,34 @@ void Gateway::schedule_delivery() {
 
 void Gateway::schedule_poll(const std::string& adapter, std::chrono::milliseconds interval) {
   poll_timers_.push_back(std::make_unique<asio::steady_timer>(io_));
-  arm_poll(poll_timers_.back().get(), adapter, interval);
+  arm_repeating(poll_timers_.back().get(), "poll:" + adapter, interval,
+                [this, adapter] { pipeline_->poll(adapter); });
 }
 
-void Gateway::arm_poll(asio::steady_timer* timer, const std::string& adapter,
-                       std::chrono::milliseconds interval) {
+void Gateway::schedule_pickup(const std::string& adapter, std::chrono::milliseconds interval) {
+  poll_timers_.push_back(std::make_unique<asio::steady_timer>(io_));
+  arm_repeating(poll_timers_.back().get(), "pickup:" + adapter, interval,
+                [this, adapter] { pipeline_->pick_up(adapter); });
+}
+
+void Gateway::arm_repeating(asio::steady_timer* timer, const std::string& key,
+                            std::chrono::milliseconds interval, std::function<void()> job) {
   timer->expires_after(interval);
-  timer->async_wait([this, timer, adapter, interval](boost::system::error_code ec) {
+  timer->async_wait([this, timer, key, interval, job](boost::system::error_code ec) {
     if (ec || stopping_) return;
     bool start = false;
     {
       std::lock_guard lock(polling_mutex_);
-      start = polling_.insert(adapter).second;  // one poll of an adapter at a time
+      start = polling_.insert(key).second;  // one round of a job at a time
     }
     if (start) {
-      asio::post(pool_, [this, adapter] {
-        if (!stopping_) pipeline_->poll(adapter);
+      asio::post(pool_, [this, key, job] {
+        if (!stopping_) job();
         std::lock_guard lock(polling_mutex_);
-        polling_.erase(adapter);
+        polling_.erase(key);
       });
     }
-    arm_poll(timer, adapter, interval);
+    arm_repeating(timer, key, interval, job);
   });
 }
 

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -56,8 +57,10 @@ class Gateway {
 
   void schedule_delivery();
   void schedule_poll(const std::string& adapter, std::chrono::milliseconds interval);
-  void arm_poll(asio::steady_timer* timer, const std::string& adapter,
-                std::chrono::milliseconds interval);
+  void schedule_pickup(const std::string& adapter, std::chrono::milliseconds interval);
+  // Runs `job` on the pool every `interval`, one run per key at a time.
+  void arm_repeating(asio::steady_timer* timer, const std::string& key,
+                     std::chrono::milliseconds interval, std::function<void()> job);
   void drain_and_stop();
   void check_drained();
 

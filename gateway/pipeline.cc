@@ -287,6 +287,40 @@ int Pipeline::poll(const std::string& adapter_name) {
   return static_cast<int>(incoming->size());
 }
 
+int Pipeline::pick_up(const std::string& adapter_name) {
+  const auto config = config_();
+  auto adapter = config->adapter(adapter_name);
+  if (!adapter || !adapter->picks_up()) return 0;
+  auto dropped = adapter->pick_up();
+  if (!dropped) {
+    log_warn("pickup failed", {{"adapter", adapter_name}, {"error", dropped.error().message}});
+    return 0;
+  }
+  for (const auto& d : *dropped) {
+    // The same bytes dropped again (or offered again after a crash before
+    // the file moved) get the first answer, not a second document.
+    const HttpResponse answer =
+        d.readable ? submit(d.bytes, "pickup:" + adapter_name, "pickup:" + sha256_hex(d.bytes))
+                   : error_response(413, "too_large", d.bytes);
+    if (answer.status >= 500) {
+      log_warn("picked-up package left for the next round",
+               {{"adapter", adapter_name}, {"file", d.handle}, {"answer", answer.body}});
+      continue;
+    }
+    const bool accepted = answer.status == 202;
+    if (auto st = adapter->finish_pick_up(d, accepted, answer.body); !st) {
+      log_error("picked-up package could not be moved; it is offered again",
+                {{"adapter", adapter_name}, {"file", d.handle}, {"error", st.error().message}});
+      continue;
+    }
+    metrics_.inc(std::string("edocgw_pickups_total{adapter=\"") + adapter_name + "\",outcome=\"" +
+                 (accepted ? "accepted" : "refused") + "\"}");
+    log_info(accepted ? "picked-up package queued" : "picked-up package refused",
+             {{"adapter", adapter_name}, {"file", d.handle}, {"answer", answer.body}});
+  }
+  return static_cast<int>(dropped->size());
+}
+
 void Pipeline::take_incoming(const LoadedConfig& config, adapters::Adapter& adapter,
                              const adapters::IncomingPackage& incoming) {
   const crypto::VerificationReport report = verify(config, incoming.bytes);

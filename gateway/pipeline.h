@@ -55,6 +55,10 @@ class Pipeline {
   int deliver_due();
   // One poll of one adapter; returns how many packages came in.
   int poll(const std::string& adapter_name);
+  // One round of taking packages an office dropped at an adapter (the
+  // directory pickup folder): each is submitted as POST /v1/documents would
+  // be and then moved aside with the answer; returns how many were taken.
+  int pick_up(const std::string& adapter_name);
 
   // Verification as configured (trust, revocation, SHA-1).
   crypto::VerificationReport verify(const LoadedConfig& config, const std::string& package) const;

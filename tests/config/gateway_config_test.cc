@@ -172,6 +172,18 @@ BOOST_AUTO_TEST_CASE(deep_checks_name_the_line_of_what_is_wrong) {
   expect(with_line(12, R"(    <adapter name="office" type="ftp" path="x"/>)"), 12,
          "unknown type 'ftp'");
   expect(with_line(12, R"(    <adapter name="office" type="directory"/>)"), 12, "needs path=");
+  expect(with_line(12, R"(    <adapter name="office" type="directory" path="a" pickup="a"/>)"), 12,
+         "another folder");
+  expect(
+      with_line(12, R"(    <adapter name="office" type="directory" path="a" pickup-max="1MB"/>)"),
+      12, "need pickup=");
+  expect(
+      with_line(
+          12,
+          R"(    <adapter name="office" type="directory" path="a" pickup="b" pickup-interval="soon"/>)"),
+      12, "pickup-interval");
+  expect(with_line(12, R"(    <adapter name="office" type="directory" path="a" pikup="b"/>)"), 12,
+         "unknown setting 'pikup'");
   expect(
       with_line(
           11,

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -266,6 +267,48 @@ BOOST_AUTO_TEST_CASE(an_office_posts_a_form_with_curl_and_the_file_arrives_whole
                               p.a->api_url() + "/v1/documents");
   BOOST_TEST(typo.out == "422");
   BOOST_TEST(test::read(p.dir / "answer.json").find("subjekt") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(packages_dropped_in_the_pickup_folder_are_sent_once_and_moved_aside) {
+  Province p;
+  BOOST_TEST(p.a->stop() == 0);
+  p.a->rewrite_config(test::replace_once(
+      test::read(p.a->dir() / "gateway.xml"), R"(path="var/office-inbox"/>)",
+      R"(path="var/office-inbox" pickup="var/outbox" pickup-interval="100ms"/>)"));
+  const auto outbox = p.a->dir() / "var/outbox";
+  std::filesystem::create_directories(outbox);
+  // Dropped while the gateway was down: taken at start. A file being
+  // written under a dot name is left alone until it is renamed.
+  test::write(outbox / "cv-160.xml", package("160"));
+  test::write(outbox / ".cv-161.tmp", package("161"));
+  test::write(outbox / "broken.xml", "<edXML");
+  p.a->start();
+
+  BOOST_REQUIRE(test::eventually(
+      [&] { return std::filesystem::exists(outbox / "accepted/cv-160.answer.json"); }));
+  const json answer = json::parse(test::read(outbox / "accepted/cv-160.answer.json"));
+  BOOST_TEST(answer["status"] == "queued");
+  BOOST_TEST(std::filesystem::exists(outbox / "accepted/cv-160.xml"));
+  BOOST_REQUIRE(test::eventually([&] { return p.inbox_b().size() == 1; }));
+  BOOST_TEST(p.inbox_b()[0]["document_id"] == "000.00.12.H50,2026/11/28,160/UBND-VP");
+  BOOST_REQUIRE(test::eventually(
+      [&] { return std::filesystem::exists(outbox / "refused/broken.answer.json"); }));
+  BOOST_TEST(json::parse(test::read(outbox / "refused/broken.answer.json"))["error"] ==
+             "malformed");
+  BOOST_TEST(std::filesystem::exists(outbox / ".cv-161.tmp"));
+
+  // The office renames its finished file; the same bytes dropped again (as
+  // after a crash between queueing and moving) answer the first id.
+  std::filesystem::rename(outbox / ".cv-161.tmp", outbox / "cv-161.xml");
+  test::write(outbox / "again.xml", test::read(outbox / "accepted/cv-160.xml"));
+  BOOST_REQUIRE(test::eventually([&] {
+    return std::filesystem::exists(outbox / "accepted/again.answer.json") &&
+           std::filesystem::exists(outbox / "accepted/cv-161.answer.json");
+  }));
+  BOOST_TEST(json::parse(test::read(outbox / "accepted/again.answer.json"))["id"] == answer["id"]);
+  BOOST_REQUIRE(test::eventually([&] { return p.inbox_b().size() == 2; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  BOOST_TEST(p.inbox_b().size() == 2u);  // 160 once, 161 once
 }
 
 BOOST_AUTO_TEST_CASE(
