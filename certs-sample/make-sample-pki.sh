@@ -24,6 +24,13 @@
 #   no-sign-usage.{pem,key}  keyUsage keyEncipherment only
 #   unrelated-root.pem       "Unrelated Sample Root CA", not trusted
 #   unrelated.{pem,key}      signed by the unrelated root
+#   ocsp.{pem,key}           OCSP responder of the issuing CA (extendedKeyUsage OCSPSigning)
+#   late-revoked.{pem,key}   revoked AFTER ca.crl was made: only OCSP knows
+#   issuing-index.txt        the issuing CA's database, for `openssl ocsp -index`:
+#     openssl ocsp -index issuing-index.txt -CA ca.pem -rsigner ocsp.pem \
+#                  -rkey ocsp.key -port 2560
+#   Organisation certificates name http://127.0.0.1:2560 as their OCSP
+#   responder (authorityInfoAccess).
 #   huong-hoa.p12            Hướng Hóa key + cert + chain, PKCS#12,
 #                            passphrase in huong-hoa.p12.pass
 #   *.secret                 random shared secrets for the exchange API
@@ -85,6 +92,13 @@ authorityKeyIdentifier = keyid:always
 [ org_sign ]
 basicConstraints = critical, CA:false
 keyUsage = critical, digitalSignature, nonRepudiation
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+authorityInfoAccess = OCSP;URI:http://127.0.0.1:2560
+[ ocsp_sign ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature
+extendedKeyUsage = critical, OCSPSigning
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
 [ org_nosign ]
@@ -173,6 +187,17 @@ openssl ca -batch -gencrl -config "$work/issuing/ca.cnf" -cert ca.pem -keyfile c
 openssl ca -batch -gencrl -config "$work/root/ca.cnf" -cert root.pem -keyfile root.key \
   -crlexts crl_ext -out root.crl 2>/dev/null
 cat ca.crl root.crl >crls.pem
+
+# OCSP: a responder certificate, and a certificate revoked after the CRL above.
+issue issuing ca ocsp "$subj_base/O=Sample Government/CN=Sample Issuing CA G2 OCSP responder" \
+  ocsp_sign rsa
+issue issuing ca late-revoked "$(org 000.00.12.H50 'Quảng Trị' 'Revoked after the CRL sample')" \
+  org_sign rsa
+openssl ca -batch -config "$work/issuing/ca.cnf" -cert ca.pem -keyfile ca.key \
+  -revoke late-revoked.pem -crl_reason keyCompromise 2>"$work/revoke2.log" ||
+  { cat "$work/revoke2.log" >&2; exit 1; }
+cp "$work/issuing/index.txt" issuing-index.txt
+echo "unique_subject = no" >issuing-index.txt.attr
 cat ca.pem root.pem >chain.pem
 
 # PKCS#12 bundle with a passphrase kept in a file.

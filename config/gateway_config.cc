@@ -276,7 +276,9 @@ Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& pat
   const pugi::xml_node trust = g.child("trust");
   if (!trust)
     return r.error(g, "<gateway> needs a <trust anchors=...> to verify incoming packages");
-  if (auto st = r.only(trust, {"anchors", "crl", "revocation", "allow-sha1"}); !st)
+  if (auto st = r.only(trust, {"anchors", "crl", "revocation", "allow-sha1", "ocsp", "ocsp-url",
+                               "ocsp-timeout"});
+      !st)
     return st.error();
   c.trust.line = r.line(trust);
   auto anchors = r.existing_file(trust, "anchors");
@@ -297,8 +299,26 @@ Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& pat
   } else {
     return r.error(trust, "revocation=\"" + revocation + "\" must be require, prefer or off");
   }
-  if (c.trust.revocation == Revocation::require && c.trust.crls.empty()) {
-    return r.error(trust, "revocation=\"require\" needs crl=\"...\": give the CRL file");
+  const std::string ocsp = trust.attribute("ocsp").as_string("off");
+  if (ocsp != "on" && ocsp != "off") return r.error(trust, "ocsp must be on or off");
+  c.trust.ocsp = ocsp == "on" && c.trust.revocation != Revocation::off;
+  c.trust.ocsp_url = trust.attribute("ocsp-url").as_string("");
+  if (!c.trust.ocsp_url.empty() && c.trust.ocsp_url.rfind("http://", 0) != 0 &&
+      c.trust.ocsp_url.rfind("https://", 0) != 0) {
+    return r.error(trust, "ocsp-url must start with http:// or https://");
+  }
+  if (!c.trust.ocsp_url.empty() && ocsp != "on") {
+    return r.error(trust, "ocsp-url needs ocsp=\"on\"");
+  }
+  if (trust.attribute("ocsp-timeout")) {
+    auto d = parse_duration(trust.attribute("ocsp-timeout").as_string());
+    if (!d) return r.error(trust, "ocsp-timeout: " + d.error().message);
+    c.trust.ocsp_timeout = *d;
+  }
+  if (c.trust.revocation == Revocation::require && c.trust.crls.empty() && !c.trust.ocsp) {
+    return r.error(trust,
+                   "revocation=\"require\" needs crl=\"...\" or ocsp=\"on\": give the CRL "
+                   "file or turn OCSP on");
   }
   const std::string sha1 = trust.attribute("allow-sha1").as_string("false");
   if (sha1 != "true" && sha1 != "false") return r.error(trust, "allow-sha1 must be true or false");

@@ -42,6 +42,9 @@ struct TrustConfig {
   std::vector<std::filesystem::path> anchors;
   std::vector<std::filesystem::path> crls;
   Revocation revocation = Revocation::prefer;
+  bool ocsp = false;     // ask OCSP about each signer certificate
+  std::string ocsp_url;  // "" uses the certificate's authorityInfoAccess
+  std::chrono::milliseconds ocsp_timeout{5000};
   bool allow_sha1 = false;
   int line = 0;
 };

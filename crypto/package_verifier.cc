@@ -316,8 +316,69 @@ void check_cryptography(xmlNode* sig, const SignatureParts& parts, bool allow_sh
   report.add("signature_value", CheckOutcome::pass, "verified with the signer certificate's key");
 }
 
+// The revocation check: CRL findings (every certificate of the chain) and,
+// when asked, OCSP for the signer certificate.
+void check_revocation(const TrustStore& trust, const ChainResult& chain,
+                      const VerifyOptions& options, VerificationReport& report) {
+  if (const auto* p = chain.first(ChainCheck::revocation)) {
+    report.add("revocation", CheckOutcome::fail, p->message);
+    return;
+  }
+  std::vector<std::string> found;
+  bool signer_known = false;
+  if (chain.revocation_checked) {
+    found.push_back("no certificate of the chain is revoked per the CRLs");
+    signer_known = true;  // CRL checks cover every certificate or report a problem
+  }
+  if (options.ocsp && chain.chain.size() >= 2) {
+    X509* leaf = chain.chain[0].get();
+    auto answer = check_ocsp(leaf, chain.chain[1].get(), trust, *options.ocsp);
+    if (answer && answer->status != OcspStatus::unknown) {
+      RevocationEvidence ev;
+      ev.source = "ocsp";
+      ev.certificate_subject = describe(leaf).subject;
+      ev.this_update = answer->this_update;
+      ev.next_update = answer->next_update;
+      ev.revoked = answer->status == OcspStatus::revoked;
+      ev.ocsp_url = answer->url;
+      ev.ocsp_responder = answer->responder;
+      ev.ocsp_status = ev.revoked ? "revoked" : "good";
+      ev.ocsp_response_der = answer->response_der;
+      report.revocation.push_back(std::move(ev));
+      if (answer->status == OcspStatus::revoked) {
+        report.add("revocation", CheckOutcome::fail,
+                   "the signer certificate (serial " + describe(leaf).serial + ") was revoked on " +
+                       answer->revoked_at +
+                       (answer->reason.empty() ? "" : " (" + answer->reason + ")") +
+                       ", per the OCSP responder " + answer->url);
+        return;
+      }
+      found.push_back("the OCSP responder " + answer->url + " says the signer certificate is good");
+      signer_known = true;
+    } else {
+      const std::string why =
+          answer ? "the OCSP responder " + answer->url + " does not know the signer certificate"
+                 : answer.error().message;
+      if (!signer_known && options.revocation_required) {
+        report.add("revocation", CheckOutcome::fail,
+                   "the revocation status of the signer certificate is unknown: " + why);
+        return;
+      }
+      report.warnings.push_back("OCSP gave no answer: " + why);
+    }
+  }
+  if (found.empty()) {
+    report.add("revocation", CheckOutcome::skipped,
+               "no CRL was given and OCSP was not asked; revocation was not checked");
+    return;
+  }
+  std::string detail = found[0];
+  for (size_t i = 1; i < found.size(); ++i) detail += "; " + found[i];
+  report.add("revocation", CheckOutcome::pass, detail);
+}
+
 void check_certificates(const TrustStore& trust, const SignatureParts& parts, TimePoint at,
-                        VerificationReport& report) {
+                        const VerifyOptions& options, VerificationReport& report) {
   X509* leaf = parts.certificates[0].get();
   std::vector<X509*> extra;
   for (size_t i = 1; i < parts.certificates.size(); ++i)
@@ -341,12 +402,10 @@ void check_certificates(const TrustStore& trust, const SignatureParts& parts, Ti
             (chain.chain.empty() ? std::string() : describe(chain.chain.back().get()).subject) +
             "'");
   }
-  if (!chain.revocation_checked) {
-    report.add("revocation", CheckOutcome::skipped, "no CRL was given; revocation was not checked");
-  } else if (const auto* p = chain.first(ChainCheck::revocation)) {
-    report.add("revocation", CheckOutcome::fail, p->message);
+  if (chain.first(ChainCheck::chain) == nullptr) {
+    check_revocation(trust, chain, options, report);
   } else {
-    report.add("revocation", CheckOutcome::pass, "no certificate of the chain is revoked");
+    check_revocation(trust, chain, VerifyOptions{}, report);  // no OCSP for an untrusted chain
   }
   if (has_signing_key_usage(leaf)) {
     report.add("key_usage", CheckOutcome::pass, "digitalSignature or nonRepudiation");
@@ -431,7 +490,7 @@ void PackageVerifier::verify_document(xmlDoc* doc, VerificationReport& report) c
   if (!check_signed_info(sig, options_.allow_sha1, parts, report)) return finish();
   if (!read_certificates(sig, parts, report)) return finish();
   check_cryptography(sig, parts, options_.allow_sha1, report);
-  check_certificates(trust_, parts, at, report);
+  check_certificates(trust_, parts, at, options_, report);
 
   // Sender binding: the certificate must belong to the agency named as sender.
   const std::string& fp = report.signer->sha256_fingerprint;

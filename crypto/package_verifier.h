@@ -5,7 +5,8 @@
 // the enveloped and canonicalisation transforms; SHA-256 or stronger (SHA-1
 // only with allow_sha1, and the report says so); the signer certificate from
 // X509Data, chained to the trust anchors at the given time, with the signing
-// key usage, checked against CRLs when any are given; and the signer bound
+// key usage, checked against CRLs when any are given and by OCSP when asked
+// (the signer certificate; CRLs cover the CAs); and the signer bound
 // to the sender named in From/OrganId (certificate UID or a configured
 // mapping), so that a valid certificate of another agency cannot pass as
 // this one. Parsing refuses DTDs and never touches the network.
@@ -20,6 +21,7 @@
 
 #include <libxml/tree.h>
 
+#include "crypto/ocsp.h"
 #include "crypto/trust_store.h"
 #include "crypto/verification_report.h"
 #include "util/time.h"
@@ -32,6 +34,11 @@ struct VerifyOptions {
   // Configured binding of certificates (SHA-256 fingerprint, lower-case hex)
   // to agency codes; it takes precedence over the certificate's UID.
   std::map<std::string, std::string> organ_by_fingerprint;
+  // Ask OCSP about the signer certificate (only sensible when `at` is now).
+  std::optional<OcspSettings> ocsp;
+  // An unknown revocation status of the signer (no CRL covers it and OCSP
+  // gave no answer) fails the revocation check instead of being noted.
+  bool revocation_required = false;
 };
 
 class PackageVerifier {

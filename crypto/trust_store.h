@@ -26,14 +26,17 @@ struct ChainProblem {
   std::string message;  // one sentence a person can act on
 };
 
-// What a CRL said about one certificate of the chain: the evidence an
-// auditor needs later.
+// What a CRL or an OCSP responder said about one certificate of the chain:
+// the evidence an auditor needs later.
 struct RevocationEvidence {
+  std::string source = "crl";  // "crl" or "ocsp"
   std::string certificate_subject;
   std::string crl_issuer;
   std::string crl_number;                // decimal, "" when the CRL has none
   std::string this_update, next_update;  // RFC 3339
   bool revoked = false;
+  // OCSP only: the responder asked, who signed the answer, and its DER bytes.
+  std::string ocsp_url, ocsp_responder, ocsp_status, ocsp_response_der;
 };
 
 struct ChainResult {

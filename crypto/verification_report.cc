@@ -1,5 +1,7 @@
 #include "crypto/verification_report.h"
 
+#include "util/bytes.h"
+
 #include <sstream>
 
 namespace edocgw::crypto {
@@ -47,12 +49,21 @@ nlohmann::json to_json(const VerificationReport& r) {
   j["package_sha256"] = r.package_sha256;
   j["revocation"] = nlohmann::json::array();
   for (const auto& ev : r.revocation) {
-    j["revocation"].push_back({{"certificate", ev.certificate_subject},
-                               {"crl_issuer", ev.crl_issuer},
-                               {"crl_number", ev.crl_number},
-                               {"this_update", ev.this_update},
-                               {"next_update", ev.next_update},
-                               {"revoked", ev.revoked}});
+    nlohmann::json e = {{"source", ev.source},
+                        {"certificate", ev.certificate_subject},
+                        {"this_update", ev.this_update},
+                        {"next_update", ev.next_update},
+                        {"revoked", ev.revoked}};
+    if (ev.source == "ocsp") {
+      e["ocsp_url"] = ev.ocsp_url;
+      e["ocsp_responder"] = ev.ocsp_responder;
+      e["ocsp_status"] = ev.ocsp_status;
+      e["ocsp_response"] = base64_encode(ev.ocsp_response_der);
+    } else {
+      e["crl_issuer"] = ev.crl_issuer;
+      e["crl_number"] = ev.crl_number;
+    }
+    j["revocation"].push_back(std::move(e));
   }
   j["warnings"] = r.warnings;
   j["checks"] = nlohmann::json::array();

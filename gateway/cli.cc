@@ -30,7 +30,7 @@ constexpr const char* kUsage = R"(usage: edocgw COMMAND [OPTIONS]
 
   sign   --cert C.pem --key K.pem [--chain I.pem] [--pass env:VAR|file:PATH] [--in F] [--out G]
   verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--at TIME] [--allow-sha1]
-         [--organ-map FILE] [--json] [--in F]
+         [--ocsp | --ocsp-url URL] [--require-revocation] [--organ-map FILE] [--json] [--in F]
   cert verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--at TIME] [--json] CERT.pem
   edxml build --meta META.json [--attach FILE]... [--out PKG]
   edxml status --meta STATUS.json [--out PKG]
@@ -137,9 +137,14 @@ Result<std::map<std::string, std::string>> read_organ_map(const std::string& pat
 }
 
 int cmd_verify(const std::vector<std::string>& argv) {
-  auto args = Args::parse(argv, {{"--trust", "--untrusted", "--crl", "--at", "--in", "--organ-map"},
-                                 {"--json", "--allow-sha1"}});
+  auto args = Args::parse(
+      argv, {{"--trust", "--untrusted", "--crl", "--at", "--in", "--organ-map", "--ocsp-url"},
+             {"--json", "--allow-sha1", "--ocsp", "--require-revocation"}});
   if (!args) return usage_error(args.error().message);
+  const bool ocsp = args->flag("--ocsp") || args->get("--ocsp-url");
+  if (ocsp && args->get("--at")) {
+    return usage_error("--ocsp speaks of the present; with --at give the CRLs of that time");
+  }
   auto at = time_option(*args);
   if (!at) return fail_with(at.error());
   auto trust = trust_from(*args);
@@ -147,6 +152,11 @@ int cmd_verify(const std::vector<std::string>& argv) {
   crypto::VerifyOptions options;
   options.at = *at;
   options.allow_sha1 = args->flag("--allow-sha1");
+  options.revocation_required = args->flag("--require-revocation");
+  if (ocsp) {
+    options.ocsp.emplace();
+    options.ocsp->url = args->get_or("--ocsp-url", "");
+  }
   if (auto map_path = args->get("--organ-map")) {
     auto map = read_organ_map(*map_path);
     if (!map) return fail_with(map.error());

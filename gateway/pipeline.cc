@@ -48,6 +48,12 @@ crypto::VerificationReport Pipeline::verify(const LoadedConfig& config,
                                             const std::string& package) const {
   crypto::VerifyOptions options;
   options.allow_sha1 = config.config.trust.allow_sha1;
+  options.revocation_required = config.config.trust.revocation == config::Revocation::require;
+  if (config.config.trust.ocsp) {
+    options.ocsp.emplace();
+    options.ocsp->url = config.config.trust.ocsp_url;
+    options.ocsp->timeout = config.config.trust.ocsp_timeout;
+  }
   crypto::PackageVerifier verifier(*config.trust, options);
   auto report = verifier.verify(package);
   if (!report.valid)

@@ -1,5 +1,6 @@
 #include "tests/test_support.h"
 
+#include <fcntl.h>
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -286,6 +287,36 @@ void GatewayProcess::kill9() {
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;
+}
+
+OcspResponder::OcspResponder(const std::string& signer) : port_(free_port()) {
+  const std::string index = pki("issuing-index.txt").string(), ca = pki("ca.pem").string(),
+                    cert = pki(signer + ".pem").string(), key = pki(signer + ".key").string(),
+                    port = std::to_string(port_);
+  pid_ = fork();
+  if (pid_ == 0) {
+    const int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execlp("openssl", "openssl", "ocsp", "-index", index.c_str(), "-CA", ca.c_str(), "-rsigner",
+           cert.c_str(), "-rkey", key.c_str(), "-port", port.c_str(), "-nmin", "10",
+           static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Ready when it answers a real OCSP request (other requests stop it).
+  const bool ready = eventually(
+      [&] {
+        return run("openssl ocsp -issuer " + quote(pki("ca.pem")) + " -cert " +
+                   quote(pki("huong-hoa.pem")) + " -noverify -url " + url())
+                   .exit_code == 0;
+      },
+      10);
+  if (!ready) throw std::runtime_error("openssl ocsp did not start on port " + port);
+}
+
+OcspResponder::~OcspResponder() {
+  kill(pid_, SIGTERM);
+  waitpid(pid_, nullptr, 0);
 }
 
 }  // namespace edocgw::test

@@ -109,6 +109,22 @@ class GatewayProcess {
   int api_port_ = 0, exchange_port_ = 0;
 };
 
+// `openssl ocsp` answering for the sample issuing CA (its database
+// issuing-index.txt) on a loopback port, signing with the PKI's `signer`
+// certificate; stopped when the object goes.
+class OcspResponder {
+ public:
+  explicit OcspResponder(const std::string& signer = "ocsp");
+  ~OcspResponder();
+  OcspResponder(const OcspResponder&) = delete;
+  OcspResponder& operator=(const OcspResponder&) = delete;
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int port_;
+  int pid_ = -1;
+};
+
 // Polls `condition` every 50 ms until it holds or `seconds` pass.
 bool eventually(const std::function<bool()>& condition, double seconds = 30);
 // A loopback port that was free a moment ago.

@@ -115,6 +115,14 @@ BOOST_AUTO_TEST_CASE(every_error_names_its_line) {
                "require, prefer or off");
   expect_error(with_line(3, R"(  <trust anchors="PKI/root.pem" revocation="require"/>)"), 3,
                "needs crl=");
+  expect_error(with_line(3, R"(  <trust anchors="PKI/root.pem" ocsp="yes"/>)"), 3,
+               "ocsp must be on or off");
+  expect_error(with_line(3, R"(  <trust anchors="PKI/root.pem" ocsp-url="http://x"/>)"), 3,
+               "needs ocsp=");
+  expect_error(with_line(3, R"(  <trust anchors="PKI/root.pem" ocsp="on" ocsp-url="ldap://x"/>)"),
+               3, "http://");
+  expect_error(with_line(3, R"(  <trust anchors="PKI/root.pem" ocsp="on" ocsp-timeout="later"/>)"),
+               3, "ocsp-timeout");
   expect_error(with_line(4, R"(  <api listen="localhost">)"), 4, "HOST:PORT");
   expect_error(with_line(4, R"(  <api listen="127.0.0.1:99999">)"), 4, "0 to 65535");
   expect_error(with_line(5, R"(    <client name="qlvb" token-sha256="ABC"/>)"), 5,
@@ -139,6 +147,15 @@ BOOST_AUTO_TEST_CASE(every_error_names_its_line) {
                "capital letters");
   expect_error(with_line(16, R"(    <inbound via="office"/>)"), 17, "only one <inbound>");
   expect_error(with_line(18, R"(  </routes><extra/>)"), 18, "unknown element <extra>");
+}
+
+BOOST_AUTO_TEST_CASE(ocsp_alone_satisfies_require) {
+  auto c = parse(with_line(
+      3, R"(  <trust anchors="PKI/root.pem" revocation="require" ocsp="on" ocsp-timeout="2s"/>)"));
+  BOOST_REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
+  BOOST_TEST(c->trust.ocsp);
+  BOOST_TEST(c->trust.ocsp_url.empty());
+  BOOST_TEST(c->trust.ocsp_timeout.count() == 2000);
 }
 
 BOOST_AUTO_TEST_CASE(an_api_without_clients_is_refused) {

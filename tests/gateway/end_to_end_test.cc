@@ -333,6 +333,34 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST(p.office_files_b() == 0u);  // never delivered inward
 }
 
+BOOST_AUTO_TEST_CASE(a_signer_revoked_after_the_last_crl_is_refused_by_an_ocsp_checking_gateway) {
+  test::OcspResponder responder;
+  Province p(/*start_b=*/false);
+  // Hướng Hóa signs with a certificate its CA revoked after publishing the
+  // CRL: the hub (CRLs only) lets it through, Đakrông asks OCSP and refuses it.
+  BOOST_TEST(p.a->stop() == 0);
+  std::string a_config = test::read(p.a->dir() / "gateway.xml");
+  a_config =
+      test::replace_once(a_config, pki("huong-hoa.pem").string(), pki("late-revoked.pem").string());
+  a_config =
+      test::replace_once(a_config, pki("huong-hoa.key").string(), pki("late-revoked.key").string());
+  p.a->rewrite_config(a_config);
+  p.a->start();
+  p.b->rewrite_config(test::replace_once(
+      test::read(p.b->dir() / "gateway.xml"), R"(revocation="require")",
+      R"(revocation="require" ocsp="on" ocsp-url=")" + responder.url() + R"(")"));
+  p.b->start();
+
+  const std::string id = id_of(p.submit(package("400")));
+  BOOST_REQUIRE(test::eventually([&] { return p.inbox_b().size() == 1; }));
+  BOOST_TEST(p.inbox_b()[0]["verification"] == "invalid");
+  BOOST_REQUIRE(test::eventually([&] { return p.status_code_at_a(id) == "02"; }));
+  const std::string why = p.document(id)["recipients"][0]["status_description"];
+  BOOST_TEST(why.find("was revoked on") != std::string::npos, why);
+  BOOST_TEST(why.find("OCSP responder") != std::string::npos, why);
+  BOOST_TEST(p.office_files_b() == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(the_hub_refuses_a_tampered_package_and_a_stranger_with_the_reason) {
   Province p(false);
   const std::string id = id_of(p.submit(package("310")));
