@@ -31,6 +31,8 @@
 #                  -rkey ocsp.key -port 2560
 #   Organisation certificates name http://127.0.0.1:2560 as their OCSP
 #   responder (authorityInfoAccess).
+#   tls-localhost.{pem,key}  TLS server/client certificate for localhost and 127.0.0.1
+#   tls-localhost-chain.pem  tls-localhost.pem + ca.pem (for tls-cert)
 #   huong-hoa.p12            Hướng Hóa key + cert + chain, PKCS#12,
 #                            passphrase in huong-hoa.p12.pass
 #   *.secret                 random shared secrets for the exchange API
@@ -104,6 +106,13 @@ authorityKeyIdentifier = keyid:always
 [ org_nosign ]
 basicConstraints = critical, CA:false
 keyUsage = critical, keyEncipherment
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ tls_server ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth, clientAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
 [ crl_ext ]
@@ -196,6 +205,8 @@ issue issuing ca late-revoked "$(org 000.00.12.H50 'Quảng Trị' 'Revoked afte
 openssl ca -batch -config "$work/issuing/ca.cnf" -cert ca.pem -keyfile ca.key \
   -revoke late-revoked.pem -crl_reason keyCompromise 2>"$work/revoke2.log" ||
   { cat "$work/revoke2.log" >&2; exit 1; }
+issue issuing ca tls-localhost "$subj_base/O=Sample Government/CN=localhost" tls_server rsa
+cat tls-localhost.pem ca.pem >tls-localhost-chain.pem
 cp "$work/issuing/index.txt" issuing-index.txt
 echo "unique_subject = no" >issuing-index.txt.attr
 cat ca.pem root.pem >chain.pem

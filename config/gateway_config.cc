@@ -107,13 +107,22 @@ class Reader {
   Result<std::optional<TlsConfig>> tls(const pugi::xml_node& n) const {
     const bool cert = n.attribute("tls-cert");
     const bool key = n.attribute("tls-key");
-    if (!cert && !key) return std::optional<TlsConfig>();
+    if (!cert && !key) {
+      if (n.attribute("tls-client-ca")) return error(n, "tls-client-ca needs tls-cert and tls-key");
+      return std::optional<TlsConfig>();
+    }
     if (cert != key) return error(n, "give both tls-cert and tls-key, or neither");
     auto c = existing_file(n, "tls-cert");
     if (!c) return c.error();
     auto k = existing_file(n, "tls-key");
     if (!k) return k.error();
-    return std::optional<TlsConfig>(TlsConfig{*c, *k});
+    TlsConfig t{*c, *k, {}};
+    if (n.attribute("tls-client-ca")) {
+      auto ca = existing_file(n, "tls-client-ca");
+      if (!ca) return ca.error();
+      t.client_ca = *ca;
+    }
+    return std::optional<TlsConfig>(std::move(t));
   }
 
   Result<std::uint64_t> max_body(const pugi::xml_node& n) const {
@@ -125,7 +134,9 @@ class Reader {
 
   // The attributes of <api> and <exchange>; their children are <client>s.
   Status listener(const pugi::xml_node& n, ListenerConfig& out) const {
-    if (auto st = only(n, {"listen", "max-body", "tls-cert", "tls-key"}, {"client"}); !st)
+    if (auto st =
+            only(n, {"listen", "max-body", "tls-cert", "tls-key", "tls-client-ca"}, {"client"});
+        !st)
       return st;
     out.line = line(n);
     auto l = listen(n);

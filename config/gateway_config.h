@@ -56,7 +56,9 @@ struct ApiClient {
 };
 
 struct TlsConfig {
-  std::filesystem::path cert, key;
+  std::filesystem::path cert;       // PEM: the server certificate, then its chain
+  std::filesystem::path key;        // PEM, unencrypted (protect it with file permissions)
+  std::filesystem::path client_ca;  // optional: clients must present a certificate from it
 };
 
 // What <api> and <exchange> share: where to listen and how much to take.

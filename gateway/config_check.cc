@@ -1,6 +1,7 @@
 #include "gateway/config_check.h"
 
 #include "crypto/certificate.h"
+#include "gateway/tls.h"
 
 namespace edocgw::gateway {
 
@@ -63,6 +64,16 @@ Result<LoadedConfig> load_and_check(const std::filesystem::path& path,
         return at(client.line, "the secret file " + client.secret_file.string() + " is empty");
       loaded.exchange_secrets[client.system_id] = *secret;
     }
+  }
+  for (auto [listener, target] :
+       {std::pair{static_cast<const config::ListenerConfig*>(c.api ? &*c.api : nullptr),
+                  &loaded.api_tls},
+        std::pair{static_cast<const config::ListenerConfig*>(c.exchange ? &*c.exchange : nullptr),
+                  &loaded.exchange_tls}}) {
+    if (listener == nullptr || !listener->tls) continue;
+    auto ctx = make_server_tls(*listener->tls);
+    if (!ctx) return at(listener->line, ctx.error().message);
+    *target = std::move(*ctx);
   }
   for (const auto& ac : c.adapters) {
     auto adapter = registry.create(c, ac);

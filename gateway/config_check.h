@@ -14,6 +14,7 @@
 #include "crypto/identity.h"
 #include "crypto/package_signer.h"
 #include "crypto/trust_store.h"
+#include "util/asio_ssl.h"
 
 namespace edocgw::gateway {
 
@@ -24,6 +25,8 @@ struct LoadedConfig {
   std::shared_ptr<const crypto::TrustStore> trust;      // with the CRLs unless revocation="off"
   std::map<std::string, std::string> exchange_secrets;  // hub: system id -> shared secret
   std::vector<std::shared_ptr<adapters::Adapter>> adapters;
+  // TLS of the listeners, when configured (used at start; a reload keeps the listeners).
+  std::shared_ptr<asio::ssl::context> api_tls, exchange_tls;
   std::vector<std::string> warnings;
 
   std::shared_ptr<adapters::Adapter> adapter(const std::string& name) const;

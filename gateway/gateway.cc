@@ -44,22 +44,25 @@ Status Gateway::start() {
     HttpLimits limits;
     limits.max_body_bytes = c->config.api->max_body_bytes;
     api_server_ = std::make_shared<HttpServer>(
-        io_, pool_, limits, [this](const HttpRequest& r) { return handle_local(r); });
+        io_, pool_, limits, [this](const HttpRequest& r) { return handle_local(r); }, c->api_tls);
     auto port = api_server_->listen(c->config.api->listen.host, c->config.api->listen.port);
     if (!port) return port.error();
     log_info("local API listening",
-             {{"address", c->config.api->listen.host + ":" + std::to_string(*port)}});
+             {{"address", c->config.api->listen.host + ":" + std::to_string(*port)},
+              {"tls", c->api_tls ? "on" : "off"}});
   }
   if (c->config.exchange) {
     HttpLimits limits;
     limits.max_body_bytes = c->config.exchange->max_body_bytes;
     exchange_server_ = std::make_shared<HttpServer>(
-        io_, pool_, limits, [this](const HttpRequest& r) { return handle_exchange(r); });
+        io_, pool_, limits, [this](const HttpRequest& r) { return handle_exchange(r); },
+        c->exchange_tls);
     auto port =
         exchange_server_->listen(c->config.exchange->listen.host, c->config.exchange->listen.port);
     if (!port) return port.error();
     log_info("exchange API listening",
-             {{"address", c->config.exchange->listen.host + ":" + std::to_string(*port)}});
+             {{"address", c->config.exchange->listen.host + ":" + std::to_string(*port)},
+              {"tls", c->exchange_tls ? "on" : "off"}});
   }
   delivery_timer_ = std::make_unique<asio::steady_timer>(io_);
   schedule_delivery();

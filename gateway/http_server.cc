@@ -101,14 +101,34 @@ awaitable<void> HttpServer::session(tcp::socket socket) {
     ~Count() { --n; }
   } count{connections_};
   const bool over_cap = ++connections_ > limits_.max_connections;
-  beast::tcp_stream stream(std::move(socket));
-  beast::flat_buffer buffer;
   boost::system::error_code ec;
   std::string remote;
   {
-    auto ep = stream.socket().remote_endpoint(ec);
+    auto ep = socket.remote_endpoint(ec);
     if (!ec) remote = ep.address().to_string();
   }
+  if (!tls_) {
+    beast::tcp_stream stream(std::move(socket));
+    co_await serve(stream, remote, over_cap);
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    co_return;
+  }
+  beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls_);
+  beast::get_lowest_layer(stream).expires_after(limits_.read_timeout);
+  co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                  asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return;  // not TLS, a certificate we refuse, or too slow: nothing to answer
+  co_await serve(stream, remote, over_cap);
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
+  co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ec));
+  beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ec);
+}
+
+template <class Stream>
+awaitable<void> HttpServer::serve(Stream& stream, const std::string& remote, bool over_cap) {
+  beast::flat_buffer buffer;
+  boost::system::error_code ec;
+  auto& tcp_layer = beast::get_lowest_layer(stream);
 
   auto write = [&](const HttpResponse& r, bool keep_alive) -> awaitable<void> {
     http::response<http::string_body> res{static_cast<http::status>(r.status), 11};
@@ -118,13 +138,12 @@ awaitable<void> HttpServer::session(tcp::socket socket) {
     res.keep_alive(keep_alive);
     res.body() = r.body;
     res.prepare_payload();
-    stream.expires_after(limits_.read_timeout);
+    tcp_layer.expires_after(limits_.read_timeout);
     co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
   };
 
   if (over_cap) {
     co_await write(error_response(503, "busy", "too many connections; try again shortly"), false);
-    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
     co_return;
   }
 
@@ -134,8 +153,8 @@ awaitable<void> HttpServer::session(tcp::socket socket) {
     parser.body_limit(limits_.max_body_bytes);
     parser.header_limit(64 * 1024);
     // The first request gets the read timeout; later ones the idle timeout too.
-    stream.expires_after(first ? limits_.read_timeout
-                               : limits_.idle_timeout + limits_.read_timeout);
+    tcp_layer.expires_after(first ? limits_.read_timeout
+                                  : limits_.idle_timeout + limits_.read_timeout);
     first = false;
     co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
     if (ec == http::error::body_limit) {
@@ -167,7 +186,6 @@ awaitable<void> HttpServer::session(tcp::socket socket) {
     co_await write(response, keep_alive && !stopping_);
     if (ec || !keep_alive) break;
   }
-  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
 }
 
 }  // namespace edocgw::gateway

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "util/asio.h"
+#include "util/asio_ssl.h"
 #include "util/result.h"
 
 namespace edocgw::gateway {
@@ -55,8 +55,15 @@ struct HttpLimits {
 
 class HttpServer : public std::enable_shared_from_this<HttpServer> {
  public:
-  HttpServer(asio::io_context& io, asio::thread_pool& pool, HttpLimits limits, HttpHandler handler)
-      : io_(io), pool_(pool), limits_(limits), handler_(std::move(handler)), acceptor_(io) {}
+  // `tls` null: plain HTTP; else every connection starts with a TLS handshake.
+  HttpServer(asio::io_context& io, asio::thread_pool& pool, HttpLimits limits, HttpHandler handler,
+             std::shared_ptr<asio::ssl::context> tls = nullptr)
+      : io_(io),
+        pool_(pool),
+        limits_(limits),
+        handler_(std::move(handler)),
+        tls_(std::move(tls)),
+        acceptor_(io) {}
 
   // Binds and starts accepting; returns the bound port (port 0 picks one).
   Result<std::uint16_t> listen(const std::string& host, std::uint16_t port);
@@ -68,12 +75,16 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
  private:
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> session(asio::ip::tcp::socket socket);
+  // The HTTP exchanges of one connection, over TCP or TLS.
+  template <class Stream>
+  asio::awaitable<void> serve(Stream& stream, const std::string& remote, bool over_cap);
   static asio::awaitable<HttpResponse> run_handler(const HttpHandler& handler, HttpRequest request);
 
   asio::io_context& io_;
   asio::thread_pool& pool_;
   HttpLimits limits_;
   HttpHandler handler_;
+  std::shared_ptr<asio::ssl::context> tls_;
   asio::ip::tcp::acceptor acceptor_;
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::size_t> in_flight_{0};

@@ -19,6 +19,7 @@
 using namespace edocgw;
 using nlohmann::json;
 using test::pki;
+using test::quote;
 
 namespace {
 
@@ -91,17 +92,37 @@ struct Province {
   std::unique_ptr<test::GatewayProcess> hub, a, b;
   int hub_port = 0;
 
-  explicit Province(bool start_b = true, bool start_hub = true) {
+  // tls: the hub's exchange API over TLS, requiring client certificates,
+  // and the districts reaching it over https with theirs.
+  explicit Province(bool start_b = true, bool start_hub = true, bool tls = false) {
     hub_port = test::free_port();
-    hub = std::make_unique<test::GatewayProcess>(dir / "hub", hub_config(hub_port));
+    std::string hub_xml = hub_config(hub_port);
+    auto district = [&](std::string xml) {
+      if (!tls) return xml;
+      return test::replace_once(xml, R"(url="http://127.0.0.1:)" + std::to_string(hub_port) + "\"",
+                                R"(url="https://127.0.0.1:)" + std::to_string(hub_port) +
+                                    R"(" ca-file=")" + pki("root.pem").string() +
+                                    R"(" client-cert=")" + pki("tls-localhost-chain.pem").string() +
+                                    R"(" client-key=")" + pki("tls-localhost.key").string() + "\"");
+    };
+    if (tls) {
+      hub_xml = test::replace_once(
+          hub_xml, R"(<exchange listen="127.0.0.1:)" + std::to_string(hub_port) + "\"",
+          R"(<exchange listen="127.0.0.1:)" + std::to_string(hub_port) + R"(" tls-cert=")" +
+              pki("tls-localhost-chain.pem").string() + R"(" tls-key=")" +
+              pki("tls-localhost.key").string() + R"(" tls-client-ca=")" +
+              pki("root.pem").string() + "\"");
+    }
+    hub = std::make_unique<test::GatewayProcess>(dir / "hub", hub_xml);
     if (start_hub) hub->start();
     a = std::make_unique<test::GatewayProcess>(
-        dir / "huong-hoa", district_config("000.00.12.H50", "UBND huyện Hướng Hóa", "huong-hoa",
-                                           hub_port, kTokenA, R"( max-body="256KB")"));
+        dir / "huong-hoa",
+        district(district_config("000.00.12.H50", "UBND huyện Hướng Hóa", "huong-hoa", hub_port,
+                                 kTokenA, R"( max-body="256KB")")));
     a->start();
     b = std::make_unique<test::GatewayProcess>(
-        dir / "dakrong",
-        district_config("000.00.13.H50", "UBND huyện Đakrông", "dakrong", hub_port, kTokenB));
+        dir / "dakrong", district(district_config("000.00.13.H50", "UBND huyện Đakrông", "dakrong",
+                                                  hub_port, kTokenB)));
     if (start_b) b->start();
   }
 
@@ -359,6 +380,56 @@ BOOST_AUTO_TEST_CASE(a_signer_revoked_after_the_last_crl_is_refused_by_an_ocsp_c
   BOOST_TEST(why.find("was revoked on") != std::string::npos, why);
   BOOST_TEST(why.find("OCSP responder") != std::string::npos, why);
   BOOST_TEST(p.office_files_b() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(over_tls_with_client_certificates_the_document_and_its_status_travel) {
+  Province p(/*start_b=*/true, /*start_hub=*/true, /*tls=*/true);
+  const std::string id = id_of(p.submit(package("500")));
+  BOOST_REQUIRE_MESSAGE(test::eventually([&] { return p.status_code_at_a(id) == "01"; }),
+                        p.document(id).dump());
+  BOOST_TEST(p.inbox_b()[0]["verification"] == "valid");
+
+  const std::string hub =
+      "https://127.0.0.1:" + std::to_string(p.hub_port) + "/getReceivedEdocList";
+  // Plain HTTP to the TLS port, and TLS without a client certificate, get nowhere.
+  BOOST_TEST(
+      test::http("POST", "http://127.0.0.1:" + std::to_string(p.hub_port) + "/getReceivedEdocList")
+          .status == 0);
+  const auto no_client_cert = test::run("curl -sS -o /dev/null -w '%{http_code}' --cacert " +
+                                        quote(pki("root.pem")) + " -X POST " + hub);
+  BOOST_TEST(no_client_cert.exit_code != 0);
+  // With one, TLS holds and the hub's own authentication answers.
+  const auto with_cert =
+      test::run("curl -sS -o /dev/null -w '%{http_code}' --cacert " + quote(pki("root.pem")) +
+                " --cert " + quote(pki("tls-localhost-chain.pem")) + " --key " +
+                quote(pki("tls-localhost.key")) + " -X POST " + hub);
+  BOOST_TEST(with_cert.exit_code == 0, with_cert.err);
+  BOOST_TEST(with_cert.out == "401");
+}
+
+BOOST_AUTO_TEST_CASE(the_local_api_serves_tls_and_config_check_names_a_bad_key) {
+  test::TempDir dir;
+  std::string xml = district_config("000.00.12.H50", "UBND huyện Hướng Hóa", "huong-hoa",
+                                    test::free_port(), kTokenA);
+  xml = test::replace_once(xml, R"(<api listen="127.0.0.1:0")",
+                           R"(<api listen="127.0.0.1:0" tls-cert=")" +
+                               pki("tls-localhost-chain.pem").string() + R"(" tls-key=")" +
+                               pki("tls-localhost.key").string() + "\"");
+  test::GatewayProcess a(dir / "a", xml);
+  a.start();
+  const std::string url = "https://127.0.0.1:" + std::to_string(a.api_port()) + "/healthz";
+  const auto ok = test::run("curl -sS --cacert " + quote(pki("root.pem")) + " " + url);
+  BOOST_TEST(ok.exit_code == 0, ok.err);
+  BOOST_TEST(ok.out.find("\"ok\"") != std::string::npos, ok.out);
+  const auto untrusted = test::run("curl -sS -o /dev/null " + url);  // system CAs only
+  BOOST_TEST(untrusted.exit_code != 0);
+  BOOST_TEST(a.stop() == 0);
+
+  test::write(dir / "b.xml", test::replace_once(xml, pki("tls-localhost.key").string(),
+                                                pki("huong-hoa.key").string()));
+  const auto check = test::run(quote(test::edocgw_bin()) + " config check " + quote(dir / "b.xml"));
+  BOOST_TEST(check.exit_code == 1);
+  BOOST_TEST(check.err.find("cannot serve tls-cert") != std::string::npos, check.err);
 }
 
 BOOST_AUTO_TEST_CASE(the_hub_refuses_a_tampered_package_and_a_stranger_with_the_reason) {
