@@ -66,10 +66,7 @@ Status Gateway::start() {
   }
   delivery_timer_ = std::make_unique<asio::steady_timer>(io_);
   schedule_delivery();
-  for (const auto& a : c->adapters) {
-    if (a->polls()) schedule_poll(a->name(), a->poll_interval());
-    if (a->picks_up()) schedule_pickup(a->name(), a->pickup_interval());
-  }
+  sync_repeating(*c);
   log_info("gateway started",
            {{"organ_id", c->config.organ_id}, {"config_sha256", c->config.sha256}});
   return {};
@@ -91,16 +88,35 @@ void Gateway::schedule_delivery() {
   });
 }
 
-void Gateway::schedule_poll(const std::string& adapter, std::chrono::milliseconds interval) {
-  poll_timers_.push_back(std::make_unique<asio::steady_timer>(io_));
-  arm_repeating(poll_timers_.back().get(), "poll:" + adapter, interval,
-                [this, adapter] { pipeline_->poll(adapter); });
-}
-
-void Gateway::schedule_pickup(const std::string& adapter, std::chrono::milliseconds interval) {
-  poll_timers_.push_back(std::make_unique<asio::steady_timer>(io_));
-  arm_repeating(poll_timers_.back().get(), "pickup:" + adapter, interval,
-                [this, adapter] { pipeline_->pick_up(adapter); });
+void Gateway::sync_repeating(const LoadedConfig& config) {
+  std::map<std::string, std::pair<std::chrono::milliseconds, std::function<void()>>> wanted;
+  for (const auto& a : config.adapters) {
+    const std::string name = a->name();
+    if (a->polls())
+      wanted["poll:" + name] = {a->poll_interval(), [this, name] { pipeline_->poll(name); }};
+    if (a->picks_up())
+      wanted["pickup:" + name] = {a->pickup_interval(), [this, name] { pipeline_->pick_up(name); }};
+  }
+  std::lock_guard lock(repeating_mutex_);
+  auto retire = [&](std::map<std::string, Repeating>::iterator it) {
+    asio::steady_timer* timer = it->second.timer.get();
+    asio::post(timer->get_executor(), [timer] { timer->cancel(); });
+    retired_.push_back(std::move(it->second.timer));
+    return repeating_.erase(it);
+  };
+  for (auto it = repeating_.begin(); it != repeating_.end();) {
+    auto w = wanted.find(it->first);
+    it = (w == wanted.end() || w->second.first != it->second.interval) ? retire(it) : std::next(it);
+  }
+  for (auto& [key, job] : wanted) {
+    if (repeating_.count(key)) continue;
+    auto timer = std::make_unique<asio::steady_timer>(asio::make_strand(io_));
+    asio::steady_timer* t = timer.get();
+    repeating_[key] = Repeating{job.first, std::move(timer)};
+    asio::post(t->get_executor(), [this, t, key = key, interval = job.first, fn = job.second] {
+      arm_repeating(t, key, interval, fn);
+    });
+  }
 }
 
 void Gateway::arm_repeating(asio::steady_timer* timer, const std::string& key,
@@ -140,6 +156,7 @@ Status Gateway::reload() {
     std::lock_guard lock(config_mutex_);
     config_ = next;
   }
+  if (!stopping_) sync_repeating(*next);
   log_info("configuration reloaded", {{"config_sha256", next->config.sha256}});
   return {};
 }
@@ -149,7 +166,13 @@ void Gateway::drain_and_stop() {
   if (api_server_) api_server_->stop();
   if (exchange_server_) exchange_server_->stop();
   if (delivery_timer_) delivery_timer_->cancel();
-  for (auto& t : poll_timers_) t->cancel();
+  {
+    std::lock_guard lock(repeating_mutex_);
+    for (auto& [key, r] : repeating_) {
+      asio::steady_timer* timer = r.timer.get();
+      asio::post(timer->get_executor(), [timer] { timer->cancel(); });
+    }
+  }
   // Finish what is in flight (requests being handled), then stop.
   drain_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   drain_timer_ = std::make_unique<asio::steady_timer>(io_);

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -56,8 +57,9 @@ class Gateway {
   HttpResponse metrics();
 
   void schedule_delivery();
-  void schedule_poll(const std::string& adapter, std::chrono::milliseconds interval);
-  void schedule_pickup(const std::string& adapter, std::chrono::milliseconds interval);
+  // Starts, restarts (new interval) or stops the polling and pickup timers
+  // so that they match the adapters of `config`; at start and on reload.
+  void sync_repeating(const LoadedConfig& config);
   // Runs `job` on the pool every `interval`, one run per key at a time.
   void arm_repeating(asio::steady_timer* timer, const std::string& key,
                      std::chrono::milliseconds interval, std::function<void()> job);
@@ -80,7 +82,13 @@ class Gateway {
   std::mutex polling_mutex_;
   std::set<std::string> polling_;
   std::unique_ptr<asio::steady_timer> delivery_timer_;
-  std::vector<std::unique_ptr<asio::steady_timer>> poll_timers_;
+  struct Repeating {
+    std::chrono::milliseconds interval;
+    std::unique_ptr<asio::steady_timer> timer;  // on its own strand: cancel() is posted there
+  };
+  std::mutex repeating_mutex_;
+  std::map<std::string, Repeating> repeating_;                // "poll:NAME", "pickup:NAME"
+  std::vector<std::unique_ptr<asio::steady_timer>> retired_;  // cancelled, kept until exit
   std::unique_ptr<asio::steady_timer> drain_timer_;
   std::chrono::steady_clock::time_point drain_deadline_;
 };

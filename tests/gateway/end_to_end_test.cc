@@ -559,4 +559,24 @@ BOOST_AUTO_TEST_CASE(sighup_reloads_a_good_config_and_refuses_a_bad_one) {
     return test::http("GET", p.a->api_url() + "/v1/inbox", {"Authorization: Bearer " + second})
                .status == 200;
   }));
+
+  // A reload that turns a pickup folder on starts taking files at once, and
+  // one that turns it off again stops.
+  const auto outbox = p.a->dir() / "var/outbox";
+  std::filesystem::create_directories(outbox);
+  test::write(outbox / "cv-600.xml", package("600"));
+  const std::string with_pickup = test::replace_once(
+      good, R"(path="var/office-inbox"/>)",
+      R"(path="var/office-inbox" pickup="var/outbox" pickup-interval="100ms"/>)");
+  p.a->rewrite_config(with_pickup);
+  p.a->signal(SIGHUP);
+  BOOST_REQUIRE(test::eventually(
+      [&] { return std::filesystem::exists(outbox / "accepted/cv-600.answer.json"); }));
+  p.a->rewrite_config(good);
+  p.a->signal(SIGHUP);
+  BOOST_REQUIRE(test::eventually(
+      [&] { return p.a->log().rfind("configuration reloaded") > p.a->log().find("cv-600"); }));
+  test::write(outbox / "cv-601.xml", package("601"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  BOOST_TEST(std::filesystem::exists(outbox / "cv-601.xml"));  // no longer picked up
 }
