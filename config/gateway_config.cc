@@ -234,8 +234,9 @@ Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& pat
   if (std::string(g.name()) != "gateway") {
     return r.error(g, "the root element must be <gateway>, not <" + std::string(g.name()) + ">");
   }
-  if (auto st = r.only(g, {"organ-id", "name", "data-dir"},
-                       {"identity", "trust", "api", "exchange", "adapters", "routes"});
+  if (auto st =
+          r.only(g, {"organ-id", "name", "data-dir"},
+                 {"identity", "trust", "api", "exchange", "adapters", "routes", "signature-log"});
       !st) {
     return st.error();
   }
@@ -334,6 +335,17 @@ Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& pat
   const std::string sha1 = trust.attribute("allow-sha1").as_string("false");
   if (sha1 != "true" && sha1 != "false") return r.error(trust, "allow-sha1 must be true or false");
   c.trust.allow_sha1 = sha1 == "true";
+
+  // <signature-log>
+  if (const pugi::xml_node sl = g.child("signature-log")) {
+    if (auto st = r.only(sl, {"checkpoint-every"}); !st) return st.error();
+    if (sl.attribute("checkpoint-every")) {
+      auto d = parse_duration(sl.attribute("checkpoint-every").as_string());
+      if (!d || d->count() < 100)
+        return r.error(sl, "checkpoint-every must be a duration of at least 100ms, like \"60s\"");
+      c.checkpoint_every = *d;
+    }
+  }
 
   // <api>
   if (const pugi::xml_node api = g.child("api")) {

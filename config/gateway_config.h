@@ -105,6 +105,9 @@ struct GatewayConfig {
   std::optional<ExchangeConfig> exchange;
   std::vector<AdapterConfig> adapters;
   RouteTable routes;
+  // <signature-log checkpoint-every="60s"/>: how often a checkpoint is signed
+  // (when records were added since the last one).
+  std::chrono::milliseconds checkpoint_every{60000};
   std::string sha256;  // of the file's bytes: which configuration was in force
 
   const AdapterConfig* adapter(const std::string& name) const;

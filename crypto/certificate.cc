@@ -178,4 +178,18 @@ std::optional<std::string> validity_problem(X509* cert, TimePoint at) {
   return std::nullopt;
 }
 
+bool verify_bytes(X509* cert, std::string_view data, std::string_view signature) {
+  EVP_PKEY* key = X509_get0_pubkey(cert);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  const bool ok =
+      key != nullptr && ctx != nullptr &&
+      EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1 &&
+      EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()),
+                       signature.size(), reinterpret_cast<const unsigned char*>(data.data()),
+                       data.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  ERR_clear_error();
+  return ok;
+}
+
 }  // namespace edocgw::crypto

@@ -39,6 +39,10 @@ struct CertificateInfo {
 };
 
 CertificateInfo describe(X509* cert);
+
+// Whether `signature` (SHA-256; RSA PKCS#1 v1.5 or ECDSA DER) over `data`
+// verifies with the certificate's public key.
+bool verify_bytes(X509* cert, std::string_view data, std::string_view signature);
 nlohmann::json to_json(const CertificateInfo& info);
 
 // Whether the keyUsage extension is present and allows digitalSignature or

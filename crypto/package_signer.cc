@@ -1,5 +1,7 @@
 #include "crypto/package_signer.h"
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/x509v3.h>
 #include <xmlsec/crypto.h>
 #include <xmlsec/openssl/evp.h>
@@ -137,6 +139,28 @@ Result<std::string> PackageSigner::sign_document(xmlDoc* doc, TimePoint now) con
   ctx->signKey = nullptr;
   if (rc < 0) return make_error(Errc::internal, "signing failed: " + last_xmlsec_error());
   return xml::serialize(doc);
+}
+
+Result<std::string> PackageSigner::sign_bytes(std::string_view data) const {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  size_t len = 0;
+  std::string sig;
+  bool ok = ctx != nullptr &&
+            EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, identity_.key.get()) == 1 &&
+            EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(data.data()),
+                           data.size()) == 1;
+  if (ok) {
+    sig.resize(len);
+    ok = EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
+                        reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
+    sig.resize(len);
+  }
+  EVP_MD_CTX_free(ctx);
+  if (!ok) {
+    ERR_clear_error();
+    return make_error(Errc::internal, "the identity key could not sign");
+  }
+  return sig;
 }
 
 }  // namespace edocgw::crypto

@@ -33,6 +33,11 @@ class PackageSigner {
   Result<std::string> sign_file(const std::filesystem::path& path, TimePoint now) const;
 
   const CertificateInfo& signer() const { return signer_; }
+  X509* certificate() const { return identity_.cert.get(); }
+  const std::vector<X509Ptr>& chain() const { return identity_.chain; }
+  // A plain signature over `data` with the identity's key (SHA-256; RSA
+  // PKCS#1 v1.5 or ECDSA, DER): the signature log's checkpoints.
+  Result<std::string> sign_bytes(std::string_view data) const;
 
  private:
   PackageSigner() = default;

@@ -234,6 +234,7 @@ bool read_certificates(xmlNode* sig, SignatureParts& parts, VerificationReport& 
   }
   std::swap(parts.certificates[0], parts.certificates[leaves[0]]);
   report.signer = describe(parts.certificates[0].get());
+  report.signer_der = certificate_der(parts.certificates[0].get());
   report.add("signer_certificate", CheckOutcome::pass, report.signer->subject);
   return true;
 }
@@ -384,7 +385,10 @@ void check_certificates(const TrustStore& trust, const SignatureParts& parts, Ti
   for (size_t i = 1; i < parts.certificates.size(); ++i)
     extra.push_back(parts.certificates[i].get());
   ChainResult chain = trust.verify(leaf, extra, at);
-  for (const auto& c : chain.chain) report.chain.push_back(describe(c.get()));
+  for (const auto& c : chain.chain) {
+    report.chain.push_back(describe(c.get()));
+    report.chain_der.push_back(certificate_der(c.get()));
+  }
   report.revocation = chain.revocation;
 
   if (const auto* p = chain.first(ChainCheck::validity)) {

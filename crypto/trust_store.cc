@@ -172,6 +172,14 @@ Result<TrustStore> TrustStore::load(const std::vector<std::filesystem::path>& an
   return store;
 }
 
+TrustStore TrustStore::from_certificates(std::vector<X509Ptr> anchors,
+                                         std::vector<X509Ptr> untrusted) {
+  TrustStore store;
+  store.anchors_ = std::move(anchors);
+  store.untrusted_ = std::move(untrusted);
+  return store;
+}
+
 ChainResult TrustStore::verify(X509* cert, const std::vector<X509*>& extra, TimePoint at) const {
   ChainResult result;
   X509StorePtr store(X509_STORE_new());

@@ -55,6 +55,9 @@ class TrustStore {
                                  const std::vector<std::filesystem::path>& untrusted,
                                  const std::vector<std::filesystem::path>& crls);
 
+  // From certificates in memory (no CRLs): the auditor's stores.
+  static TrustStore from_certificates(std::vector<X509Ptr> anchors, std::vector<X509Ptr> untrusted);
+
   // Path validation of `cert` at `at`. `extra` are untrusted certificates
   // that came with the document (XMLDSig X509Data). When the store holds any
   // CRL, every certificate of the chain is checked for revocation.

@@ -30,6 +30,8 @@ struct VerificationReport {
   std::string reason;  // first failure, one sentence; "" when valid
   std::optional<CertificateInfo> signer;
   std::vector<CertificateInfo> chain;
+  std::vector<std::string> chain_der;  // the same certificates, DER (for the signature log)
+  std::string signer_der;              // the signer certificate, DER, even when no chain was built
   std::string signed_at;   // the sender's TraceHeader Timestamp, covered by the signature
   std::string algorithm;   // SignatureMethod URI
   std::string checked_at;  // RFC 3339: the time certificates were judged at

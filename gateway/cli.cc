@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adapters/adapter.h"
+#include "audit/auditor.h"
 #include "config/gateway_config.h"
 #include "crypto/certificate.h"
 #include "crypto/identity.h"
@@ -42,7 +43,11 @@ constexpr const char* kUsage = R"(usage: edocgw COMMAND [OPTIONS]
 
   serve  --config gateway.xml
 
-  audit ...: not built yet (see the README).
+  audit verify (--config gateway.xml | --data-dir DIR [--trust ANCHORS.pem]) [--keep OLD.note]...
+               [--no-packages] [--json]
+  audit prove  (--config gateway.xml | --data-dir DIR) DOCUMENT_ID --out BUNDLE
+  audit check-bundle --trust ANCHORS.pem [--json] BUNDLE
+  audit consistency (--config gateway.xml | --data-dir DIR) --old KEPT.note [--out PROOF]
 
 Exit codes: 0 valid/success, 1 judged invalid (first stderr line says why), 2 usage or I/O error.
 )";
@@ -332,9 +337,123 @@ int cmd_routes_explain(const std::vector<std::string>& argv) {
   return kExitOk;
 }
 
-int not_built(const std::string& what) {
-  std::cerr << "edocgw: '" << what << "' is not built yet in this version (see README, 'Status')\n";
-  return kExitUsage;
+// --- audit ------------------------------------------------------------------
+
+// The data-dir, and the trust anchors when known: from --config, or from
+// --data-dir with an optional --trust.
+struct AuditSource {
+  std::filesystem::path data_dir;
+  std::optional<crypto::TrustStore> trust;
+};
+
+Result<AuditSource> audit_source(const Args& args) {
+  AuditSource src;
+  if (auto config_path = args.get("--config")) {
+    if (args.get("--data-dir"))
+      return make_error(Errc::usage, "give --config or --data-dir, not both");
+    auto config = config::load_config(*config_path);
+    if (!config) return config.error();
+    src.data_dir = config->data_dir;
+    auto trust = crypto::TrustStore::load(config->trust.anchors, {}, {});
+    if (!trust) return trust.error();
+    src.trust = std::move(*trust);
+  } else if (auto dir = args.get("--data-dir")) {
+    src.data_dir = *dir;
+  } else {
+    return make_error(Errc::usage, "give --config gateway.xml or --data-dir DIR");
+  }
+  if (auto anchors = args.get("--trust")) {
+    auto trust = crypto::TrustStore::load({*anchors}, {}, {});
+    if (!trust) return trust.error();
+    src.trust = std::move(*trust);
+  }
+  return src;
+}
+
+int cmd_audit_verify(const std::vector<std::string>& argv) {
+  auto args = Args::parse(
+      argv, {{"--config", "--data-dir", "--trust", "--keep"}, {"--json", "--no-packages"}});
+  if (!args) return usage_error(args.error().message);
+  auto src = audit_source(*args);
+  if (!src) return fail_with(src.error());
+  audit::AuditOptions options;
+  options.data_dir = src->data_dir;
+  options.trust = src->trust ? &*src->trust : nullptr;
+  options.packages = !args->flag("--no-packages");
+  for (const auto& kept : args->all("--keep")) {
+    auto text = read_file(kept);
+    if (!text) return fail_with(text.error());
+    options.kept_checkpoints.push_back(std::move(*text));
+  }
+  const auto report = audit::audit_log(options);
+  if (!report.ok)
+    std::cerr << "edocgw: the signature log does not verify: " << report.problems[0] << "\n";
+  if (args->flag("--json")) {
+    std::cout << audit::to_json(report).dump(2) << "\n";
+  } else {
+    std::cout << audit::to_text(report);
+  }
+  return report.ok ? kExitOk : kExitInvalid;
+}
+
+int cmd_audit_prove(const std::vector<std::string>& argv) {
+  auto args = Args::parse(argv, {{"--config", "--data-dir", "--out"}, {}});
+  if (!args) return usage_error(args.error().message);
+  if (args->positional().size() != 1) return usage_error("audit prove takes one DOCUMENT_ID");
+  auto src = audit_source(*args);
+  if (!src) return fail_with(src.error());
+  auto bundle = audit::make_bundle(src->data_dir, args->positional()[0]);
+  if (!bundle) return fail_with(bundle.error());
+  if (auto st = write_file_atomic(args->get_or("--out", "-"), bundle->dump(2) + "\n"); !st)
+    return fail_with(st.error());
+  return kExitOk;
+}
+
+int cmd_audit_check_bundle(const std::vector<std::string>& argv) {
+  auto args = Args::parse(argv, {{"--trust"}, {"--json"}});
+  if (!args) return usage_error(args.error().message);
+  if (!args->get("--trust") || args->positional().size() != 1)
+    return usage_error("audit check-bundle needs --trust ANCHORS.pem and one BUNDLE");
+  auto trust = crypto::TrustStore::load({*args->get("--trust")}, {}, {});
+  if (!trust) return fail_with(trust.error());
+  auto text = read_file(args->positional()[0]);
+  if (!text) return fail_with(text.error());
+  const auto bundle = nlohmann::json::parse(*text, nullptr, false);
+  const auto check = audit::check_bundle(bundle, *trust);
+  if (!check.ok) std::cerr << "edocgw: the bundle does not verify: " << check.problems[0] << "\n";
+  if (args->flag("--json")) {
+    std::cout << nlohmann::json{{"valid", check.ok},
+                                {"passed", check.passed},
+                                {"problems", check.problems},
+                                {"record", check.record}}
+                     .dump(2)
+              << "\n";
+  } else {
+    std::cout << (check.ok ? "BUNDLE VERIFIES\n"
+                           : "BUNDLE DOES NOT VERIFY: " + check.problems[0] + "\n");
+    for (const auto& p : check.passed) std::cout << "ok: " << p << "\n";
+    if (check.record.is_object()) {
+      std::cout << "record: " << check.record.value("event", "") << " of "
+                << check.record.value("document_id", "") << " at " << check.record.value("time", "")
+                << ", outcome " << check.record.value("outcome", "") << "\n";
+    }
+  }
+  return check.ok ? kExitOk : kExitInvalid;
+}
+
+int cmd_audit_consistency(const std::vector<std::string>& argv) {
+  auto args = Args::parse(argv, {{"--config", "--data-dir", "--old", "--out"}, {}});
+  if (!args) return usage_error(args.error().message);
+  if (!args->get("--old")) return usage_error("audit consistency needs --old KEPT.note");
+  auto src = audit_source(*args);
+  if (!src) return fail_with(src.error());
+  auto old = read_file(*args->get("--old"));
+  if (!old) return fail_with(old.error());
+  auto proof = audit::prove_consistency(src->data_dir, *old);
+  if (!proof) return fail_with(proof.error());
+  if (auto st = write_file_atomic(args->get_or("--out", "-"), proof->dump(2) + "\n"); !st)
+    return fail_with(st.error());
+  return kExitOk;
 }
 
 }  // namespace
@@ -362,7 +481,10 @@ int run(const std::vector<std::string>& args) {
     if (!sargs->get("--config")) return usage_error("serve needs --config gateway.xml");
     return gateway::serve(*sargs->get("--config"));
   }
-  if (cmd == "audit") return not_built(cmd);
+  if (cmd == "audit" && sub("verify")) return cmd_audit_verify(rest2);
+  if (cmd == "audit" && sub("prove")) return cmd_audit_prove(rest2);
+  if (cmd == "audit" && sub("check-bundle")) return cmd_audit_check_bundle(rest2);
+  if (cmd == "audit" && sub("consistency")) return cmd_audit_consistency(rest2);
   return usage_error("unknown command '" + cmd + (rest.empty() ? "" : " " + rest[0]) + "'");
 }
 

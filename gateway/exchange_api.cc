@@ -74,6 +74,13 @@ HttpResponse Gateway::handle_exchange(const HttpRequest& r) {
       return finish(answer(400, "400", "the to header must be a JSON array of agency codes"));
     }
     const crypto::VerificationReport report = pipeline_->verify(*c, r.body);
+    const std::string package_id = random_uuid();
+    // Logged before the answer; a refused package's bytes are not kept.
+    const bool keep = report.valid && report.sender_organ_id == client->organ_id;
+    if (auto st = pipeline_->log_verification(*c, report, kind, keep ? package_id : ""); !st) {
+      return finish(
+          answer(503, "503", "the signature log cannot be written: " + st.error().message));
+    }
     if (!report.valid) {
       log_warn("hub refused a package", {{"from", client->organ_id}, {"reason", report.reason}});
       return finish(answer(422, "VERIFY_FAILED", report.reason));
@@ -84,7 +91,6 @@ HttpResponse Gateway::handle_exchange(const HttpRequest& r) {
                                " as sender but was sent by " + client->organ_id));
     }
     std::vector<MailboxRow> rows;
-    const std::string package_id = random_uuid();
     const std::int64_t t = now_seconds().time_since_epoch().count();
     for (const auto& organ : to) {
       if (!organ.is_string() ||

@@ -24,8 +24,14 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const std::filesystem::path& co
   auto store = Store::open(g->config_->config.data_dir);
   if (!store) return store.error();
   g->store_ = std::move(*store);
-  g->pipeline_ =
-      std::make_unique<Pipeline>(*g->store_, g->metrics_, [gw = g.get()] { return gw->config(); });
+  std::vector<std::string> notices;
+  auto log = audit::SignatureLog::open(g->config_->config.data_dir,
+                                       "edocgw/" + g->config_->config.organ_id, notices);
+  if (!log) return log.error();
+  for (const auto& n : notices) log_warn(n);
+  g->signature_log_ = std::move(*log);
+  g->pipeline_ = std::make_unique<Pipeline>(*g->store_, g->metrics_, *g->signature_log_,
+                                            [gw = g.get()] { return gw->config(); });
   return g;
 }
 
@@ -66,6 +72,8 @@ Status Gateway::start() {
   }
   delivery_timer_ = std::make_unique<asio::steady_timer>(io_);
   schedule_delivery();
+  checkpoint_timer_ = std::make_unique<asio::steady_timer>(io_);
+  schedule_checkpoint();
   sync_repeating(*c);
   log_info("gateway started",
            {{"organ_id", c->config.organ_id}, {"config_sha256", c->config.sha256}});
@@ -85,6 +93,29 @@ void Gateway::schedule_delivery() {
       });
     }
     schedule_delivery();
+  });
+}
+
+Result<std::string> Gateway::checkpoint() {
+  auto note = signature_log_->checkpoint(*config()->signer);
+  if (!note) {
+    log_error("cannot sign a checkpoint of the signature log", {{"error", note.error().message}});
+  }
+  return note;
+}
+
+void Gateway::schedule_checkpoint() {
+  if (stopping_) return;
+  checkpoint_timer_->expires_after(config()->config.checkpoint_every);
+  checkpoint_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec || stopping_) return;
+    if (!checkpointing_.exchange(true)) {
+      asio::post(pool_, [this] {
+        if (signature_log_->size() > signature_log_->checkpointed_size()) (void)checkpoint();
+        checkpointing_ = false;
+      });
+    }
+    schedule_checkpoint();
   });
 }
 
@@ -166,6 +197,7 @@ void Gateway::drain_and_stop() {
   if (api_server_) api_server_->stop();
   if (exchange_server_) exchange_server_->stop();
   if (delivery_timer_) delivery_timer_->cancel();
+  if (checkpoint_timer_) checkpoint_timer_->cancel();
   {
     std::lock_guard lock(repeating_mutex_);
     for (auto& [key, r] : repeating_) {
@@ -210,6 +242,10 @@ int Gateway::run() {
   io_.run();
   for (auto& t : threads) t.join();
   pool_.join();  // deliveries and polls in hand finish
+  // The last word of the signature log: everything logged is covered.
+  if (auto note = checkpoint(); note)
+    log_info("signature log checkpoint signed on shutdown",
+             {{"size", std::to_string(signature_log_->size())}});
   log_info("stopped");
   return 0;
 }

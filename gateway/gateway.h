@@ -18,6 +18,7 @@
 #include <set>
 
 #include "adapters/adapter.h"
+#include "audit/signature_log.h"
 #include "gateway/config_check.h"
 #include "gateway/http_server.h"
 #include "gateway/metrics.h"
@@ -57,6 +58,9 @@ class Gateway {
   HttpResponse metrics();
 
   void schedule_delivery();
+  void schedule_checkpoint();
+  // Signs a checkpoint of the signature log now (POST /v1/audit/checkpoint).
+  Result<std::string> checkpoint();
   // Starts, restarts (new interval) or stops the polling and pickup timers
   // so that they match the adapters of `config`; at start and on reload.
   void sync_repeating(const LoadedConfig& config);
@@ -72,6 +76,7 @@ class Gateway {
   std::shared_ptr<const LoadedConfig> config_;
   std::unique_ptr<Store> store_;
   Metrics metrics_;
+  std::unique_ptr<audit::SignatureLog> signature_log_;
   std::unique_ptr<Pipeline> pipeline_;
 
   asio::io_context io_;
@@ -82,6 +87,8 @@ class Gateway {
   std::mutex polling_mutex_;
   std::set<std::string> polling_;
   std::unique_ptr<asio::steady_timer> delivery_timer_;
+  std::unique_ptr<asio::steady_timer> checkpoint_timer_;
+  std::atomic<bool> checkpointing_{false};
   struct Repeating {
     std::chrono::milliseconds interval;
     std::unique_ptr<asio::steady_timer> timer;  // on its own strand: cancel() is posted there

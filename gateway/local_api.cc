@@ -137,6 +137,14 @@ HttpResponse Gateway::handle_local(const HttpRequest& r) {
                                  "send Authorization: Bearer TOKEN of a configured client"));
   }
   if (path == "/metrics" && r.method == "GET") return finish(metrics());
+  if (path == "/v1/audit/checkpoint" && r.method == "POST") {
+    auto note = checkpoint();
+    if (!note) return finish(error_response(503, "checkpoint_failed", note.error().message));
+    HttpResponse resp;
+    resp.content_type = "text/plain; charset=utf-8";
+    resp.body = *note;
+    return finish(resp);
+  }
 
   const auto s = segments(path);
   if (s.size() < 2 || s[0] != "v1")

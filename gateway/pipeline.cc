@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "crypto/certificate.h"
 #include "crypto/package_verifier.h"
 #include "edxml/package.h"
 #include "edxml/package_builder.h"
@@ -61,6 +62,41 @@ crypto::VerificationReport Pipeline::verify(const LoadedConfig& config,
   return report;
 }
 
+Status Pipeline::log_verification(const LoadedConfig& config,
+                                  const crypto::VerificationReport& report,
+                                  const std::string& message_type, const std::string& id) {
+  const auto full = crypto::to_json(report);
+  nlohmann::json e = {{"time", format_rfc3339(now_seconds())},
+                      {"event", "verify"},
+                      {"message", message_type},
+                      {"gateway", config.config.organ_id},
+                      {"document", id},
+                      {"document_id", report.document_id},
+                      {"from", report.sender_organ_id},
+                      {"package", id.empty() ? "" : "packages/" + id + ".xml"},
+                      {"package_sha256", report.package_sha256},
+                      {"signer", report.signer ? report.signer->sha256_fingerprint : ""},
+                      {"outcome", report.valid ? "valid" : "invalid"},
+                      {"reason", report.reason},
+                      {"checked_at", report.checked_at},
+                      {"allow_sha1", config.config.trust.allow_sha1},
+                      {"revocation", full["revocation"]},
+                      {"checks", full["checks"]},
+                      {"config_sha256", config.config.sha256}};
+  for (const auto& c : report.checks) {
+    if (c.outcome == crypto::CheckOutcome::fail) {
+      e["failed_check"] = c.name;
+      break;
+    }
+  }
+  std::vector<std::string> certs = report.chain_der;
+  if (certs.empty() && !report.signer_der.empty()) certs.push_back(report.signer_der);
+  nlohmann::json fingerprints = nlohmann::json::array();
+  for (const auto& der : certs) fingerprints.push_back(sha256_hex(der));
+  e["certificates"] = fingerprints;
+  return log_.append_event(std::move(e), certs);
+}
+
 Result<Pipeline::Queued> Pipeline::queue(const LoadedConfig& config, const std::string& kind,
                                          const std::string& signed_package,
                                          const std::string& document_id, const std::string& subject,
@@ -84,6 +120,30 @@ Result<Pipeline::Queued> Pipeline::queue(const LoadedConfig& config, const std::
     r.status = "pending";
     row.recipients.push_back(std::move(r));
   }
+  // The signature is logged before the document exists anywhere else.
+  const auto& signer = *config.signer;
+  std::vector<std::string> certs = {crypto::certificate_der(signer.certificate())};
+  nlohmann::json fingerprints = nlohmann::json::array({signer.signer().sha256_fingerprint});
+  for (const auto& c : signer.chain()) {
+    certs.push_back(crypto::certificate_der(c.get()));
+    fingerprints.push_back(sha256_hex(certs.back()));
+  }
+  const std::string signed_at = format_rfc3339(now_seconds());
+  nlohmann::json event = {{"time", signed_at},
+                          {"event", "sign"},
+                          {"message", kind},
+                          {"gateway", config.config.organ_id},
+                          {"document", row.id},
+                          {"document_id", document_id},
+                          {"to", recipients},
+                          {"package", "packages/" + row.id + ".xml"},
+                          {"package_sha256", row.package_sha256},
+                          {"signer", signer.signer().sha256_fingerprint},
+                          {"certificates", fingerprints},
+                          {"outcome", "signed"},
+                          {"checked_at", signed_at},
+                          {"config_sha256", config.config.sha256}};
+  if (auto st = log_.append_event(std::move(event), certs); !st) return st.error();
   auto stored = store_.submit(row, signed_package, idempotency_key);
   if (!stored) return stored.error();
   return Queued{stored->id, stored->repeated};
@@ -122,6 +182,12 @@ HttpResponse Pipeline::submit(const std::string& package, const std::string& cli
   if (parsed->signature_present) {
     return error_response(422, "already_signed",
                           "submit the package unsigned: the gateway signs it");
+  }
+  if (!idempotency_key.empty()) {  // a repeat is answered without signing again
+    auto first = store_.idempotent(client, idempotency_key);
+    if (!first) return error_response(503, "store_unavailable", first.error().message);
+    if (*first)
+      return json_response(202, nlohmann::json{{"id", **first}, {"status", "queued"}}.dump());
   }
   auto signed_package = config->signer->sign(package, now_seconds());
   if (!signed_package) return error_response(422, "cannot_sign", signed_package.error().message);
@@ -353,6 +419,11 @@ void Pipeline::take_incoming(const LoadedConfig& config, adapters::Adapter& adap
   const bool is_status = parsed && parsed->kind == edxml::PackageKind::status;
   if (is_status) row.kind = "status";
 
+  if (auto st = log_verification(config, report, row.kind, row.id); !st) {
+    // Not acknowledged: the exchange offers it again on the next poll.
+    log_error("cannot append to the signature log", {{"error", st.error().message}});
+    return;
+  }
   auto stored = store_.add_inbox(row, incoming.bytes);
   if (!stored) {
     // Not acknowledged: the exchange offers it again on the next poll.

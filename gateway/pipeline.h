@@ -23,6 +23,7 @@
 #include <string>
 
 #include "adapters/adapter.h"
+#include "audit/signature_log.h"
 #include "crypto/verification_report.h"
 #include "gateway/config_check.h"
 #include "gateway/http_server.h"
@@ -41,8 +42,11 @@ struct RetryPolicy {
 
 class Pipeline {
  public:
-  Pipeline(Store& store, Metrics& metrics, ConfigSource config, RetryPolicy retry = {})
-      : store_(store), metrics_(metrics), config_(std::move(config)), retry_(retry) {}
+  // Every signature made and every package verified is appended to `log`
+  // before anything depends on it; no log, no signing.
+  Pipeline(Store& store, Metrics& metrics, audit::SignatureLog& log, ConfigSource config,
+           RetryPolicy retry = {})
+      : store_(store), metrics_(metrics), log_(log), config_(std::move(config)), retry_(retry) {}
 
   // POST /v1/documents with an unsigned edXML package.
   HttpResponse submit(const std::string& package, const std::string& client,
@@ -62,6 +66,10 @@ class Pipeline {
 
   // Verification as configured (trust, revocation, SHA-1).
   crypto::VerificationReport verify(const LoadedConfig& config, const std::string& package) const;
+  // Appends a verification to the signature log. `id` names the stored
+  // package (packages/ID.xml), "" when its bytes are not kept.
+  Status log_verification(const LoadedConfig& config, const crypto::VerificationReport& report,
+                          const std::string& message_type, const std::string& id);
 
  private:
   struct Queued {
@@ -82,6 +90,7 @@ class Pipeline {
 
   Store& store_;
   Metrics& metrics_;
+  audit::SignatureLog& log_;
   ConfigSource config_;
   RetryPolicy retry_;
 };

@@ -273,6 +273,16 @@ void Store::commit_pending(std::vector<PendingSubmit*> batch) {
   finish();
 }
 
+Result<std::optional<std::string>> Store::idempotent(const std::string& client,
+                                                     const std::string& key) {
+  std::lock_guard lock(mutex_);
+  Stmt q(db_, "SELECT document FROM idempotency WHERE client = ? AND key = ?");
+  q.bind(client).bind(key);
+  if (!q.ok()) return q.error("cannot read idempotency keys");
+  if (q.step() != SQLITE_ROW) return std::optional<std::string>();
+  return std::optional<std::string>(q.text(0));
+}
+
 Result<std::optional<DocumentRow>> Store::document(const std::string& id) {
   std::lock_guard lock(mutex_);
   Stmt q(db_,

@@ -101,6 +101,8 @@ class Store {
   };
   Result<Submitted> submit(const DocumentRow& document, const std::string& package,
                            const std::string& idempotency_key);
+  // The document a client's Idempotency-Key already created, if any.
+  Result<std::optional<std::string>> idempotent(const std::string& client, const std::string& key);
   Result<std::optional<DocumentRow>> document(const std::string& id);
   Result<std::vector<DueDelivery>> due_deliveries(std::int64_t now, int limit);
   Status record_delivery(const std::string& document, const std::string& organ_id, bool ok,

@@ -186,8 +186,21 @@ BOOST_AUTO_TEST_CASE(serve_with_a_missing_config_exits_2_and_names_the_file) {
   BOOST_TEST(r.err.find("/nonexistent/gateway.xml") != std::string::npos, r.err);
 }
 
-BOOST_AUTO_TEST_CASE(commands_not_built_yet_say_so) {
-  const auto r = test::run(bin() + " audit verify --config gateway.xml");
+BOOST_AUTO_TEST_CASE(audit_usage_errors_exit_2_with_a_reason) {
+  test::TempDir dir;
+  auto r = test::run(bin() + " audit verify");
   BOOST_TEST(r.exit_code == 2);
-  BOOST_TEST(r.err.find("not built yet") != std::string::npos);
+  BOOST_TEST(r.err.find("--config gateway.xml or --data-dir") != std::string::npos, r.err);
+  r = test::run(bin() + " audit check-bundle " + quote(dir / "b.json"));
+  BOOST_TEST(r.exit_code == 2);
+  // An empty data-dir has no log: judged, not verified.
+  r = test::run(bin() + " audit verify --data-dir " + quote(dir.path()));
+  BOOST_TEST(r.exit_code == 1);
+  BOOST_TEST(r.err.find("no signature log") != std::string::npos, r.err);
+  // Not a bundle at all.
+  test::write(dir / "b.json", "{\"hello\": 1}");
+  r = test::run(bin() + " audit check-bundle --trust " + quote(pki("root.pem")) + " " +
+                quote(dir / "b.json"));
+  BOOST_TEST(r.exit_code == 1);
+  BOOST_TEST(r.err.find("not an edocgw audit bundle") != std::string::npos, r.err);
 }

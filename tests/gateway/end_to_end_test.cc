@@ -208,6 +208,29 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST(p.a->stop() == 0);  // SIGTERM drains and exits 0
   BOOST_TEST(p.b->stop() == 0);
   BOOST_TEST(p.hub->stop() == 0);
+
+  // Each gateway's signature log holds what it signed and verified: A the
+  // document and B's statuses, the hub every package, B the document and its
+  // own statuses. All verify, packages re-verified as of their logged time.
+  for (auto* g : {p.a.get(), p.b.get(), p.hub.get()}) {
+    const auto audit = test::run(quote(test::edocgw_bin()) + " audit verify --json --config " +
+                                 quote(g->dir() / "gateway.xml"));
+    BOOST_TEST(audit.exit_code == 0, audit.out << audit.err);
+    BOOST_TEST(json::parse(audit.out)["packages_verified"].get<int>() >= 3, audit.out);
+  }
+  // B proves to an auditor that it verified the document, with a bundle.
+  const auto prove = test::run(quote(test::edocgw_bin()) + " audit prove --config " +
+                               quote(p.b->dir() / "gateway.xml") + " " +
+                               quote("000.00.12.H50,2026/11/28,125/UBND-VP") + " --out " +
+                               quote(p.dir / "bundle.json"));
+  BOOST_REQUIRE_MESSAGE(prove.exit_code == 0, prove.err);
+  const auto check = test::run(quote(test::edocgw_bin()) + " audit check-bundle --json --trust " +
+                               quote(pki("root.pem")) + " " + quote(p.dir / "bundle.json"));
+  BOOST_TEST(check.exit_code == 0, check.out << check.err);
+  const json record = json::parse(check.out)["record"];
+  BOOST_TEST(record["event"] == "verify");
+  BOOST_TEST(record["outcome"] == "valid");
+  BOOST_TEST(record["revocation"].size() == 2u);  // CRL evidence for the signer and its CA
 }
 
 BOOST_AUTO_TEST_CASE(bad_requests_get_clear_errors_and_store_nothing) {
