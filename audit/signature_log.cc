@@ -115,22 +115,23 @@ Result<std::optional<ScanStop>> scan_records(const std::filesystem::path& file,
     return std::optional<ScanStop>(ScanStop{index, pos, torn, std::move(message)});
   };
   while (pos < size) {
-    const std::string where =
-        "record " + std::to_string(index) + " (byte " + std::to_string(pos) + ")";
+    auto where = [&] {
+      return "record " + std::to_string(index) + " (byte " + std::to_string(pos) + ")";
+    };
     if (size - pos < kFrameHeader)
-      return stop(true, where + " is cut short: its header is incomplete");
+      return stop(true, where() + " is cut short: its header is incomplete");
     if (p[pos] != kFrameMagic)
-      return stop(false, where +
+      return stop(false, where() +
                              " does not start with the frame marker 0xED: bytes were changed, "
                              "inserted or removed before it");
     if (p[pos + 1] != kFrameVersion)
-      return stop(false, where + " has frame version " + std::to_string(p[pos + 1]) +
+      return stop(false, where() + " has frame version " + std::to_string(p[pos + 1]) +
                              "; this edocgw reads version 1");
     const std::uint64_t length = get_be(p + pos + 2, 4);
     if (length < kLeafPrefix || length > kMaxLeaf)
-      return stop(false, where + " has an impossible length " + std::to_string(length));
+      return stop(false, where() + " has an impossible length " + std::to_string(length));
     const std::uint64_t end = pos + kFrameHeader + length + 32;
-    if (end > size) return stop(true, where + " is cut short: the file ends inside it");
+    if (end > size) return stop(true, where() + " is cut short: the file ends inside it");
     Record r;
     r.offset = pos;
     r.end = end;
@@ -140,7 +141,7 @@ Result<std::optional<ScanStop>> scan_records(const std::filesystem::path& file,
     r.payload = r.leaf.substr(kLeafPrefix);
     std::memcpy(r.hash.data(), p + pos + kFrameHeader + length, 32);
     if (leaf_hash(r.leaf) != r.hash) {
-      return stop(end == size, where + " was changed: its bytes do not match its leaf hash");
+      return stop(end == size, where() + " was changed: its bytes do not match its leaf hash");
     }
     if (!on_record(r)) return std::optional<ScanStop>();
     pos = end;
@@ -383,8 +384,17 @@ Status SignatureLog::sync_to(std::uint64_t end) {
   return {};
 }
 
+Status SignatureLog::sync() {
+  std::uint64_t end;
+  {
+    std::lock_guard lock(mutex_);
+    end = end_;
+  }
+  return sync_to(end);
+}
+
 Status SignatureLog::append_event(nlohmann::json event,
-                                  const std::vector<std::string>& certificates) {
+                                  const std::vector<std::string>& certificates, bool durable) {
   event["v"] = 1;
   event["kind"] = "event";
   std::uint64_t end = 0;
@@ -395,7 +405,7 @@ Status SignatureLog::append_event(nlohmann::json event,
     if (!e) return e.error();
     end = *e;
   }
-  return sync_to(end);
+  return durable ? sync_to(end) : Status();
 }
 
 Result<std::string> SignatureLog::checkpoint(const crypto::PackageSigner& signer) {

@@ -125,8 +125,12 @@ class SignatureLog {
 
   // Appends one event (a JSON object; "kind": "event" and "v" are added),
   // first the certificates the log does not hold yet. Durable on return.
-  // `certificates` are DER.
-  Status append_event(nlohmann::json event, const std::vector<std::string>& certificates);
+  // `certificates` are DER. With durable=false the caller makes the record
+  // durable with sync() before anything depends on it.
+  Status append_event(nlohmann::json event, const std::vector<std::string>& certificates,
+                      bool durable = true);
+  // Flushes every record appended so far.
+  Status sync();
   // Signs a checkpoint of the whole tree with `signer` (its certificate is
   // logged first if new) and writes it; returns the note. No-op returning
   // the latest note when nothing was appended since.

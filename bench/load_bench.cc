@@ -1,13 +1,14 @@
 // bench/load_bench.cc: end-to-end load on real gateways.
 //
-//   build/bench/load_bench PKI_DIR EDOCGW_BINARY [SECONDS]
+//   build/bench/load_bench PKI_DIR EDOCGW_BINARY [SECONDS] [--accept-only]
 //
 // Starts a hub, Hướng Hóa (A) and Đakrông (B) as processes on loopback
 // (their data in a temporary folder), measures raw RSA-2048 sign/s in this
 // process, then POSTs 10 KB packages to A's local API from 16 connections
 // for SECONDS (default 10): accepted documents per second (202, durably
 // stored), p50/p99 latency; then the A -> B delivery rate: documents per
-// second from the first submission until B's inbox holds them all.
+// second from the first submission until B's inbox holds them all
+// (skipped with --accept-only, for A/B runs of two binaries).
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <signal.h>
@@ -185,6 +186,7 @@ int main(int argc, char** argv) {
   const fs::path pki = fs::absolute(argv[1]);
   const std::string bin = fs::absolute(argv[2]).string();
   const double seconds = argc > 3 ? std::stod(argv[3]) : 10;
+  const bool accept_only = argc > 4 && std::string(argv[4]) == "--accept-only";
   curl_global_init(CURL_GLOBAL_DEFAULT);
   signal(SIGPIPE, SIG_IGN);
 
@@ -236,6 +238,13 @@ int main(int argc, char** argv) {
   std::printf("latency p50 %.1f ms, p99 %.1f ms\n", pct(0.50) * 1e3, pct(0.99) * 1e3);
   std::printf("ratio: accepted docs/s / raw RSA-2048 sign/s = %.2f (target >= 0.50)\n", rate / raw);
 
+  if (accept_only) {
+    kill(a.pid, SIGTERM);
+    waitpid(a.pid, nullptr, 0);
+    a.pid = -1;
+    fs::remove_all(dir);
+    return 0;
+  }
   start(hub, bin, dir / "hub",
         "<gateway organ-id=\"000.00.00.H50\" name=\"hub\" data-dir=\"var\">\n<identity cert=\"" +
             (pki / "quang-tri.pem").string() + "\" key=\"" + (pki / "quang-tri.key").string() +

@@ -271,6 +271,9 @@ HttpResponse Gateway::metrics() {
     for (const auto& [series, n] : *counts)
       extra.emplace_back("edocgw_" + series, static_cast<double>(n));
   }
+  extra.emplace_back("edocgw_signature_log_records", static_cast<double>(signature_log_->size()));
+  extra.emplace_back("edocgw_signature_log_checkpointed_records",
+                     static_cast<double>(signature_log_->checkpointed_size()));
   const auto c = config();
   const double now_s = static_cast<double>(now_seconds().time_since_epoch().count());
   extra.emplace_back(

@@ -143,8 +143,10 @@ Result<Pipeline::Queued> Pipeline::queue(const LoadedConfig& config, const std::
                           {"outcome", "signed"},
                           {"checked_at", signed_at},
                           {"config_sha256", config.config.sha256}};
-  if (auto st = log_.append_event(std::move(event), certs); !st) return st.error();
-  auto stored = store_.submit(row, signed_package, idempotency_key);
+  // Flushed once the package file is on disk, before the rows that make it a document.
+  if (auto st = log_.append_event(std::move(event), certs, /*durable=*/false); !st)
+    return st.error();
+  auto stored = store_.submit(row, signed_package, idempotency_key, [this] { return log_.sync(); });
   if (!stored) return stored.error();
   return Queued{stored->id, stored->repeated};
 }

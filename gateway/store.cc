@@ -171,7 +171,8 @@ struct Store::PendingSubmit {
 };
 
 Result<Store::Submitted> Store::submit(const DocumentRow& d, const std::string& package,
-                                       const std::string& idempotency_key) {
+                                       const std::string& idempotency_key,
+                                       const std::function<Status()>& after_package) {
   if (!idempotency_key.empty()) {
     std::lock_guard lock(mutex_);
     Stmt q(db_, "SELECT document FROM idempotency WHERE client = ? AND key = ?");
@@ -182,6 +183,9 @@ Result<Store::Submitted> Store::submit(const DocumentRow& d, const std::string& 
   // the folder is fsynced once per batch by the leader.
   if (auto st = write_file_atomic(package_path(d.id), package, /*sync_folder=*/false); !st)
     return st.error();
+  if (after_package) {
+    if (auto st = after_package(); !st) return st.error();
+  }
 
   PendingSubmit me{&d, &idempotency_key};
   std::unique_lock lock(queue_mutex_);

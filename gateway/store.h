@@ -15,6 +15,7 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -99,8 +100,12 @@ class Store {
     std::string id;
     bool repeated = false;
   };
+  // `after_package` runs once the package file is on disk and before the
+  // rows are committed (the signature log flushes there: its data has
+  // usually reached the disk with the package's journal commit).
   Result<Submitted> submit(const DocumentRow& document, const std::string& package,
-                           const std::string& idempotency_key);
+                           const std::string& idempotency_key,
+                           const std::function<Status()>& after_package = {});
   // The document a client's Idempotency-Key already created, if any.
   Result<std::optional<std::string>> idempotent(const std::string& client, const std::string& key);
   Result<std::optional<DocumentRow>> document(const std::string& id);

@@ -151,4 +151,13 @@ echo "exit code: $rc (1 = judged invalid)"
 step "8. Stop the gateways (SIGTERM drains in-flight work, exit 0)"
 for p in "${pids[@]}"; do kill -TERM "$p"; wait "$p"; echo "gateway $p exited $?"; done
 pids=()
+step "9. An auditor checks Đakrông's signature log offline, and takes away a proof of one document"
+printf '$ %s audit verify --config dakrong.xml | head -6\n' "$bin"
+"$bin" audit verify --config dakrong.xml >audit.txt || { cat audit.txt; echo "demo: the signature log does not verify" >&2; exit 1; }
+head -6 audit.txt
+printf '$ %s audit prove --config dakrong.xml %s --out bundle.json\n' "$bin" "$inbox"
+"$bin" audit prove --config dakrong.xml "$inbox" --out bundle.json
+printf '$ %s audit check-bundle --trust pki/root.pem bundle.json\n' "$bin"
+"$bin" audit check-bundle --trust pki/root.pem bundle.json
+
 step "Done: files and logs are in demo-out/"
