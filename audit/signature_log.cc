@@ -71,6 +71,28 @@ class Mapped {
   size_t size_ = 0;
 };
 
+// The bytes of `path` from `offset` to its end (a torn frame: small).
+Result<std::string> read_tail(const std::filesystem::path& path, std::uint64_t offset) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return sys_error("cannot open", path);
+  std::string out;
+  char buffer[65536];
+  for (off_t at = static_cast<off_t>(offset);;) {
+    const ssize_t n = ::pread(fd, buffer, sizeof buffer, at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      auto err = sys_error("cannot read", path);
+      ::close(fd);
+      return err;
+    }
+    if (n == 0) break;
+    out.append(buffer, static_cast<size_t>(n));
+    at += n;
+  }
+  ::close(fd);
+  return out;
+}
+
 std::string base64_of(const Hash& h) {
   return base64_encode(std::string_view(reinterpret_cast<const char*>(h.data()), h.size()));
 }
@@ -280,16 +302,14 @@ Result<std::unique_ptr<SignatureLog>> SignatureLog::open(const std::filesystem::
       return make_error(Errc::invalid, "signature log damaged: " + s.message + advice);
     }
     // A torn tail: the frame being written when the gateway stopped.
-    auto all = read_file(file);
-    if (!all) return all.error();
+    auto tail = read_tail(file, s.offset);
+    if (!tail) return tail.error();
     const auto kept = log->dir_ / ("torn-" + std::to_string(s.offset) + ".bin");
-    if (auto st = write_file_atomic(kept, std::string_view(*all).substr(s.offset)); !st)
-      return st.error();
+    if (auto st = write_file_atomic(kept, *tail); !st) return st.error();
     if (::truncate(file.c_str(), static_cast<off_t>(s.offset)) != 0)
       return sys_error("cannot truncate", file);
-    notices.push_back("signature log: dropped a torn last record (" +
-                      std::to_string(all->size() - s.offset) + " bytes at byte " +
-                      std::to_string(s.offset) + ", kept in " + kept.string() +
+    notices.push_back("signature log: dropped a torn last record (" + std::to_string(tail->size()) +
+                      " bytes at byte " + std::to_string(s.offset) + ", kept in " + kept.string() +
                       "); no checkpoint covered it");
   }
   if (latest) {
@@ -343,8 +363,8 @@ Result<std::uint64_t> SignatureLog::append_locked(const nlohmann::json& payload)
     }
     done += static_cast<size_t>(n);
   }
-  const Hash h =
-      leaf_hash(std::string_view(frame).substr(kFrameHeader, frame.size() - kFrameHeader - 32));
+  Hash h;  // encode_frame ends the frame with its leaf hash
+  std::memcpy(h.data(), frame.data() + frame.size() - 32, 32);
   range_.append(h);
   prev_ = h;
   end_ += frame.size();
