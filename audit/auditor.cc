@@ -34,33 +34,45 @@ std::vector<Note> load_notes(const std::filesystem::path& dir, std::vector<std::
   return out;
 }
 
-// The certificate (by key id) that signed a checkpoint, from the logged ones.
-X509Ptr signer_of(const Checkpoint& c, const std::map<std::string, std::string>& certs) {
-  for (const auto& [fp, der] : certs) {
+// The certificates the log holds, each parsed once.
+class LoggedCertificates {
+ public:
+  // Adds a certificate record's DER; false when it is not a certificate.
+  bool add(const std::string& fingerprint, std::string der) {
     auto cert = crypto::certificate_from_der(der);
-    if (cert && key_id_of(cert->get()) == c.key_id) return std::move(*cert);
+    if (!cert) return false;
+    key_ids_.push_back(key_id_of(cert->get()));
+    all_.push_back(cert->get());
+    parsed_.push_back(std::move(*cert));
+    der_[fingerprint] = std::move(der);
+    return true;
   }
-  return nullptr;
-}
+  // The certificate (by key id) that signed a checkpoint, or null.
+  X509* signer_of(const Checkpoint& c) const {
+    for (size_t i = 0; i < parsed_.size(); ++i)
+      if (key_ids_[i] == c.key_id) return parsed_[i].get();
+    return nullptr;
+  }
+  const std::vector<X509*>& all() const { return all_; }
+  const std::map<std::string, std::string>& der() const { return der_; }  // fingerprint -> DER
+
+ private:
+  std::vector<X509Ptr> parsed_;
+  std::vector<X509*> all_;
+  std::vector<std::string> key_ids_;
+  std::map<std::string, std::string> der_;
+};
 
 // Checks one checkpoint's signature and signer chain; "" when good.
-std::string check_note(const Checkpoint& c, const std::map<std::string, std::string>& certs,
+std::string check_note(const Checkpoint& c, const LoggedCertificates& certs,
                        const crypto::TrustStore* trust) {
-  X509Ptr cert = signer_of(c, certs);
-  if (!cert) return "it is signed by a certificate the log does not hold";
-  if (auto st = verify_checkpoint(c, cert.get()); !st) return st.error().message;
+  X509* cert = certs.signer_of(c);
+  if (cert == nullptr) return "it is signed by a certificate the log does not hold";
+  if (auto st = verify_checkpoint(c, cert); !st) return st.error().message;
   if (trust != nullptr) {
     auto at = parse_rfc3339(c.time);
     if (!at) return "its time is not RFC 3339";
-    std::vector<X509Ptr> owned;
-    std::vector<X509*> extra;
-    for (const auto& [fp, der] : certs) {
-      if (auto x = crypto::certificate_from_der(der)) {
-        extra.push_back(x->get());
-        owned.push_back(std::move(*x));
-      }
-    }
-    const auto chain = trust->verify(cert.get(), extra, *at);
+    const auto chain = trust->verify(cert, certs.all(), *at);
     if (!chain.ok())
       return "its signer does not chain to the trust anchors: " + chain.problems[0].message;
   }
@@ -117,7 +129,7 @@ AuditReport audit_log(const AuditOptions& options) {
     no_crls = std::make_unique<crypto::TrustStore>(
         crypto::TrustStore::from_certificates(std::move(anchors), {}));
   }
-  std::map<std::string, std::string> certs;  // fingerprint -> DER
+  LoggedCertificates certs;
   CompactRange range;
   Hash prev{};
   std::uint64_t expected = 0;
@@ -162,11 +174,10 @@ AuditReport audit_log(const AuditOptions& options) {
     if (payload.value("kind", "") == "certificate") {
       ++report.certificates;
       auto der = base64_decode(payload.value("der", ""));
-      if (!der || sha256_hex(*der) != payload.value("fingerprint", ""))
+      if (!der || sha256_hex(*der) != payload.value("fingerprint", "") ||
+          !certs.add(payload.value("fingerprint", ""), std::move(*der)))
         report.problems.push_back(record_name(r.seq, payload) +
                                   ": the certificate does not match its fingerprint");
-      else
-        certs[payload.value("fingerprint", "")] = std::move(*der);
       return true;
     }
     ++report.events;
@@ -290,7 +301,7 @@ namespace {
 
 struct FullScan {
   std::vector<Hash> leaves;
-  std::map<std::string, std::string> certs;
+  LoggedCertificates certs;
   std::optional<std::uint64_t> found;
   std::string found_leaf;
   nlohmann::json found_payload;
@@ -307,7 +318,7 @@ Result<FullScan> full_scan(const std::filesystem::path& data_dir, const std::str
     if (!payload.is_object()) return true;
     if (is_certificate) {
       if (auto der = base64_decode(payload.value("der", "")))
-        s.certs[payload.value("fingerprint", "")] = *der;
+        s.certs.add(payload.value("fingerprint", ""), std::move(*der));
     } else if (payload.value("document", "") == document ||
                payload.value("document_id", "") == document) {
       s.found = r.seq;
@@ -357,18 +368,16 @@ Result<nlohmann::json> make_bundle(const std::filesystem::path& data_dir,
   const auto& e = scan->found_payload;
   nlohmann::json certs = nlohmann::json::array();
   std::vector<std::string> wanted = e.value("certificates", std::vector<std::string>{});
-  if (X509Ptr signer = signer_of(*covering, scan->certs)) {
-    wanted.push_back(crypto::describe(signer.get()).sha256_fingerprint);
-  }
-  for (const auto& [fp, der] : scan->certs) {
-    // The checkpoint signer's chain: every logged CA certificate.
-    auto x = crypto::certificate_from_der(der);
-    if (x && X509_check_ca(x->get()) > 0) wanted.push_back(fp);
+  if (X509* signer = scan->certs.signer_of(*covering))
+    wanted.push_back(crypto::describe(signer).sha256_fingerprint);
+  for (X509* x : scan->certs.all()) {  // the checkpoint signer's chain: every logged CA
+    if (X509_check_ca(x) > 0) wanted.push_back(crypto::describe(x).sha256_fingerprint);
   }
   std::set<std::string> seen;
   for (const auto& fp : wanted) {
-    if (seen.insert(fp).second && scan->certs.count(fp))
-      certs.push_back(base64_encode(scan->certs[fp]));
+    auto der = scan->certs.der().find(fp);
+    if (seen.insert(fp).second && der != scan->certs.der().end())
+      certs.push_back(base64_encode(der->second));
   }
   nlohmann::json bundle = {
       {"format", "edocgw-audit-bundle/1"},
@@ -488,8 +497,8 @@ Result<nlohmann::json> prove_consistency(const std::filesystem::path& data_dir,
   for (auto& n : load_notes(log_dir(data_dir), problems))
     if (n.checkpoint && (!latest || n.checkpoint->size > latest->size)) latest = *n.checkpoint;
   if (!latest) return make_error(Errc::invalid, "the data-dir has no checkpoint");
-  if (X509Ptr signer = signer_of(*old, scan->certs)) {
-    if (auto st = verify_checkpoint(*old, signer.get()); !st)
+  if (X509* signer = scan->certs.signer_of(*old)) {
+    if (auto st = verify_checkpoint(*old, signer); !st)
       return make_error(Errc::invalid, "the kept checkpoint: " + st.error().message);
   } else {
     return make_error(Errc::invalid,
