@@ -173,12 +173,6 @@ struct Store::PendingSubmit {
 Result<Store::Submitted> Store::submit(const DocumentRow& d, const std::string& package,
                                        const std::string& idempotency_key,
                                        const std::function<Status()>& after_package) {
-  if (!idempotency_key.empty()) {
-    std::lock_guard lock(mutex_);
-    Stmt q(db_, "SELECT document FROM idempotency WHERE client = ? AND key = ?");
-    q.bind(d.client).bind(idempotency_key);
-    if (q.ok() && q.step() == SQLITE_ROW) return Submitted{q.text(0), true};
-  }
   // The bytes are on disk (file fsynced, renamed) before any row names them;
   // the folder is fsynced once per batch by the leader.
   if (auto st = write_file_atomic(package_path(d.id), package, /*sync_folder=*/false); !st)
@@ -234,11 +228,10 @@ void Store::commit_pending(std::vector<PendingSubmit*> batch) {
   for (auto* p : batch) {
     const DocumentRow& d = *p->document;
     const std::string& key = *p->idempotency_key;
-    if (!key.empty()) {  // a repeat within the batch, or since the check above
-      Stmt q(db_, "SELECT document FROM idempotency WHERE client = ? AND key = ?");
-      q.bind(d.client).bind(key);
-      if (q.ok() && q.step() == SQLITE_ROW) {
-        p->result = Submitted{q.text(0), true};
+    if (!key.empty()) {  // a repeat, perhaps within this very batch
+      // A failed lookup falls through: the INSERT below then fails the batch.
+      if (auto first = idempotent_locked(d.client, key); first && !first->empty()) {
+        p->result = Submitted{*first, true};
         continue;
       }
     }
@@ -277,14 +270,20 @@ void Store::commit_pending(std::vector<PendingSubmit*> batch) {
   finish();
 }
 
-Result<std::optional<std::string>> Store::idempotent(const std::string& client,
-                                                     const std::string& key) {
-  std::lock_guard lock(mutex_);
+Result<std::string> Store::idempotent_locked(const std::string& client, const std::string& key) {
   Stmt q(db_, "SELECT document FROM idempotency WHERE client = ? AND key = ?");
   q.bind(client).bind(key);
   if (!q.ok()) return q.error("cannot read idempotency keys");
-  if (q.step() != SQLITE_ROW) return std::optional<std::string>();
-  return std::optional<std::string>(q.text(0));
+  return q.step() == SQLITE_ROW ? q.text(0) : std::string();
+}
+
+Result<std::optional<std::string>> Store::idempotent(const std::string& client,
+                                                     const std::string& key) {
+  std::lock_guard lock(mutex_);
+  auto first = idempotent_locked(client, key);
+  if (!first) return first.error();
+  if (first->empty()) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(*first));
 }
 
 Result<std::optional<DocumentRow>> Store::document(const std::string& id) {

@@ -95,7 +95,8 @@ class Store {
 
   // Outgoing. Writes the package file then the rows in one transaction. With
   // an idempotency key already used by `client`, stores nothing and returns
-  // the first document's id.
+  // the first document's id (callers that want to skip the work before,
+  // such as signing, ask idempotent() first).
   struct Submitted {
     std::string id;
     bool repeated = false;
@@ -142,6 +143,8 @@ class Store {
   Status ping();
 
  private:
+  // The document of (client, key), "" when none; the caller holds mutex_.
+  Result<std::string> idempotent_locked(const std::string& client, const std::string& key);
   Store(sqlite3* db, std::filesystem::path data_dir) : db_(db), data_dir_(std::move(data_dir)) {}
   Status exec(const char* sql);
   Status refresh_document_status(const std::string& document, std::int64_t now);
