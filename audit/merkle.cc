@@ -22,6 +22,15 @@ std::string_view view(const Hash& h) {
   return {reinterpret_cast<const char*>(h.data()), h.size()};
 }
 
+// RFC 9162 2.1.3.2 / 2.1.4.2: "right-shift both fn and sn equally until
+// either LSB(fn) is set or fn is 0".
+void shift_to_set_bit(std::uint64_t& fn, std::uint64_t& sn) {
+  while ((fn & 1) == 0 && fn != 0) {
+    fn >>= 1;
+    sn >>= 1;
+  }
+}
+
 // The largest power of two smaller than n (n > 1).
 std::uint64_t split(std::uint64_t n) {
   std::uint64_t k = 1;
@@ -150,12 +159,7 @@ bool verify_inclusion(const Hash& leaf, std::uint64_t index, std::uint64_t size,
     if (sn == 0) return false;
     if ((fn & 1) == 1 || fn == sn) {
       r = node_hash(p, r);
-      if ((fn & 1) == 0) {
-        while ((fn & 1) == 0 && fn != 0) {
-          fn >>= 1;
-          sn >>= 1;
-        }
-      }
+      shift_to_set_bit(fn, sn);
     } else {
       r = node_hash(r, p);
     }
@@ -194,12 +198,7 @@ bool verify_consistency(std::uint64_t old_size, std::uint64_t new_size, const Ha
     if ((fn & 1) == 1 || fn == sn) {
       fr = node_hash(c, fr);
       sr = node_hash(c, sr);
-      if ((fn & 1) == 0) {
-        while ((fn & 1) == 0 && fn != 0) {
-          fn >>= 1;
-          sn >>= 1;
-        }
-      }
+      shift_to_set_bit(fn, sn);
     } else {
       sr = node_hash(sr, c);
     }
