@@ -31,6 +31,10 @@ std::filesystem::path edocgw_bin() {
   return env_path("EDOCGW_BIN");
 }
 
+std::string edocgw_cmd() {
+  return quote(edocgw_bin());
+}
+
 TempDir::TempDir() {
   const auto base = env_path("EDOCGW_TEST_TMP");
   std::filesystem::create_directories(base);

@@ -17,6 +17,8 @@ std::filesystem::path pki();
 std::filesystem::path pki(const std::string& file);
 // The edocgw binary under test.
 std::filesystem::path edocgw_bin();
+// The same, quoted for a command line given to run().
+std::string edocgw_cmd();
 
 // A fresh folder under the build tree, removed when the object goes.
 class TempDir {

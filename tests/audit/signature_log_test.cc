@@ -89,7 +89,7 @@ struct Signed {
   }
   test::CommandResult audit(const std::filesystem::path& data_dir,
                             const std::string& extra = "") const {
-    return test::run(quote(test::edocgw_bin()) + " audit verify --data-dir " + quote(data_dir) +
+    return test::run(test::edocgw_cmd() + " audit verify --data-dir " + quote(data_dir) +
                      " --trust " + quote(pki("root.pem")) + " " + extra);
   }
 };
@@ -130,8 +130,8 @@ BOOST_AUTO_TEST_CASE(every_signing_is_logged_and_the_untouched_log_verifies) {
   BOOST_TEST(report["packages_verified"] == 4);
   BOOST_TEST(report["origin"] == "edocgw/000.00.12.H50");
   // With the gateway's own configuration, too.
-  const auto with_config = test::run(quote(test::edocgw_bin()) + " audit verify --config " +
-                                     quote(s.dir / "gw/gateway.xml"));
+  const auto with_config =
+      test::run(test::edocgw_cmd() + " audit verify --config " + quote(s.dir / "gw/gateway.xml"));
   BOOST_TEST(with_config.exit_code == 0, with_config.out);
   BOOST_TEST(first_line(with_config.out) == "LOG VERIFIES");
 }
@@ -149,7 +149,7 @@ BOOST_AUTO_TEST_CASE(a_changed_byte_anywhere_is_caught_and_named) {
     // The gateway refuses to append to it.
     test::write(s.dir / "gw/byte.xml", test::replace_once(config_xml(), R"(data-dir="var")",
                                                           "data-dir=\"" + d.string() + "\""));
-    const auto start = test::run("timeout 20 " + quote(test::edocgw_bin()) + " serve --config " +
+    const auto start = test::run("timeout 20 " + test::edocgw_cmd() + " serve --config " +
                                  quote(s.dir / "gw/byte.xml"));
     BOOST_TEST(start.exit_code == 1);
     BOOST_TEST(start.err.find("signature log damaged") != std::string::npos, start.err);
@@ -229,7 +229,7 @@ BOOST_AUTO_TEST_CASE(a_rebuilt_history_is_caught_by_a_checkpoint_kept_from_befor
 
   expect_caught(s.audit(s.data(), "--keep " + quote(s.dir / "kept.note")),
                 "does not match records 0..3");
-  const auto proof = test::run(quote(test::edocgw_bin()) + " audit consistency --data-dir " +
+  const auto proof = test::run(test::edocgw_cmd() + " audit consistency --data-dir " +
                                quote(s.data()) + " --old " + quote(s.dir / "kept.note"));
   BOOST_TEST(proof.exit_code == 1);
   BOOST_TEST(proof.err.find("history was rewritten") != std::string::npos, proof.err);
@@ -237,7 +237,7 @@ BOOST_AUTO_TEST_CASE(a_rebuilt_history_is_caught_by_a_checkpoint_kept_from_befor
 
 BOOST_AUTO_TEST_CASE(an_honest_log_proves_consistency_with_a_kept_checkpoint) {
   Signed s;
-  const auto proof = test::run(quote(test::edocgw_bin()) + " audit consistency --data-dir " +
+  const auto proof = test::run(test::edocgw_cmd() + " audit consistency --data-dir " +
                                quote(s.data()) + " --old " + quote(s.dir / "kept.note"));
   BOOST_REQUIRE_MESSAGE(proof.exit_code == 0, proof.err);
   const json p = json::parse(proof.out);
@@ -269,7 +269,7 @@ BOOST_AUTO_TEST_CASE(a_torn_last_record_is_dropped_at_start_and_a_covered_one_is
   const std::string now = test::read(s.records());
   const auto g = frames(s.records());
   test::write(s.records(), now.substr(0, g.back().end - 10));
-  const auto start = test::run("timeout 20 " + quote(test::edocgw_bin()) + " serve --config " +
+  const auto start = test::run("timeout 20 " + test::edocgw_cmd() + " serve --config " +
                                quote(s.dir / "gw/gateway.xml"));
   BOOST_TEST(start.exit_code == 1);
   BOOST_TEST(start.err.find("signature log damaged") != std::string::npos, start.err);
@@ -293,13 +293,13 @@ BOOST_AUTO_TEST_CASE(a_bundle_proves_a_record_with_no_data_dir_and_a_tampered_on
   Signed s;
   test::TempDir away;  // the auditor's machine: a bundle and the anchors, nothing else
   const auto made =
-      test::run(quote(test::edocgw_bin()) + " audit prove --data-dir " + quote(s.data()) + " " +
+      test::run(test::edocgw_cmd() + " audit prove --data-dir " + quote(s.data()) + " " +
                 quote(document_id("703")) + " --out " + quote(away / "bundle.json"));
   BOOST_REQUIRE_MESSAGE(made.exit_code == 0, made.err);
   std::filesystem::remove_all(s.dir / "gw");
   auto check = [&](const std::string& file) {
-    return test::run(quote(test::edocgw_bin()) + " audit check-bundle --trust " +
-                     quote(pki("root.pem")) + " " + quote(away / file));
+    return test::run(test::edocgw_cmd() + " audit check-bundle --trust " + quote(pki("root.pem")) +
+                     " " + quote(away / file));
   };
   const auto good = check("bundle.json");
   BOOST_TEST(good.exit_code == 0, good.out << good.err);
@@ -322,7 +322,7 @@ BOOST_AUTO_TEST_CASE(a_bundle_proves_a_record_with_no_data_dir_and_a_tampered_on
 
   // Anchors that did not issue the gateway's certificate prove nothing.
   const auto stranger =
-      test::run(quote(test::edocgw_bin()) + " audit check-bundle --trust " +
+      test::run(test::edocgw_cmd() + " audit check-bundle --trust " +
                 quote(pki("unrelated-root.pem")) + " " + quote(away / "bundle.json"));
   expect_caught(stranger, "does not chain to the trust anchors");
 }

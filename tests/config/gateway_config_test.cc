@@ -245,7 +245,7 @@ BOOST_AUTO_TEST_CASE(durations_and_sizes_read_their_units) {
 BOOST_AUTO_TEST_CASE(config_check_and_routes_explain_on_the_command_line) {
   test::TempDir dir;
   test::write(dir / "gateway.xml", render(kGood));
-  const std::string bin = test::quote(test::edocgw_bin());
+  const std::string bin = test::edocgw_cmd();
   const auto ok = test::run(bin + " config check " + test::quote(dir / "gateway.xml"));
   BOOST_TEST(ok.exit_code == 0, ok.err);
   BOOST_TEST(ok.out.find(": OK:") != std::string::npos);

@@ -31,7 +31,7 @@ std::string signed_package() {
 // Runs verify (under a time limit) on `bytes`; returns the result.
 test::CommandResult verify_bytes(const test::TempDir& dir, const std::string& bytes) {
   test::write(dir / "input.xml", bytes);
-  return test::run("timeout 60 " + quote(test::edocgw_bin()) + " verify --trust " +
+  return test::run("timeout 60 " + test::edocgw_cmd() + " verify --trust " +
                    quote(pki("root.pem")) + " --in " + quote(dir / "input.xml"));
 }
 
@@ -115,8 +115,7 @@ BOOST_AUTO_TEST_CASE(random_mutations_never_crash) {
 BOOST_AUTO_TEST_CASE(inspect_refuses_broken_input_with_exit_1) {
   test::TempDir dir;
   test::write(dir / "broken.xml", "<edXML");
-  const auto r =
-      test::run(quote(test::edocgw_bin()) + " edxml inspect " + quote(dir / "broken.xml"));
+  const auto r = test::run(test::edocgw_cmd() + " edxml inspect " + quote(dir / "broken.xml"));
   BOOST_TEST(r.exit_code == 1);
   BOOST_TEST(r.err.find("not well-formed") != std::string::npos);
 }

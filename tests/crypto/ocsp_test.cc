@@ -13,28 +13,24 @@ using test::quote;
 
 namespace {
 
-std::string bin() {
-  return quote(test::edocgw_bin());
-}
-
 using Responder = test::OcspResponder;
 
 struct Signed {
   test::TempDir dir;
   explicit Signed(const std::string& stem) {
     test::write(dir / "meta.json", test::sample_meta().dump());
-    const auto built = test::run(bin() + " edxml build --meta " + quote(dir / "meta.json") +
-                                 " --out " + quote(dir / "package.xml"));
+    const auto built = test::run(test::edocgw_cmd() + " edxml build --meta " +
+                                 quote(dir / "meta.json") + " --out " + quote(dir / "package.xml"));
     BOOST_REQUIRE(built.exit_code == 0);
     const auto s =
-        test::run(bin() + " sign --cert " + quote(pki(stem + ".pem")) + " --key " +
+        test::run(test::edocgw_cmd() + " sign --cert " + quote(pki(stem + ".pem")) + " --key " +
                   quote(pki(stem + ".key")) + " --chain " + quote(pki("ca.pem")) + " --in " +
                   quote(dir / "package.xml") + " --out " + quote(dir / "signed.xml"));
     BOOST_REQUIRE_MESSAGE(s.exit_code == 0, s.err);
   }
   test::CommandResult verify(const std::string& extra) {
-    return test::run(bin() + " verify --json --trust " + quote(pki("root.pem")) + " --in " +
-                     quote(dir / "signed.xml") + " " + extra);
+    return test::run(test::edocgw_cmd() + " verify --json --trust " + quote(pki("root.pem")) +
+                     " --in " + quote(dir / "signed.xml") + " " + extra);
   }
 };
 

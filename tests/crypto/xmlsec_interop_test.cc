@@ -25,9 +25,9 @@ void edocgw_signs_xmlsec1_verifies(const std::string& stem) {
   test::TempDir dir;
   package_file(dir);
   const auto sign =
-      test::run(quote(test::edocgw_bin()) + " sign --cert " + quote(pki(stem + ".pem")) +
-                " --key " + quote(pki(stem + ".key")) + " --chain " + quote(pki("ca.pem")) +
-                " --in " + quote(dir / "package.xml") + " --out " + quote(dir / "signed.xml"));
+      test::run(test::edocgw_cmd() + " sign --cert " + quote(pki(stem + ".pem")) + " --key " +
+                quote(pki(stem + ".key")) + " --chain " + quote(pki("ca.pem")) + " --in " +
+                quote(dir / "package.xml") + " --out " + quote(dir / "signed.xml"));
   BOOST_REQUIRE_MESSAGE(sign.exit_code == 0, sign.err);
   const auto check = test::run("xmlsec1 --verify --trusted-pem " + quote(pki("root.pem")) + " " +
                                quote(dir / "signed.xml"));
@@ -52,8 +52,8 @@ void xmlsec1_signs_edocgw_verifies(const std::string& stem, const std::string& a
               test::xmlsec1_sign(package, pki(stem + ".key"), pki(stem + ".pem"), pki("ca.pem"),
                                  algorithms));
   const auto verify =
-      test::run(quote(test::edocgw_bin()) + " verify --trust " + quote(pki("root.pem")) +
-                " --crl " + quote(pki("crls.pem")) + " --in " + quote(dir / "signed.xml"));
+      test::run(test::edocgw_cmd() + " verify --trust " + quote(pki("root.pem")) + " --crl " +
+                quote(pki("crls.pem")) + " --in " + quote(dir / "signed.xml"));
   BOOST_TEST(verify.exit_code == 0, verify.err << verify.out);
   BOOST_TEST(verify.out.rfind("VALID", 0) == 0u, verify.out);
 }
@@ -85,7 +85,7 @@ BOOST_AUTO_TEST_CASE(edocgw_verifies_inclusive_c14n_as_older_senders_emit_it) {
   test::write(dir / "signed.xml",
               test::xmlsec1_sign(package, pki("huong-hoa.key"), pki("huong-hoa.pem"), pki("ca.pem"),
                                  algorithms));
-  const auto verify = test::run(quote(test::edocgw_bin()) + " verify --trust " +
-                                quote(pki("root.pem")) + " --in " + quote(dir / "signed.xml"));
+  const auto verify = test::run(test::edocgw_cmd() + " verify --trust " + quote(pki("root.pem")) +
+                                " --in " + quote(dir / "signed.xml"));
   BOOST_TEST(verify.exit_code == 0, verify.err);
 }

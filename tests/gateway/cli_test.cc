@@ -16,28 +16,25 @@ using test::quote;
 
 namespace {
 
-std::string bin() {
-  return quote(test::edocgw_bin());
-}
-
 struct Built {
   test::TempDir dir;
   std::string pdf = "%PDF-1.7\n% mẫu công văn\n" + std::string(3000, 'z') + "\n%%EOF\n";
   Built() {
     test::write(dir / "meta.json", test::sample_meta().dump(2));
     test::write(dir / "công-văn.pdf", pdf);
-    const auto r =
-        test::run(bin() + " edxml build --meta " + quote(dir / "meta.json") + " --attach " +
-                  quote(dir / "công-văn.pdf") + " --out " + quote(dir / "package.xml"));
+    const auto r = test::run(test::edocgw_cmd() + " edxml build --meta " +
+                             quote(dir / "meta.json") + " --attach " + quote(dir / "công-văn.pdf") +
+                             " --out " + quote(dir / "package.xml"));
     if (r.exit_code != 0) throw std::runtime_error(r.err);
   }
   test::CommandResult sign(const std::string& extra = "") {
-    return test::run(bin() + " sign --cert " + quote(pki("huong-hoa.pem")) + " --key " +
-                     quote(pki("huong-hoa.key")) + " --chain " + quote(pki("ca.pem")) + " --in " +
-                     quote(dir / "package.xml") + " --out " + quote(dir / "signed.xml") + extra);
+    return test::run(test::edocgw_cmd() + " sign --cert " + quote(pki("huong-hoa.pem")) +
+                     " --key " + quote(pki("huong-hoa.key")) + " --chain " + quote(pki("ca.pem")) +
+                     " --in " + quote(dir / "package.xml") + " --out " + quote(dir / "signed.xml") +
+                     extra);
   }
   test::CommandResult verify(const std::string& file, const std::string& extra = "") {
-    return test::run(bin() + " verify --trust " + quote(pki("root.pem")) + " --crl " +
+    return test::run(test::edocgw_cmd() + " verify --trust " + quote(pki("root.pem")) + " --crl " +
                      quote(pki("crls.pem")) + " --in " + quote(dir / file) + extra);
   }
 };
@@ -56,7 +53,8 @@ BOOST_AUTO_TEST_CASE(vietnamese_text_survives_build_sign_verify_and_inspect_byte
   const auto report = nlohmann::json::parse(v.out);
   BOOST_TEST(report["valid"] == true);
 
-  const auto inspect = test::run(bin() + " edxml inspect --json " + quote(b.dir / "signed.xml"));
+  const auto inspect =
+      test::run(test::edocgw_cmd() + " edxml inspect --json " + quote(b.dir / "signed.xml"));
   BOOST_REQUIRE(inspect.exit_code == 0);
   const auto j = nlohmann::json::parse(inspect.out);
   BOOST_TEST(j["subject"].get<std::string>() == test::kSampleSubject);
@@ -104,26 +102,29 @@ BOOST_AUTO_TEST_CASE(an_invalid_package_exits_1_with_the_reason_first_on_stderr)
 
 BOOST_AUTO_TEST_CASE(usage_and_io_errors_exit_2) {
   Built b;
-  BOOST_TEST(test::run(bin() + " verify --in " + quote(b.dir / "package.xml")).exit_code ==
-             2);  // no --trust
   BOOST_TEST(
-      test::run(bin() + " verify --trust " + quote(pki("root.pem")) + " --bogus").exit_code == 2);
+      test::run(test::edocgw_cmd() + " verify --in " + quote(b.dir / "package.xml")).exit_code ==
+      2);  // no --trust
+  BOOST_TEST(
+      test::run(test::edocgw_cmd() + " verify --trust " + quote(pki("root.pem")) + " --bogus")
+          .exit_code == 2);
   BOOST_TEST(b.verify("does-not-exist.xml").exit_code == 2);
   BOOST_TEST(b.verify("package.xml", " --at yesterday").exit_code == 2);
-  BOOST_TEST(test::run(bin() + " frobnicate").exit_code == 2);
-  BOOST_TEST(test::run(bin()).exit_code == 2);
-  BOOST_TEST(test::run(bin() + " --help").exit_code == 0);
-  const auto missing_meta = test::run(bin() + " edxml build --meta " + quote(b.dir / "nope.json"));
+  BOOST_TEST(test::run(test::edocgw_cmd() + " frobnicate").exit_code == 2);
+  BOOST_TEST(test::run(test::edocgw_cmd()).exit_code == 2);
+  BOOST_TEST(test::run(test::edocgw_cmd() + " --help").exit_code == 0);
+  const auto missing_meta =
+      test::run(test::edocgw_cmd() + " edxml build --meta " + quote(b.dir / "nope.json"));
   BOOST_TEST(missing_meta.exit_code == 2);
   BOOST_TEST(missing_meta.err.find("nope.json") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(sign_and_verify_use_stdin_and_stdout_by_default) {
   Built b;
-  const auto r = test::run(bin() + " sign --cert " + quote(pki("huong-hoa.pem")) + " --key " +
-                           quote(pki("huong-hoa.key")) + " --chain " + quote(pki("ca.pem")) +
-                           " < " + quote(b.dir / "package.xml") + " | " + bin() +
-                           " verify --trust " + quote(pki("root.pem")));
+  const auto r = test::run(test::edocgw_cmd() + " sign --cert " + quote(pki("huong-hoa.pem")) +
+                           " --key " + quote(pki("huong-hoa.key")) + " --chain " +
+                           quote(pki("ca.pem")) + " < " + quote(b.dir / "package.xml") + " | " +
+                           test::edocgw_cmd() + " verify --trust " + quote(pki("root.pem")));
   BOOST_TEST(r.exit_code == 0, r.err);
   BOOST_TEST(r.out.rfind("VALID", 0) == 0u);
 }
@@ -132,8 +133,9 @@ BOOST_AUTO_TEST_CASE(pkcs12_keys_take_the_passphrase_from_env_never_a_literal) {
   Built b;
   const std::string pass = test::read(pki("huong-hoa.p12.pass"));
   ::setenv("EDOCGW_P12_PASS", pass.substr(0, pass.find('\n')).c_str(), 1);
-  const std::string base = bin() + " sign --key " + quote(pki("huong-hoa.p12")) + " --in " +
-                           quote(b.dir / "package.xml") + " --out " + quote(b.dir / "signed.xml");
+  const std::string base = test::edocgw_cmd() + " sign --key " + quote(pki("huong-hoa.p12")) +
+                           " --in " + quote(b.dir / "package.xml") + " --out " +
+                           quote(b.dir / "signed.xml");
   BOOST_TEST(test::run(base + " --pass env:EDOCGW_P12_PASS").exit_code == 0);
   BOOST_TEST(b.verify("signed.xml").exit_code == 0);
   const auto literal = test::run(base + " --pass hunter2");
@@ -143,14 +145,15 @@ BOOST_AUTO_TEST_CASE(pkcs12_keys_take_the_passphrase_from_env_never_a_literal) {
 
 BOOST_AUTO_TEST_CASE(sign_refuses_an_expired_certificate_with_exit_1) {
   Built b;
-  const auto r = test::run(bin() + " sign --cert " + quote(pki("expired.pem")) + " --key " +
-                           quote(pki("expired.key")) + " --in " + quote(b.dir / "package.xml"));
+  const auto r =
+      test::run(test::edocgw_cmd() + " sign --cert " + quote(pki("expired.pem")) + " --key " +
+                quote(pki("expired.key")) + " --in " + quote(b.dir / "package.xml"));
   BOOST_TEST(r.exit_code == 1);
   BOOST_TEST(first_line(r.err).find("expired") != std::string::npos, r.err);
 }
 
 BOOST_AUTO_TEST_CASE(cert_verify_judges_chain_time_and_revocation) {
-  const std::string base = bin() + " cert verify --trust " + quote(pki("root.pem")) +
+  const std::string base = test::edocgw_cmd() + " cert verify --trust " + quote(pki("root.pem")) +
                            " --untrusted " + quote(pki("ca.pem"));
   const std::string crl = " --crl " + quote(pki("ca.crl")) + " --crl " + quote(pki("root.crl"));
   BOOST_TEST(test::run(base + crl + " " + quote(pki("huong-hoa.pem"))).exit_code == 0);
@@ -171,35 +174,36 @@ BOOST_AUTO_TEST_CASE(status_packages_are_built_from_json) {
               R"({"from": {"organ_id": "000.00.13.H50", "organ_name": "UBND huyện Đakrông"},
     "response_for": {"organ_id": "000.00.12.H50", "document_id": "000.00.12.H50,2026/11/28,125/UBND-VP"},
     "status_code": "03", "description": "Đã vào sổ"})");
-  BOOST_REQUIRE(test::run(bin() + " edxml status --meta " + quote(dir / "status.json") + " --out " +
-                          quote(dir / "status.xml"))
+  BOOST_REQUIRE(test::run(test::edocgw_cmd() + " edxml status --meta " +
+                          quote(dir / "status.json") + " --out " + quote(dir / "status.xml"))
                     .exit_code == 0);
-  const auto inspect = test::run(bin() + " edxml inspect " + quote(dir / "status.xml"));
+  const auto inspect =
+      test::run(test::edocgw_cmd() + " edxml inspect " + quote(dir / "status.xml"));
   BOOST_TEST(inspect.exit_code == 0);
   BOOST_TEST(inspect.out.find("status:      03 (accepted and registered)") != std::string::npos,
              inspect.out);
 }
 
 BOOST_AUTO_TEST_CASE(serve_with_a_missing_config_exits_2_and_names_the_file) {
-  const auto r = test::run(bin() + " serve --config /nonexistent/gateway.xml");
+  const auto r = test::run(test::edocgw_cmd() + " serve --config /nonexistent/gateway.xml");
   BOOST_TEST(r.exit_code == 2);
   BOOST_TEST(r.err.find("/nonexistent/gateway.xml") != std::string::npos, r.err);
 }
 
 BOOST_AUTO_TEST_CASE(audit_usage_errors_exit_2_with_a_reason) {
   test::TempDir dir;
-  auto r = test::run(bin() + " audit verify");
+  auto r = test::run(test::edocgw_cmd() + " audit verify");
   BOOST_TEST(r.exit_code == 2);
   BOOST_TEST(r.err.find("--config gateway.xml or --data-dir") != std::string::npos, r.err);
-  r = test::run(bin() + " audit check-bundle " + quote(dir / "b.json"));
+  r = test::run(test::edocgw_cmd() + " audit check-bundle " + quote(dir / "b.json"));
   BOOST_TEST(r.exit_code == 2);
   // An empty data-dir has no log: judged, not verified.
-  r = test::run(bin() + " audit verify --data-dir " + quote(dir.path()));
+  r = test::run(test::edocgw_cmd() + " audit verify --data-dir " + quote(dir.path()));
   BOOST_TEST(r.exit_code == 1);
   BOOST_TEST(r.err.find("no signature log") != std::string::npos, r.err);
   // Not a bundle at all.
   test::write(dir / "b.json", "{\"hello\": 1}");
-  r = test::run(bin() + " audit check-bundle --trust " + quote(pki("root.pem")) + " " +
+  r = test::run(test::edocgw_cmd() + " audit check-bundle --trust " + quote(pki("root.pem")) + " " +
                 quote(dir / "b.json"));
   BOOST_TEST(r.exit_code == 1);
   BOOST_TEST(r.err.find("not an edocgw audit bundle") != std::string::npos, r.err);

@@ -213,18 +213,17 @@ BOOST_AUTO_TEST_CASE(
   // document and B's statuses, the hub every package, B the document and its
   // own statuses. All verify, packages re-verified as of their logged time.
   for (auto* g : {p.a.get(), p.b.get(), p.hub.get()}) {
-    const auto audit = test::run(quote(test::edocgw_bin()) + " audit verify --json --config " +
+    const auto audit = test::run(test::edocgw_cmd() + " audit verify --json --config " +
                                  quote(g->dir() / "gateway.xml"));
     BOOST_TEST(audit.exit_code == 0, audit.out << audit.err);
     BOOST_TEST(json::parse(audit.out)["packages_verified"].get<int>() >= 3, audit.out);
   }
   // B proves to an auditor that it verified the document, with a bundle.
-  const auto prove = test::run(quote(test::edocgw_bin()) + " audit prove --config " +
-                               quote(p.b->dir() / "gateway.xml") + " " +
-                               quote("000.00.12.H50,2026/11/28,125/UBND-VP") + " --out " +
-                               quote(p.dir / "bundle.json"));
+  const auto prove = test::run(
+      test::edocgw_cmd() + " audit prove --config " + quote(p.b->dir() / "gateway.xml") + " " +
+      quote("000.00.12.H50,2026/11/28,125/UBND-VP") + " --out " + quote(p.dir / "bundle.json"));
   BOOST_REQUIRE_MESSAGE(prove.exit_code == 0, prove.err);
-  const auto check = test::run(quote(test::edocgw_bin()) + " audit check-bundle --json --trust " +
+  const auto check = test::run(test::edocgw_cmd() + " audit check-bundle --json --trust " +
                                quote(pki("root.pem")) + " " + quote(p.dir / "bundle.json"));
   BOOST_TEST(check.exit_code == 0, check.out << check.err);
   const json record = json::parse(check.out)["record"];
@@ -291,7 +290,7 @@ BOOST_AUTO_TEST_CASE(an_office_posts_a_form_with_curl_and_the_file_arrives_whole
   BOOST_REQUIRE(test::eventually([&] { return p.office_files_b() == 1; }));
   const std::string inbox_id = p.inbox_b()[0]["id"];
   const auto inspected =
-      test::run(test::quote(test::edocgw_bin()) + " edxml inspect --json " +
+      test::run(test::edocgw_cmd() + " edxml inspect --json " +
                 test::quote(p.b->dir() / "var/office-inbox" / (inbox_id + ".xml")));
   BOOST_REQUIRE_EQUAL(inspected.exit_code, 0);
   const json attachment = json::parse(inspected.out)["attachments"][0];
@@ -450,7 +449,7 @@ BOOST_AUTO_TEST_CASE(the_local_api_serves_tls_and_config_check_names_a_bad_key) 
 
   test::write(dir / "b.xml", test::replace_once(xml, pki("tls-localhost.key").string(),
                                                 pki("huong-hoa.key").string()));
-  const auto check = test::run(quote(test::edocgw_bin()) + " config check " + quote(dir / "b.xml"));
+  const auto check = test::run(test::edocgw_cmd() + " config check " + quote(dir / "b.xml"));
   BOOST_TEST(check.exit_code == 1);
   BOOST_TEST(check.err.find("cannot serve tls-cert") != std::string::npos, check.err);
 }
