@@ -433,9 +433,8 @@ Result<std::string> SignatureLog::checkpoint(const crypto::PackageSigner& signer
   Hash root;
   {
     std::lock_guard lock(mutex_);
-    std::vector<std::string> certs = {crypto::certificate_der(signer.certificate())};
-    for (const auto& c : signer.chain()) certs.push_back(crypto::certificate_der(c.get()));
-    if (auto st = append_certificates_locked(certs, end); !st) return st.error();
+    if (auto st = append_certificates_locked(signer.certificates_der(), end); !st)
+      return st.error();
     if (range_.size() == checkpointed_ && !last_note_.empty()) return last_note_;
     size = range_.size();
     root = range_.root();

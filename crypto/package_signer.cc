@@ -39,6 +39,8 @@ Result<PackageSigner> PackageSigner::create(Identity identity) {
   init_xmlsec();
   PackageSigner signer;
   signer.signer_ = describe(identity.cert.get());
+  signer.certificates_der_.push_back(certificate_der(identity.cert.get()));
+  for (const auto& c : identity.chain) signer.certificates_der_.push_back(certificate_der(c.get()));
   if (!has_signing_key_usage(identity.cert.get())) {
     return make_error(Errc::invalid, "the certificate '" + signer.signer_.subject +
                                          "' does not allow signing: its key usage lacks "

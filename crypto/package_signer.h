@@ -34,7 +34,8 @@ class PackageSigner {
 
   const CertificateInfo& signer() const { return signer_; }
   X509* certificate() const { return identity_.cert.get(); }
-  const std::vector<X509Ptr>& chain() const { return identity_.chain; }
+  // The signer certificate then its chain, DER (encoded once).
+  const std::vector<std::string>& certificates_der() const { return certificates_der_; }
   // A plain signature over `data` with the identity's key (SHA-256; RSA
   // PKCS#1 v1.5 or ECDSA, DER): the signature log's checkpoints.
   Result<std::string> sign_bytes(std::string_view data) const;
@@ -45,6 +46,7 @@ class PackageSigner {
 
   Identity identity_;
   CertificateInfo signer_;
+  std::vector<std::string> certificates_der_;
   XmlSecKeyPtr key_;  // private key with the certificates to write into X509Data
   bool ec_ = false;
 };

@@ -122,12 +122,9 @@ Result<Pipeline::Queued> Pipeline::queue(const LoadedConfig& config, const std::
   }
   // The signature is logged before the document exists anywhere else.
   const auto& signer = *config.signer;
-  std::vector<std::string> certs = {crypto::certificate_der(signer.certificate())};
-  nlohmann::json fingerprints = nlohmann::json::array({signer.signer().sha256_fingerprint});
-  for (const auto& c : signer.chain()) {
-    certs.push_back(crypto::certificate_der(c.get()));
-    fingerprints.push_back(sha256_hex(certs.back()));
-  }
+  const std::vector<std::string>& certs = signer.certificates_der();
+  nlohmann::json fingerprints = nlohmann::json::array();
+  for (const auto& der : certs) fingerprints.push_back(sha256_hex(der));
   const std::string signed_at = format_rfc3339(now_seconds());
   nlohmann::json event = {{"time", signed_at},
                           {"event", "sign"},
