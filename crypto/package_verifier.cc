@@ -319,8 +319,8 @@ void check_cryptography(xmlNode* sig, const SignatureParts& parts, bool allow_sh
 
 // The revocation check: CRL findings (every certificate of the chain) and,
 // when asked, OCSP for the signer certificate.
-void check_revocation(const TrustStore& trust, const ChainResult& chain,
-                      const VerifyOptions& options, VerificationReport& report) {
+void check_revocation(const TrustStore& trust, const ChainResult& chain, const OcspSettings* ocsp,
+                      bool required, VerificationReport& report) {
   if (const auto* p = chain.first(ChainCheck::revocation)) {
     report.add("revocation", CheckOutcome::fail, p->message);
     return;
@@ -331,9 +331,9 @@ void check_revocation(const TrustStore& trust, const ChainResult& chain,
     found.push_back("no certificate of the chain is revoked per the CRLs");
     signer_known = true;  // CRL checks cover every certificate or report a problem
   }
-  if (options.ocsp && chain.chain.size() >= 2) {
+  if (ocsp != nullptr && chain.chain.size() >= 2) {
     X509* leaf = chain.chain[0].get();
-    auto answer = check_ocsp(leaf, chain.chain[1].get(), trust, *options.ocsp);
+    auto answer = check_ocsp(leaf, chain.chain[1].get(), trust, *ocsp);
     if (answer && answer->status != OcspStatus::unknown) {
       RevocationEvidence ev;
       ev.source = "ocsp";
@@ -360,7 +360,7 @@ void check_revocation(const TrustStore& trust, const ChainResult& chain,
       const std::string why =
           answer ? "the OCSP responder " + answer->url + " does not know the signer certificate"
                  : answer.error().message;
-      if (!signer_known && options.revocation_required) {
+      if (!signer_known && required) {
         report.add("revocation", CheckOutcome::fail,
                    "the revocation status of the signer certificate is unknown: " + why);
         return;
@@ -406,11 +406,10 @@ void check_certificates(const TrustStore& trust, const SignatureParts& parts, Ti
             (chain.chain.empty() ? std::string() : describe(chain.chain.back().get()).subject) +
             "'");
   }
-  if (chain.first(ChainCheck::chain) == nullptr) {
-    check_revocation(trust, chain, options, report);
-  } else {
-    check_revocation(trust, chain, VerifyOptions{}, report);  // no OCSP for an untrusted chain
-  }
+  // OCSP is asked only about a signer whose chain holds.
+  const bool chained = chain.first(ChainCheck::chain) == nullptr;
+  check_revocation(trust, chain, chained && options.ocsp ? &*options.ocsp : nullptr,
+                   options.revocation_required, report);
   if (has_signing_key_usage(leaf)) {
     report.add("key_usage", CheckOutcome::pass, "digitalSignature or nonRepudiation");
   } else {
