@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "edxml/package.h"
 #include "edxml/package_builder.h"
 #include "gateway/gateway.h"
 #include "gateway/log.h"
@@ -37,6 +38,38 @@ std::vector<std::string> segments(const std::string& path) {
   return out;
 }
 
+std::string time_text(std::int64_t seconds) {
+  return format_rfc3339(TimePoint(std::chrono::seconds(seconds)));
+}
+
+const char* business_type_name(int type) {
+  static const char* const kNames[] = {"new", "revocation", "update", "replacement"};
+  return type >= 0 && type <= 3 ? kNames[type] : "new";
+}
+
+nlohmann::json history_json(const std::vector<StatusEntry>& history) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& h : history) {
+    out.push_back({{"code", h.code},
+                   {"meaning", edxml::status_code_meaning(h.code)},
+                   {"description", h.description},
+                   {"organ_id", h.organ_id},
+                   {"timestamp", time_text(h.timestamp)},
+                   {"received_at", time_text(h.received_at)},
+                   {"direction", h.direction},
+                   {"applied", h.applied}});
+  }
+  return out;
+}
+
+// A JSON string member of `body`, `fallback` when absent; nullopt when present but not a string.
+std::optional<std::string> string_member(const nlohmann::json& body, const char* name,
+                                         std::string fallback = {}) {
+  if (!body.contains(name)) return fallback;
+  if (!body[name].is_string()) return std::nullopt;
+  return body[name].get<std::string>();
+}
+
 nlohmann::json document_json(const DocumentRow& d) {
   nlohmann::json j = {
       {"id", d.id},
@@ -48,6 +81,8 @@ nlohmann::json document_json(const DocumentRow& d) {
       {"created_at", format_rfc3339(TimePoint(std::chrono::seconds(d.created_at)))},
       {"updated_at", format_rfc3339(TimePoint(std::chrono::seconds(d.updated_at)))}};
   if (!d.reason.empty()) j["reason"] = d.reason;
+  j["business_type"] = business_type_name(d.business_type);
+  if (!d.follows.empty()) j["follows"] = d.follows;
   j["recipients"] = nlohmann::json::array();
   for (const auto& r : d.recipients) {
     nlohmann::json rj = {
@@ -59,19 +94,70 @@ nlohmann::json document_json(const DocumentRow& d) {
         {"updated_at", format_rfc3339(TimePoint(std::chrono::seconds(r.updated_at)))}};
     if (!r.status_description.empty()) rj["status_description"] = r.status_description;
     if (!r.last_error.empty()) rj["last_error"] = r.last_error;
+    if (r.status_at != 0) rj["status_timestamp"] = time_text(r.status_at);
+    rj["history"] = history_json(r.history);
     j["recipients"].push_back(rj);
   }
   return j;
 }
 
 nlohmann::json inbox_json(const InboxRow& r) {
-  return {{"id", r.id},
-          {"from", r.sender},
-          {"document_id", r.document_id},
-          {"subject", r.subject},
-          {"received_at", format_rfc3339(TimePoint(std::chrono::seconds(r.received_at)))},
-          {"verification", r.verification},
-          {"reason", r.reason.empty() ? nlohmann::json() : nlohmann::json(r.reason)}};
+  nlohmann::json j = {{"id", r.id},
+                      {"from", r.sender},
+                      {"document_id", r.document_id},
+                      {"subject", r.subject},
+                      {"received_at", time_text(r.received_at)},
+                      {"verification", r.verification},
+                      {"reason", r.reason.empty() ? nlohmann::json() : nlohmann::json(r.reason)},
+                      {"business_type", business_type_name(r.business_type)},
+                      {"revoked", !r.revoked_by.empty()},
+                      {"history", history_json(r.history)}};
+  if (!r.concerns.empty()) j["concerns"] = r.concerns;
+  if (!r.conflict_of.empty()) j["conflict_of"] = r.conflict_of;
+  if (!r.revoked_by.empty()) j["revoked_by"] = r.revoked_by;
+  if (!r.superseded_by.empty()) j["superseded_by"] = r.superseded_by;
+  return j;
+}
+
+// POST /v1/documents/{id}/followup: {"type": "revocation"|"update"|"replacement",
+// "reason": TEXT, "package": unsigned edXML (update: optional, replacement:
+// required), "receivers": [{"organ_id": ID, "change": "added"|"removed"}] (update)}.
+std::optional<HttpResponse> followup_from_json(const std::string& text,
+                                               Pipeline::FollowUpRequest& out) {
+  auto body = nlohmann::json::parse(text, nullptr, false);
+  if (body.is_discarded() || !body.is_object())
+    return error_response(400, "bad_request", "send a JSON object");
+  auto type = string_member(body, "type");
+  auto reason = string_member(body, "reason");
+  auto package = string_member(body, "package");
+  if (!type || !reason || !package)
+    return error_response(400, "bad_request", "type, reason and package are strings");
+  if (*type == "revocation")
+    out.type = 1;
+  else if (*type == "update")
+    out.type = 2;
+  else if (*type == "replacement")
+    out.type = 3;
+  else
+    return error_response(400, "bad_type",
+                          "type must be \"revocation\", \"update\" or \"replacement\"");
+  out.reason = *reason;
+  out.package = *package;
+  if (body.contains("receivers")) {
+    if (out.type != 2 || !body["receivers"].is_array())
+      return error_response(400, "bad_receivers", "receivers is a list, for an update only");
+    for (const auto& r : body["receivers"]) {
+      if (!r.is_object()) return error_response(400, "bad_receivers", "a receiver is an object");
+      auto organ = string_member(r, "organ_id");
+      auto change = string_member(r, "change", "added");
+      if (!organ || organ->empty() || !change || (*change != "added" && *change != "removed"))
+        return error_response(
+            400, "bad_receivers",
+            "a receiver is {\"organ_id\": ID, \"change\": \"added\"|\"removed\"}");
+      out.receivers.push_back({*organ, *change == "added"});
+    }
+  }
+  return std::nullopt;
 }
 
 // POST /v1/documents as multipart/form-data: a "meta" part with the JSON
@@ -159,6 +245,34 @@ HttpResponse Gateway::handle_local(const HttpRequest& r) {
       }
       return finish(pipeline_->submit(r.body, client, r.header("idempotency-key")));
     }
+    if (s.size() == 4 && s[3] == "followup" && r.method == "POST") {
+      Pipeline::FollowUpRequest request;
+      if (auto refused = followup_from_json(r.body, request)) return finish(*refused);
+      return finish(pipeline_->follow_up(s[2], request, client, r.header("idempotency-key")));
+    }
+    if (s.size() == 4 && s[3] == "status" && r.method == "POST") {
+      // {"code": "13", "description": TEXT, "recipients": [ID...] (optional: all)}
+      auto body = nlohmann::json::parse(r.body, nullptr, false);
+      std::vector<std::string> recipients;
+      bool ok = body.is_object() && body.contains("code") && body["code"].is_string() &&
+                string_member(body, "description").has_value();
+      if (ok && body.contains("recipients")) {
+        ok = body["recipients"].is_array();
+        for (const auto& organ : ok ? body["recipients"] : nlohmann::json::array()) {
+          if (!organ.is_string())
+            ok = false;
+          else
+            recipients.push_back(organ.get<std::string>());
+        }
+      }
+      if (!ok) {
+        return finish(error_response(
+            400, "bad_request",
+            "send {\"code\": \"13\", \"description\": \"...\", \"recipients\": [...]}"));
+      }
+      return finish(pipeline_->send_document_status(s[2], body["code"].get<std::string>(),
+                                                    body.value("description", ""), recipients));
+    }
     if (s.size() == 3 && r.method == "GET") {
       auto d = store_->document(s[2]);
       if (!d) return finish(error_response(503, "store_unavailable", d.error().message));
@@ -200,7 +314,7 @@ HttpResponse Gateway::handle_local(const HttpRequest& r) {
       if (s.size() == 4 && s[3] == "status" && r.method == "POST") {
         auto body = nlohmann::json::parse(r.body, nullptr, false);
         if (body.is_discarded() || !body.is_object() || !body.contains("code") ||
-            !body["code"].is_string()) {
+            !body["code"].is_string() || !string_member(body, "description")) {
           return finish(error_response(400, "bad_request",
                                        "send {\"code\": \"03\", \"description\": \"...\"}"));
         }

@@ -36,6 +36,42 @@ std::int64_t backoff(const RetryPolicy& p, int attempts) {
 constexpr size_t kIncomingWorkers = 8;
 constexpr size_t kDeliveryWorkers = 8;
 
+// Bussiness/BussinessDocType as stored: 0 new (also when absent or unknown), 1 revocation,
+// 2 update, 3 replacement.
+int business_type_of(const edxml::Package& p) {
+  if (!p.business) return 0;
+  switch (p.business->type) {
+    case edxml::BusinessDocType::revocation:
+      return 1;
+    case edxml::BusinessDocType::update:
+      return 2;
+    case edxml::BusinessDocType::replacement:
+      return 3;
+    default:
+      return 0;
+  }
+}
+
+std::string concerned_document_id(const edxml::Package& p) {
+  return p.concerned_document_id();
+}
+
+const char* business_name(int type) {
+  static const char* const kNames[] = {"new", "revocation", "update", "replacement"};
+  return type >= 0 && type <= 3 ? kNames[type] : "new";
+}
+
+// What the inbox records: "valid", "unsigned" (accepted by policy) or "invalid".
+std::string verification_state(const crypto::VerificationReport& r) {
+  return r.valid ? "valid" : "invalid";
+}
+
+// A status's own Timestamp (yyyy/MM/dd HH:mm:ss, UTC+7) in seconds; `fallback` when unreadable.
+std::int64_t status_time(const std::string& text, std::int64_t fallback) {
+  auto t = parse_edxml_time(text);
+  return t ? t->time_since_epoch().count() : fallback;
+}
+
 std::string failed_check(const crypto::VerificationReport& r) {
   for (const auto& c : r.checks) {
     if (c.outcome == crypto::CheckOutcome::fail) return c.name;
@@ -45,8 +81,9 @@ std::string failed_check(const crypto::VerificationReport& r) {
 
 }  // namespace
 
-crypto::VerificationReport Pipeline::verify(const LoadedConfig& config,
-                                            const std::string& package) const {
+crypto::VerificationReport Pipeline::verify(const LoadedConfig& config, const std::string& package,
+                                            const std::string& adapter) const {
+  (void)adapter;  // TODO(lead): the <accept> policy per sender and adapter
   crypto::VerifyOptions options;
   options.allow_sha1 = config.config.trust.allow_sha1;
   options.revocation_required = config.config.trust.revocation == config::Revocation::require;
@@ -97,22 +134,30 @@ Status Pipeline::log_verification(const LoadedConfig& config,
   return log_.append_event(std::move(e), certs);
 }
 
-Result<Pipeline::Queued> Pipeline::queue(const LoadedConfig& config, const std::string& kind,
-                                         const std::string& signed_package,
-                                         const std::string& document_id, const std::string& subject,
-                                         const std::vector<std::string>& recipients,
-                                         const std::string& client,
-                                         const std::string& idempotency_key) {
+Pipeline::QueueRequest Pipeline::status_request(const std::string& document_id,
+                                                const std::string& code, const std::string& to) {
+  QueueRequest q;
+  q.kind = "status";
+  q.document_id = document_id;
+  q.subject = "status " + code;
+  q.recipients = {to};
+  return q;
+}
+
+Result<Pipeline::Queued> Pipeline::queue(const LoadedConfig& config,
+                                         const std::string& signed_package, const QueueRequest& q) {
   DocumentRow row;
   row.id = random_uuid();
-  row.kind = kind;
+  row.kind = q.kind;
   row.status = "queued";
-  row.document_id = document_id;
+  row.document_id = q.document_id;
   row.sender = config.config.organ_id;
-  row.subject = subject;
+  row.subject = q.subject;
   row.package_sha256 = sha256_hex(signed_package);
-  row.client = client;
-  for (const auto& organ : recipients) {
+  row.client = q.client;
+  row.business_type = q.business_type;
+  row.follows = q.follows;
+  for (const auto& organ : q.recipients) {
     const config::Route* route = config.config.routes.match(organ);
     RecipientRow r;
     r.organ_id = organ;
@@ -128,11 +173,11 @@ Result<Pipeline::Queued> Pipeline::queue(const LoadedConfig& config, const std::
   const std::string signed_at = format_rfc3339(now_seconds());
   nlohmann::json event = {{"time", signed_at},
                           {"event", "sign"},
-                          {"message", kind},
+                          {"message", q.kind},
                           {"gateway", config.config.organ_id},
                           {"document", row.id},
-                          {"document_id", document_id},
-                          {"to", recipients},
+                          {"document_id", q.document_id},
+                          {"to", q.recipients},
                           {"package", "packages/" + row.id + ".xml"},
                           {"package_sha256", row.package_sha256},
                           {"signer", signer.signer().sha256_fingerprint},
@@ -140,17 +185,24 @@ Result<Pipeline::Queued> Pipeline::queue(const LoadedConfig& config, const std::
                           {"outcome", "signed"},
                           {"checked_at", signed_at},
                           {"config_sha256", config.config.sha256}};
+  if (q.business_type != 0) event["business_type"] = business_name(q.business_type);
   // Flushed once the package file is on disk, before the rows that make it a document.
   if (auto st = log_.append_event(std::move(event), certs, /*durable=*/false); !st)
     return st.error();
-  auto stored = store_.submit(row, signed_package, idempotency_key, [this] { return log_.sync(); });
+  auto stored =
+      store_.submit(row, signed_package, q.idempotency_key, [this] { return log_.sync(); });
   if (!stored) return stored.error();
   return Queued{stored->id, stored->repeated};
 }
 
 HttpResponse Pipeline::submit(const std::string& package, const std::string& client,
                               const std::string& idempotency_key) {
-  const auto config = config_();
+  return sign_and_queue(*config_(), package, client, idempotency_key, "");
+}
+
+HttpResponse Pipeline::sign_and_queue(const LoadedConfig& config, const std::string& package,
+                                      const std::string& client, const std::string& idempotency_key,
+                                      const std::string& follows) {
   auto doc = xml::parse_untrusted_xml(package);
   if (!doc) return error_response(400, "malformed", doc.error().message);
   auto parsed = edxml::read_package(doc->get(), edxml::ReadOptions{.decode_attachments = false});
@@ -162,14 +214,14 @@ HttpResponse Pipeline::submit(const std::string& package, const std::string& cli
                           "POST /v1/inbox/{id}/status");
   }
   const auto& h = parsed->header;
-  if (h.from.organ_id != config->config.organ_id) {
+  if (h.from.organ_id != config.config.organ_id) {
     return error_response(422, "wrong_sender",
                           "the package is From " + h.from.organ_id +
-                              " but this gateway signs for " + config->config.organ_id);
+                              " but this gateway signs for " + config.config.organ_id);
   }
   std::vector<std::string> recipients;
   for (const auto& to : h.to) {
-    if (config->config.routes.match(to.organ_id) == nullptr) {
+    if (config.config.routes.match(to.organ_id) == nullptr) {
       return error_response(422, "no_route",
                             "no route leads to recipient " + to.organ_id +
                                 "; add a <route> for it (see edocgw routes explain)");
@@ -182,27 +234,87 @@ HttpResponse Pipeline::submit(const std::string& package, const std::string& cli
     return error_response(422, "already_signed",
                           "submit the package unsigned: the gateway signs it");
   }
+  const int business_type = business_type_of(*parsed);
+  std::string follows_id = follows;
+  if (business_type != 0 && follows_id.empty()) {
+    // A follow-up submitted as a package: linked to our original when we have it.
+    if (auto original = store_.original_document(concerned_document_id(*parsed));
+        original && *original)
+      follows_id = (*original)->id;
+  }
   if (!idempotency_key.empty()) {  // a repeat is answered without signing again
     auto first = store_.idempotent(client, idempotency_key);
     if (!first) return error_response(503, "store_unavailable", first.error().message);
     if (*first)
       return json_response(202, nlohmann::json{{"id", **first}, {"status", "queued"}}.dump());
   }
-  auto signed_package = config->signer->sign(package, now_seconds());
+  if (business_type == 0) {
+    // Checked here for a clear answer before signing; the store checks again atomically.
+    auto original = store_.original_document(h.document_id);
+    if (!original) return error_response(503, "store_unavailable", original.error().message);
+    if (*original) {
+      return error_response(409, "duplicate_document_id",
+                            "document " + (*original)->id + " already has DocumentId " +
+                                h.document_id + "; send a follow-up (POST /v1/documents/" +
+                                (*original)->id + "/followup) instead of a second original");
+    }
+  }
+  auto signed_package = config.signer->sign(package, now_seconds());
   if (!signed_package) return error_response(422, "cannot_sign", signed_package.error().message);
-  auto queued = queue(*config, "edoc", *signed_package, h.document_id, h.subject, recipients,
-                      client, idempotency_key);
+  auto queued = queue(config, *signed_package,
+                      QueueRequest{"edoc", h.document_id, h.subject, recipients, client,
+                                   idempotency_key, business_type, follows_id});
   if (!queued) {
+    if (queued.error().code == Errc::invalid)
+      return error_response(409, "duplicate_document_id", queued.error().message);
     log_error("cannot store a submitted document", {{"error", queued.error().message}});
     return error_response(503, "store_unavailable",
                           "the document was not stored: " + queued.error().message);
   }
   if (!queued->repeated) {
     metrics_.inc("edocgw_documents_accepted_total");
-    log_info("document accepted",
-             {{"document", queued->id}, {"document_id", h.document_id}, {"client", client}});
+    log_info("document accepted", {{"document", queued->id},
+                                   {"document_id", h.document_id},
+                                   {"client", client},
+                                   {"business", business_name(business_type)}});
   }
   return json_response(202, nlohmann::json{{"id", queued->id}, {"status", "queued"}}.dump());
+}
+
+HttpResponse Pipeline::follow_up(const std::string& document, const FollowUpRequest& request,
+                                 const std::string& client, const std::string& idempotency_key) {
+  const auto config = config_();
+  auto original = store_.document(document);
+  if (!original) return error_response(503, "store_unavailable", original.error().message);
+  if (!*original || (*original)->kind != "edoc")
+    return error_response(404, "not_found", "no document " + document);
+  const DocumentRow& d = **original;
+  if (d.business_type != 0) {
+    return error_response(422, "not_an_original",
+                          "document " + document + " is itself a follow-up; follow up " +
+                              (d.follows.empty() ? "the original" : d.follows));
+  }
+  if (request.type == 3 && request.package.empty()) {
+    return error_response(422, "package_required",
+                          "a replacement carries the new document: give \"package\"");
+  }
+  std::string base = request.package;
+  if (base.empty()) {
+    auto bytes = store_.read_package(d.id);
+    if (!bytes) return error_response(503, "store_unavailable", bytes.error().message);
+    base = std::move(*bytes);
+  }
+  edxml::FollowUp f;
+  f.type = request.type;
+  f.reason = request.reason;
+  f.document_id = d.document_id;
+  f.sender_organ_id = config->config.organ_id;
+  f.content_changed = !request.package.empty();
+  f.receivers = request.receivers;
+  for (const auto& r : d.recipients) f.replaced_for.push_back(r.organ_id);
+  auto followup = edxml::make_followup(base, f, now_seconds());
+  if (!followup) return error_response(422, "cannot_build", followup.error().message);
+  return sign_and_queue(*config, *followup, client, idempotency_key, d.id);
 }
 
 Result<std::string> Pipeline::reply_status(const LoadedConfig& config, const InboxRow& about,
@@ -225,17 +337,21 @@ Result<std::string> Pipeline::reply_status(const LoadedConfig& config, const Inb
   }
   status.status_code = code;
   status.description = description;
-  status.timestamp = format_rfc3339(now_seconds());
-  auto built = edxml::build_status_package(status);
-  if (!built) return built.error();
-  auto signed_package = config.signer->sign(*built, now_seconds());
-  if (!signed_package) return signed_package.error();
+  const TimePoint at = now_seconds();
+  status.timestamp = format_edxml_time(at);
   if (config.config.routes.match(about.sender) == nullptr) {
     return make_error(Errc::invalid, "no route leads back to " + about.sender);
   }
-  auto queued = queue(config, "status", *signed_package, about.document_id, "status " + code,
-                      {about.sender}, "", "");
+  auto built = edxml::build_status_package(status);
+  if (!built) return built.error();
+  auto signed_package = config.signer->sign(*built, at);
+  if (!signed_package) return signed_package.error();
+  auto queued =
+      queue(config, *signed_package, status_request(about.document_id, code, about.sender));
   if (!queued) return queued.error();
+  const std::int64_t t = at.time_since_epoch().count();
+  (void)store_.add_status_history(about.id,
+                                  {config.config.organ_id, code, description, t, t, "out", true});
   return queued->id;
 }
 
@@ -247,13 +363,71 @@ HttpResponse Pipeline::send_status(const std::string& inbox_id, const std::strin
   if (!*item || (*item)->kind != "edoc")
     return error_response(404, "not_found", "no inbox document " + inbox_id);
   std::string normalized = code == "14" ? "15" : code;
-  if (!edxml::is_known_status_code(normalized)) {
+  if (!edxml::is_known_status_code(normalized) || normalized == "13") {
     return error_response(400, "bad_code",
-                          "'" + code + "' is not a status code (01-06, 13, 15, 16)");
+                          "'" + code +
+                              "' is not a status a recipient sends (01-06, 15, 16); a recall "
+                              "request 13 is sent about your own document: POST "
+                              "/v1/documents/{id}/status");
+  }
+  if (!accepted_verification((*item)->verification) && normalized != "02") {
+    return error_response(409, "not_accepted",
+                          "inbox document " + inbox_id + " was refused (" + (*item)->reason +
+                              "); only 02 can be sent about it");
   }
   auto id = reply_status(*config, **item, normalized, description);
   if (!id) return error_response(422, "cannot_send_status", id.error().message);
   return json_response(202, nlohmann::json{{"id", *id}, {"status", "queued"}}.dump());
+}
+
+HttpResponse Pipeline::send_document_status(const std::string& document, const std::string& code,
+                                            const std::string& description,
+                                            const std::vector<std::string>& only) {
+  const auto config = config_();
+  if (code != "13") {
+    return error_response(400, "bad_code",
+                          "about your own document you send a recall request (13); statuses "
+                          "01-06, 15, 16 answer documents you received (POST "
+                          "/v1/inbox/{id}/status)");
+  }
+  auto found = store_.document(document);
+  if (!found) return error_response(503, "store_unavailable", found.error().message);
+  if (!*found || (*found)->kind != "edoc" || (*found)->business_type != 0)
+    return error_response(404, "not_found", "no original document " + document);
+  const DocumentRow& d = **found;
+  auto package = store_.read_package(d.id);
+  if (!package) return error_response(503, "store_unavailable", package.error().message);
+  edxml::StatusInfo status;
+  status.from.organ_id = config->config.organ_id;
+  status.from.organ_name = config->config.name;
+  status.response_for.document_id = d.document_id;
+  if (auto doc = xml::parse_untrusted_xml(*package)) {
+    if (auto p = edxml::read_package(doc->get(), edxml::ReadOptions{.decode_attachments = false})) {
+      status.response_for.code = p->header.code.number + "/" + p->header.code.notation;
+      status.response_for.promulgation_date = p->header.promulgation_date;
+    }
+  }
+  status.status_code = code;
+  status.description = description;
+  const TimePoint at = now_seconds();
+  status.timestamp = format_edxml_time(at);
+  nlohmann::json ids = nlohmann::json::array();
+  for (const auto& r : d.recipients) {
+    if (!only.empty() && std::find(only.begin(), only.end(), r.organ_id) == only.end()) continue;
+    // ResponseFor/OrganId is where a 13 goes: the recipient (DOMAIN.md).
+    status.response_for.organ_id = r.organ_id;
+    auto built = edxml::build_status_package(status);
+    if (!built) return error_response(422, "cannot_build", built.error().message);
+    auto signed_package = config->signer->sign(*built, at);
+    if (!signed_package) return error_response(422, "cannot_sign", signed_package.error().message);
+    auto queued = queue(*config, *signed_package, status_request(d.document_id, code, r.organ_id));
+    if (!queued) return error_response(503, "store_unavailable", queued.error().message);
+    const std::int64_t t = at.time_since_epoch().count();
+    (void)store_.add_status_history(d.id, {r.organ_id, code, description, t, t, "out", false});
+    ids.push_back({{"organ_id", r.organ_id}, {"id", queued->id}});
+  }
+  if (ids.empty()) return error_response(422, "no_recipient", "no such recipient of " + document);
+  return json_response(202, nlohmann::json{{"status", "queued"}, {"statuses", ids}}.dump());
 }
 
 int Pipeline::deliver_due() {
@@ -394,29 +568,53 @@ int Pipeline::pick_up(const std::string& adapter_name) {
 
 void Pipeline::take_incoming(const LoadedConfig& config, adapters::Adapter& adapter,
                              const adapters::IncomingPackage& incoming) {
-  const crypto::VerificationReport report = verify(config, incoming.bytes);
-  InboxRow row;
-  row.id = random_uuid();
-  row.kind = incoming.message_type == "status" ? "status" : "edoc";
-  row.adapter = adapter.name();
-  row.remote_id = incoming.remote_id;
-  row.sender = report.sender_organ_id.empty() ? incoming.from_organ_id : report.sender_organ_id;
-  row.document_id = report.document_id;
-  row.verification = report.valid ? "valid" : "invalid";
-  row.reason = report.reason;
-  row.report_json = crypto::to_json(report).dump(2);
-  row.package_sha256 = report.package_sha256;
-  row.received_at = now();
-
-  // A status package: it tells us about one of our documents.
+  crypto::VerificationReport report = verify(config, incoming.bytes, adapter.name());
   std::optional<edxml::Package> parsed;
   if (auto doc = xml::parse_untrusted_xml(incoming.bytes)) {
     if (auto p = edxml::read_package(doc->get(), edxml::ReadOptions{.decode_attachments = false}))
       parsed = std::move(*p);
   }
-  if (parsed && parsed->kind == edxml::PackageKind::document) row.subject = parsed->header.subject;
+  // The kind comes from the package itself, never from the transport's label.
   const bool is_status = parsed && parsed->kind == edxml::PackageKind::status;
-  if (is_status) row.kind = "status";
+  if (parsed) {
+    // A package not addressed to this organisation is refused, whatever its signature.
+    const std::string& us = config.config.organ_id;
+    bool for_us = false;
+    std::string named;
+    if (is_status) {
+      named = parsed->status.response_for.organ_id;
+      for_us = named == us;
+    } else {
+      for (const auto& to : parsed->header.to) {
+        named += (named.empty() ? "" : ", ") + to.organ_id;
+        for_us = for_us || to.organ_id == us;
+      }
+    }
+    if (!for_us) {
+      report.add("addressee", crypto::CheckOutcome::fail,
+                 std::string(is_status ? "the status is for " : "the document is addressed to ") +
+                     (named.empty() ? "nobody" : named) + ", not to this organisation (" + us +
+                     ")");
+      report.finish();
+    }
+  }
+  InboxRow row;
+  row.id = random_uuid();
+  row.kind = is_status ? "status" : "edoc";
+  row.adapter = adapter.name();
+  row.remote_id = incoming.remote_id;
+  row.sender = report.sender_organ_id.empty() ? incoming.from_organ_id : report.sender_organ_id;
+  row.document_id = report.document_id;
+  row.verification = verification_state(report);
+  row.reason = report.reason;
+  row.report_json = crypto::to_json(report).dump(2);
+  row.package_sha256 = report.package_sha256;
+  row.received_at = now();
+  if (parsed && !is_status) {
+    row.subject = parsed->header.subject;
+    row.business_type = business_type_of(*parsed);
+  }
+  const bool accepted = accepted_verification(row.verification);
 
   if (auto st = log_verification(config, report, row.kind, row.id); !st) {
     // Not acknowledged: the exchange offers it again on the next poll.
@@ -430,10 +628,10 @@ void Pipeline::take_incoming(const LoadedConfig& config, adapters::Adapter& adap
     return;
   }
   if (!*stored) {
-    // A second copy. If the first was stored but its hand-over or answer was
+    // The same package again. If the first copy's hand-over or answer was
     // cut short (a crash before the acknowledgement), finish that now;
     // otherwise the copy is acknowledged and dropped.
-    auto first = store_.valid_inbox_item(row.sender, row.document_id);
+    auto first = store_.accepted_copy(row);
     if (!first || !*first || (*first)->handled) {
       log_info("duplicate package ignored",
                {{"sender", row.sender}, {"document_id", row.document_id}});
@@ -446,55 +644,159 @@ void Pipeline::take_incoming(const LoadedConfig& config, adapters::Adapter& adap
     if (row.subject.empty()) row.subject = subject;
   }
   if (is_status) {
-    if (report.valid) {
-      auto applied = store_.record_status(parsed->status.response_for.document_id, row.sender,
-                                          parsed->status.status_code, parsed->status.description);
-      log_info("status received", {{"document_id", parsed->status.response_for.document_id},
-                                   {"from", row.sender},
-                                   {"code", parsed->status.status_code},
-                                   {"applied", applied && *applied ? "yes" : "no"}});
+    if (accepted) {
+      take_status(config, row, *parsed);
     } else {
       log_warn("invalid status package quarantined",
                {{"inbox", row.id}, {"reason", report.reason}});
     }
-    (void)adapter.acknowledge(incoming.remote_id, report.valid);
+    (void)adapter.acknowledge(incoming.remote_id, accepted);
     return;
   }
-
-  if (report.valid) {
-    metrics_.inc("edocgw_incoming_total{verification=\"valid\"}");
-    if (const auto& inbound = config.config.routes.inbound()) {
-      if (auto office = config.adapter(*inbound)) {
-        adapters::OutgoingPackage inward{
-            row.id, row.document_id, row.sender,     {config.config.organ_id},
-            "edoc", incoming.bytes,  row.report_json};
-        if (auto r = office->deliver(inward); !r) {
-          // Not acknowledged: the exchange offers it again and the hand-over is retried.
-          log_error("inbound delivery failed", {{"inbox", row.id}, {"error", r.error().message}});
-          return;
-        }
-      }
-    }
-    log_info("document received",
-             {{"inbox", row.id}, {"document_id", row.document_id}, {"from", row.sender}});
-    if (auto st = reply_status(config, row, "01", "Đã nhận: chữ ký hợp lệ"); !st) {
-      log_warn("cannot send status 01", {{"inbox", row.id}, {"error", st.error().message}});
-    }
-    if (auto st = store_.mark_handled(row.id); !st) {
-      log_error("cannot mark the package handled",
-                {{"inbox", row.id}, {"error", st.error().message}});
-      return;  // not acknowledged: offered again, finished then
-    }
+  if (accepted && parsed) {
+    metrics_.inc("edocgw_incoming_total{verification=\"" + row.verification + "\"}");
+    if (!take_document(config, row, *parsed, incoming.bytes)) return;  // offered again
   } else {
     metrics_.inc("edocgw_incoming_total{verification=\"invalid\"}");
     log_warn("document refused and quarantined", {{"inbox", row.id}, {"reason", report.reason}});
-    if (!row.sender.empty() && !row.document_id.empty()) {
-      if (auto st = reply_status(config, row, "02", "Từ chối tiếp nhận: " + report.reason); !st) {
-        log_warn("cannot send status 02", {{"inbox", row.id}, {"error", st.error().message}});
+    refuse_document(config, row);
+  }
+  (void)adapter.acknowledge(incoming.remote_id, accepted);
+}
+
+bool Pipeline::take_document(const LoadedConfig& config, InboxRow& row,
+                             const edxml::Package& package, const std::string& bytes) {
+  const std::string& us = config.config.organ_id;
+  if (row.business_type == 0) {
+    // A revocation or replacement that overtook its original applies now.
+    if (auto early = store_.earlier_followup(row.sender, row.document_id); early && *early) {
+      (void)store_.link_followup((*early)->id, row.id, (*early)->business_type == 1);
+      row.revoked_by = (*early)->business_type == 1 ? (*early)->id : "";
+      row.superseded_by = (*early)->business_type == 3 ? (*early)->id : "";
+    }
+  } else {
+    // A follow-up: the receiver acts on the document it concerns.
+    bool revokes = row.business_type == 1;
+    std::vector<std::string> concerned = {concerned_document_id(package)};
+    if (const auto& b = package.business) {
+      if (b->document_info) {
+        for (const auto& r : b->document_info->receivers) {
+          // We were taken off its recipients: for us it is withdrawn.
+          if (r.organ_id == us && r.receiver_type == "0") revokes = true;
+        }
+      }
+      for (const auto& replaced : b->replacements) {
+        if (std::find(concerned.begin(), concerned.end(), replaced.document_id) == concerned.end())
+          concerned.push_back(replaced.document_id);
+      }
+    }
+    for (const auto& document_id : concerned) {
+      auto original = store_.original_inbox_item(row.sender, document_id);
+      if (!original) return false;
+      if (!*original) {
+        log_warn("follow-up of a document not received (yet)",
+                 {{"inbox", row.id}, {"concerns", document_id}});
+        continue;
+      }
+      if ((*original)->id == row.id) continue;
+      if (auto st = store_.link_followup(row.id, (*original)->id, revokes); !st) return false;
+      row.concerns = (*original)->id;
+    }
+  }
+  // The office gets the package and the report, with what the gateway made of it.
+  nlohmann::json report = nlohmann::json::parse(row.report_json, nullptr, false);
+  if (!report.is_object()) report = nlohmann::json::object();
+  report["edocgw"] = {{"inbox_id", row.id},
+                      {"verification", row.verification},
+                      {"business_type", business_name(row.business_type)}};
+  if (!row.concerns.empty()) report["edocgw"]["concerns"] = row.concerns;
+  if (!row.conflict_of.empty()) report["edocgw"]["conflict_of"] = row.conflict_of;
+  if (!row.revoked_by.empty()) report["edocgw"]["revoked_by"] = row.revoked_by;
+  if (!row.superseded_by.empty()) report["edocgw"]["superseded_by"] = row.superseded_by;
+  if (const auto& inbound = config.config.routes.inbound()) {
+    if (auto office = config.adapter(*inbound)) {
+      adapters::OutgoingPackage inward{row.id, row.document_id, row.sender,    {us},
+                                       "edoc", bytes,           report.dump(2)};
+      if (auto r = office->deliver(inward); !r) {
+        // Not acknowledged: the exchange offers it again and the hand-over is retried.
+        log_error("inbound delivery failed", {{"inbox", row.id}, {"error", r.error().message}});
+        return false;
       }
     }
   }
-  (void)adapter.acknowledge(incoming.remote_id, report.valid);
+  log_info("document received", {{"inbox", row.id},
+                                 {"document_id", row.document_id},
+                                 {"from", row.sender},
+                                 {"business", business_name(row.business_type)},
+                                 {"conflict_of", row.conflict_of}});
+  // 01 answers a new original. A follow-up or a conflicting copy shares the
+  // DocumentId of a document already answered: a new 01 about it would
+  // regress that document's state at its sender.
+  if (row.business_type == 0 && row.conflict_of.empty()) {
+    const std::string note =
+        row.verification == "valid"
+            ? "Đã nhận: chữ ký hợp lệ"
+            : "Đã nhận: gói tin không có chữ ký số (chấp nhận theo chính sách)";
+    if (auto st = reply_status(config, row, "01", note); !st)
+      log_warn("cannot send status 01", {{"inbox", row.id}, {"error", st.error().message}});
+  }
+  if (auto st = store_.mark_handled(row.id); !st) {
+    log_error("cannot mark the package handled",
+              {{"inbox", row.id}, {"error", st.error().message}});
+    return false;  // not acknowledged: offered again, finished then
+  }
+  return true;
+}
+
+void Pipeline::take_status(const LoadedConfig& config, const InboxRow& row,
+                           const edxml::Package& package) {
+  (void)config;
+  const edxml::StatusInfo& s = package.status;
+  StatusEntry entry{row.sender,
+                    s.status_code == "14" ? "15" : s.status_code,
+                    s.description,
+                    status_time(s.timestamp, row.received_at),
+                    row.received_at,
+                    "in",
+                    true};
+  const std::string& document_id = s.response_for.document_id;
+  if (entry.code == "13") {
+    // A recall request from the sender of a document we received.
+    auto original = store_.original_inbox_item(row.sender, document_id);
+    if (original && *original) {
+      (void)store_.add_status_history((*original)->id, entry);
+      log_info("recall requested", {{"inbox", (*original)->id}, {"from", row.sender}});
+    } else {
+      log_warn("recall request for a document not received",
+               {{"document_id", document_id}, {"from", row.sender}});
+    }
+    return;
+  }
+  auto outcome = store_.record_status(document_id, entry);
+  const char* what = !outcome                                       ? "not recorded"
+                     : *outcome == Store::StatusOutcome::applied    ? "applied"
+                     : *outcome == Store::StatusOutcome::kept_older ? "older, kept in history"
+                                                                    : "no such document";
+  log_info("status received", {{"document_id", document_id},
+                               {"from", row.sender},
+                               {"code", entry.code},
+                               {"timestamp", s.timestamp},
+                               {"outcome", what}});
+}
+
+void Pipeline::refuse_document(const LoadedConfig& config, const InboxRow& row) {
+  // 02 speaks of a DocumentId. It is sent only about an original we could
+  // not accept and of which no copy was accepted: about a follow-up, or
+  // when an accepted copy exists, it would read as refusing that document.
+  if (row.sender.empty() || row.document_id.empty() || row.business_type != 0) return;
+  auto accepted = store_.original_inbox_item(row.sender, row.document_id);
+  if (!accepted || *accepted) {
+    log_info("no 02 sent: a copy of this document was accepted",
+             {{"inbox", row.id}, {"document_id", row.document_id}});
+    return;
+  }
+  if (auto st = reply_status(config, row, "02", "Từ chối tiếp nhận: " + row.reason); !st)
+    log_warn("cannot send status 02", {{"inbox", row.id}, {"error", st.error().message}});
 }
 
 }  // namespace edocgw::gateway

@@ -25,6 +25,8 @@
 #include "adapters/adapter.h"
 #include "audit/signature_log.h"
 #include "crypto/verification_report.h"
+#include "edxml/followup.h"
+#include "edxml/package.h"
 #include "gateway/config_check.h"
 #include "gateway/http_server.h"
 #include "gateway/metrics.h"
@@ -54,6 +56,21 @@ class Pipeline {
   // POST /v1/inbox/{id}/status.
   HttpResponse send_status(const std::string& inbox_id, const std::string& code,
                            const std::string& description);
+  // POST /v1/documents/{id}/status: a recall request (13) about one of our
+  // documents, sent to each of its recipients (or those named).
+  HttpResponse send_document_status(const std::string& document, const std::string& code,
+                                    const std::string& description,
+                                    const std::vector<std::string>& recipients);
+  // POST /v1/documents/{id}/followup: a revocation, update or replacement
+  // of one of our documents (README, "Follow-ups").
+  struct FollowUpRequest {
+    int type = 1;  // 1 revocation, 2 update, 3 replacement
+    std::string reason;
+    std::string package;  // update/replacement: the new unsigned package ("" repeats the original)
+    std::vector<edxml::FollowUpReceiver> receivers;  // update: recipients added or removed
+  };
+  HttpResponse follow_up(const std::string& document, const FollowUpRequest& request,
+                         const std::string& client, const std::string& idempotency_key);
 
   // One round of deliveries that are due; returns how many were attempted.
   int deliver_due();
@@ -64,8 +81,10 @@ class Pipeline {
   // be and then moved aside with the answer; returns how many were taken.
   int pick_up(const std::string& adapter_name);
 
-  // Verification as configured (trust, revocation, SHA-1).
-  crypto::VerificationReport verify(const LoadedConfig& config, const std::string& package) const;
+  // Verification as configured (trust, revocation, the <accept> policy for
+  // the sender and `adapter`, the adapter the package came through).
+  crypto::VerificationReport verify(const LoadedConfig& config, const std::string& package,
+                                    const std::string& adapter = {}) const;
   // Appends a verification to the signature log. `id` names the stored
   // package (packages/ID.xml), "" when its bytes are not kept.
   Status log_verification(const LoadedConfig& config, const crypto::VerificationReport& report,
@@ -76,10 +95,32 @@ class Pipeline {
     std::string id;
     bool repeated = false;
   };
-  Result<Queued> queue(const LoadedConfig& config, const std::string& kind,
-                       const std::string& signed_package, const std::string& document_id,
-                       const std::string& subject, const std::vector<std::string>& recipients,
-                       const std::string& client, const std::string& idempotency_key);
+  // What queue() stores besides the package.
+  struct QueueRequest {
+    std::string kind;  // "edoc" or "status"
+    std::string document_id, subject;
+    std::vector<std::string> recipients;
+    std::string client, idempotency_key;
+    int business_type = 0;
+    std::string follows;
+  };
+  static QueueRequest status_request(const std::string& document_id, const std::string& code,
+                                     const std::string& to);
+  Result<Queued> queue(const LoadedConfig& config, const std::string& signed_package,
+                       const QueueRequest& request);
+  // Signs and queues an unsigned document package; the answer of POST /v1/documents.
+  HttpResponse sign_and_queue(const LoadedConfig& config, const std::string& package,
+                              const std::string& client, const std::string& idempotency_key,
+                              const std::string& follows);
+  // A received document that was accepted: follow-ups linked, handed
+  // inward, 01 sent; false when it must be offered again.
+  bool take_document(const LoadedConfig& config, InboxRow& row, const edxml::Package& package,
+                     const std::string& bytes);
+  // A received status that was accepted: recorded where it belongs.
+  void take_status(const LoadedConfig& config, const InboxRow& row, const edxml::Package& package);
+  // A received document that was refused: 02 unless that would contradict
+  // a copy already accepted.
+  void refuse_document(const LoadedConfig& config, const InboxRow& row);
   // Delivers one package; false when the adapter could not reach its far side.
   bool deliver_one(const LoadedConfig& config, const DueDelivery& due);
   void take_incoming(const LoadedConfig& config, adapters::Adapter& adapter,
