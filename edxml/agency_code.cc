@@ -11,31 +11,37 @@ bool is_digit(char c) {
 bool is_upper(char c) {
   return c >= 'A' && c <= 'Z';
 }
+bool is_token_char(char c) {
+  return is_digit(c) || is_upper(c) || (c >= 'a' && c <= 'z') || c == '.' || c == '_' || c == '-';
+}
 
-}  // namespace
-
-AgencyCodeForm classify_agency_code(std::string_view code) {
-  // Group lengths 3.2.2.3; the last group is one letter and two digits in both forms.
+bool is_strict(std::string_view code) {
+  // Group lengths 3.2.2.3; the last group is one capital letter and two digits.
   constexpr std::array<size_t, 4> kLengths{3, 2, 2, 3};
-  if (code.size() != 13) return AgencyCodeForm::invalid;
-  bool strict = true;
+  if (code.size() != 13) return false;
   size_t pos = 0;
   for (size_t g = 0; g < kLengths.size(); ++g) {
     for (size_t i = 0; i < kLengths[g]; ++i, ++pos) {
       const char c = code[pos];
-      if (g == 3) {
-        if (i == 0 ? !is_upper(c) : !is_digit(c)) return AgencyCodeForm::invalid;
-      } else if (!is_digit(c)) {
-        if (!is_upper(c)) return AgencyCodeForm::invalid;
-        strict = false;
-      }
+      if (g == 3 && i == 0 ? !is_upper(c) : !is_digit(c)) return false;
     }
     if (g < 3) {
-      if (code[pos] != '.') return AgencyCodeForm::invalid;
+      if (code[pos] != '.') return false;
       ++pos;
     }
   }
-  return strict ? AgencyCodeForm::strict : AgencyCodeForm::lenient;
+  return true;
+}
+
+}  // namespace
+
+AgencyCodeForm classify_agency_code(std::string_view code) {
+  if (is_strict(code)) return AgencyCodeForm::strict;
+  if (code.empty() || code.size() > 64) return AgencyCodeForm::invalid;
+  for (char c : code) {
+    if (!is_token_char(c)) return AgencyCodeForm::invalid;
+  }
+  return AgencyCodeForm::lenient;
 }
 
 }  // namespace edocgw::edxml

@@ -2,9 +2,11 @@
 // 20/2020/QĐ-TTg): four dot-separated groups, lowest level first, such as
 // 000.00.12.H50.
 //
-// We generate only strict codes (^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$) and
-// accept lenient ones (letters in the first three groups) on input with a
-// warning. Stateless and thread-safe.
+// We generate only strict codes (^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$). Codes
+// from others are kept as received and accepted leniently, with a warning:
+// real traffic carries 28.22.H17, 001.00.20.TT2 and a connected system's id
+// (vxp.saas.03) where an OrganId should be (shared/DOMAIN.md). Lenient: 1 to
+// 64 letters, digits, '.', '_' or '-'. Stateless and thread-safe.
 #pragma once
 
 #include <string_view>

@@ -92,6 +92,75 @@ std::string format_edxml_date(TimePoint t) {
   return buf;
 }
 
+std::string format_edxml_time(TimePoint t) {
+  const std::tm tm = to_tm_utc(t + kVietnamOffset);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d/%02d/%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+bool is_edxml_time(std::string_view s) {
+  int h, m, sec;
+  return s.size() == 19 && is_edxml_date(s.substr(0, 10)) && s[10] == ' ' && digits(s, 11, 2, h) &&
+         s[13] == ':' && digits(s, 14, 2, m) && s[16] == ':' && digits(s, 17, 2, sec) && h <= 23 &&
+         m <= 59 && sec <= 59;
+}
+
+namespace {
+
+// One numeric field of SimpleDateFormat's lenient parse: skip spaces and
+// tabs, then take every digit. More than 9 digits is refused here (Java
+// would take them and overflow into nonsense; no real package has them).
+bool lenient_field(std::string_view s, size_t& pos, long& out) {
+  while (pos < s.size() && (s[pos] == ' ' || s[pos] == '\t')) ++pos;
+  const size_t start = pos;
+  out = 0;
+  while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9' && pos - start < 10) {
+    out = out * 10 + (s[pos] - '0');
+    ++pos;
+  }
+  return pos > start && pos - start <= 9;
+}
+
+// `fields` values separated by the literals of "yyyy/MM/dd HH:mm:ss".
+std::optional<TimePoint> lenient_parse(std::string_view s, int fields) {
+  static constexpr char kSeparators[] = {'/', '/', ' ', ':', ':'};
+  long v[6] = {0, 1, 1, 0, 0, 0};
+  size_t pos = 0;
+  for (int i = 0; i < fields; ++i) {
+    if (i > 0) {
+      // A literal in the pattern must match the text exactly; the space
+      // between date and time is itself a literal (Java skips none there).
+      if (pos >= s.size() || s[pos] != kSeparators[i - 1]) return std::nullopt;
+      ++pos;
+    }
+    if (!lenient_field(s, pos, v[i])) return std::nullopt;
+  }
+  // timegm() normalises out-of-range fields the way a lenient
+  // GregorianCalendar does (month 13 is January of the next year).
+  std::tm tm{};
+  tm.tm_year = static_cast<int>(v[0]) - 1900;
+  tm.tm_mon = static_cast<int>(v[1]) - 1;
+  tm.tm_mday = static_cast<int>(v[2]);
+  tm.tm_hour = static_cast<int>(v[3]);
+  tm.tm_min = static_cast<int>(v[4]);
+  tm.tm_sec = static_cast<int>(v[5]);
+  const std::time_t t = timegm(&tm);
+  if (t == static_cast<std::time_t>(-1) && v[0] != 1969) return std::nullopt;
+  return TimePoint(std::chrono::seconds(t)) - kVietnamOffset;
+}
+
+}  // namespace
+
+std::optional<TimePoint> parse_edxml_time(std::string_view text) {
+  return lenient_parse(text, 6);
+}
+
+std::optional<TimePoint> parse_edxml_date(std::string_view text) {
+  return lenient_parse(text, 3);
+}
+
 bool is_edxml_date(std::string_view s) {
   int y, m, d;
   return s.size() == 10 && digits(s, 0, 4, y) && s[4] == '/' && digits(s, 5, 2, m) && s[7] == '/' &&
