@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <set>
+#include <sstream>
 
 #include "edxml/agency_code.h"
 #include "util/bytes.h"
@@ -133,9 +134,14 @@ class Reader {
   }
 
   // The attributes of <api> and <exchange>; their children are <client>s.
-  Status listener(const pugi::xml_node& n, ListenerConfig& out) const {
-    if (auto st =
-            only(n, {"listen", "max-body", "tls-cert", "tls-key", "tls-client-ca"}, {"client"});
+  // `hub`: <exchange>, which also takes register-agencies and <agency>.
+  Status listener(const pugi::xml_node& n, ListenerConfig& out, bool hub = false) const {
+    if (auto st = hub ? only(n,
+                             {"listen", "max-body", "tls-cert", "tls-key", "tls-client-ca",
+                              "register-agencies"},
+                             {"client", "agency"})
+                      : only(n, {"listen", "max-body", "tls-cert", "tls-key", "tls-client-ca"},
+                             {"client"});
         !st)
       return st;
     out.line = line(n);
@@ -170,6 +176,73 @@ bool is_lower_hex64(const std::string& s) {
 }
 
 }  // namespace
+
+namespace {
+
+// <exchange>: the listener, its clients and the hub's agency directory.
+Result<ExchangeConfig> parse_exchange(const Reader& r, const pugi::xml_node& ex) {
+  ExchangeConfig e;
+  if (auto st = r.listener(ex, e, /*hub=*/true); !st) return st.error();
+  const std::string reg = ex.attribute("register-agencies").as_string("refuse");
+  if (reg != "allow" && reg != "refuse")
+    return r.error(ex, "register-agencies=\"" + reg + "\" must be allow or refuse");
+  e.register_agencies = reg == "allow";
+  std::set<std::string> ids, organs;
+  for (const auto& client : ex.children("client")) {
+    if (auto st = r.only(client, {"system-id", "organ-id", "secret-file"}); !st) return st.error();
+    auto sid = r.required(client, "system-id");
+    if (!sid) return sid.error();
+    auto organ_list = r.required(client, "organ-id");
+    if (!organ_list) return organ_list.error();
+    ExchangeClient cl;
+    std::istringstream words(*organ_list);
+    for (std::string organ; words >> organ;) {
+      if (!edxml::is_strict_agency_code(organ)) {
+        return r.error(client,
+                       "organ-id \"" + organ + "\" is not an agency code such as 000.00.13.H50");
+      }
+      if (!organs.insert(organ).second)
+        return r.error(client, "organ " + organ + " is already served by another client");
+      cl.organ_ids.push_back(organ);
+    }
+    if (cl.organ_ids.empty()) return r.error(client, "organ-id names no agency code");
+    auto secret = r.existing_file(client, "secret-file");
+    if (!secret) return secret.error();
+    if (!ids.insert(*sid).second)
+      return r.error(client, "a second client with system-id '" + *sid + "'");
+    cl.system_id = *sid;
+    cl.organ_id = cl.organ_ids.front();
+    cl.secret_file = *secret;
+    cl.line = r.line(client);
+    e.clients.push_back(std::move(cl));
+  }
+  std::set<std::string> codes;
+  for (const auto& agency : ex.children("agency")) {
+    if (auto st = r.only(agency, {"code", "name", "mail", "pid"}); !st) return st.error();
+    auto code = r.required(agency, "code");
+    if (!code) return code.error();
+    auto name = r.required(agency, "name");
+    if (!name) return name.error();
+    if (!edxml::is_strict_agency_code(*code)) {
+      return r.error(agency, "code=\"" + *code + "\" is not an agency code such as 000.00.13.H50");
+    }
+    if (!codes.insert(*code).second) return r.error(agency, "a second agency " + *code);
+    e.agencies.push_back({*code, *name, agency.attribute("mail").as_string(),
+                          agency.attribute("pid").as_string(), r.line(agency)});
+  }
+  return e;
+}
+
+}  // namespace
+
+const ExchangeClient* ExchangeConfig::client_for_organ(const std::string& organ_id) const {
+  for (const auto& c : clients) {
+    for (const auto& o : c.organ_ids) {
+      if (o == organ_id) return &c;
+    }
+  }
+  return nullptr;
+}
 
 const AdapterConfig* GatewayConfig::adapter(const std::string& name) const {
   for (const auto& a : adapters) {
@@ -377,27 +450,9 @@ Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& pat
 
   // <exchange>
   if (const pugi::xml_node ex = g.child("exchange")) {
-    ExchangeConfig e;
-    if (auto st = r.listener(ex, e); !st) return st.error();
-    std::set<std::string> ids;
-    for (const auto& client : ex.children("client")) {
-      if (auto st = r.only(client, {"system-id", "organ-id", "secret-file"}); !st)
-        return st.error();
-      auto sid = r.required(client, "system-id");
-      if (!sid) return sid.error();
-      auto organ_id = r.required(client, "organ-id");
-      if (!organ_id) return organ_id.error();
-      if (!edxml::is_strict_agency_code(*organ_id)) {
-        return r.error(
-            client, "organ-id=\"" + *organ_id + "\" is not an agency code such as 000.00.13.H50");
-      }
-      auto secret = r.existing_file(client, "secret-file");
-      if (!secret) return secret.error();
-      if (!ids.insert(*sid).second)
-        return r.error(client, "a second client with system-id '" + *sid + "'");
-      e.clients.push_back({*sid, *organ_id, *secret, r.line(client)});
-    }
-    c.exchange = std::move(e);
+    auto e = parse_exchange(r, ex);
+    if (!e) return e.error();
+    c.exchange = std::move(*e);
   }
 
   // <adapters>

@@ -75,13 +75,26 @@ struct ApiConfig : ListenerConfig {
 
 struct ExchangeClient {
   std::string system_id;
-  std::string organ_id;
+  std::string organ_id;                // the first of organ_ids
+  std::vector<std::string> organ_ids;  // organ-id, space-separated
   std::filesystem::path secret_file;
+  int line = 0;
+};
+
+// <agency code="..." name="..." mail="..." pid="..."/>: an entry of the
+// hub's agency directory (getAgenciesList and friends).
+struct ExchangeAgency {
+  std::string code, name, mail, pid;
   int line = 0;
 };
 
 struct ExchangeConfig : ListenerConfig {
   std::vector<ExchangeClient> clients;
+  std::vector<ExchangeAgency> agencies;
+  bool register_agencies = false;  // register-agencies="allow": /registerAgency, /deleteAgency
+
+  // The client serving `organ_id`, nullptr when none.
+  const ExchangeClient* client_for_organ(const std::string& organ_id) const;
 };
 
 // One <adapter>: its name and type, and every other attribute as a setting

@@ -62,7 +62,7 @@ Status Gateway::start() {
     limits.max_body_bytes = c->config.exchange->max_body_bytes;
     exchange_server_ = std::make_shared<HttpServer>(
         io_, pool_, limits, [this](const HttpRequest& r) { return handle_exchange(r); },
-        c->exchange_tls);
+        c->exchange_tls, [this](const HttpRequest& head) { return exchange_head(head); });
     auto port =
         exchange_server_->listen(c->config.exchange->listen.host, c->config.exchange->listen.port);
     if (!port) return port.error();

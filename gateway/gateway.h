@@ -54,6 +54,8 @@ class Gateway {
 
   HttpResponse handle_local(const HttpRequest& request);
   HttpResponse handle_exchange(const HttpRequest& request);
+  // The exchange's authentication, on the header alone (exchange_api.cc).
+  HeadDecision exchange_head(const HttpRequest& head);
   HttpResponse healthz();
   HttpResponse metrics();
 

@@ -1,5 +1,9 @@
 #include "gateway/http_server.h"
 
+#include <algorithm>
+#include <array>
+#include <type_traits>
+
 #include <nlohmann/json.hpp>
 
 namespace edocgw::gateway {
@@ -8,9 +12,17 @@ using asio::awaitable;
 using asio::use_awaitable;
 using tcp = asio::ip::tcp;
 
-std::string HttpRequest::header(const std::string& name) const {
-  auto it = headers.find(name);
-  return it == headers.end() ? std::string() : it->second;
+std::string HttpRequest::header(std::string_view name) const {
+  for (const auto& f : fields) {
+    if (f.name.size() == name.size() &&
+        std::equal(f.name.begin(), f.name.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) ==
+                 std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return f.value;
+    }
+  }
+  return {};
 }
 
 std::string HttpRequest::path() const {
@@ -124,6 +136,51 @@ awaitable<void> HttpServer::session(tcp::socket socket) {
   beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ec);
 }
 
+HeadDecision HttpServer::admit(const HttpRequest& head) const {
+  // The one place where a request is admitted before its body is read. The
+  // hardening of issue #9 belongs here: a memory budget shared by all bodies
+  // in flight (503 beyond it) and per-address limits, both decided from the
+  // head and released when the request is done.
+  HeadDecision decision;
+  if (head_check_) {
+    try {
+      decision = head_check_(head);
+    } catch (const std::exception& e) {
+      return error_response(500, "internal", e.what());
+    }
+  }
+  if (decision.refuse) return decision;
+  decision.body_limit =
+      std::min(decision.body_limit.value_or(limits_.max_body_bytes), limits_.max_body_bytes);
+  return decision;
+}
+
+namespace {
+
+HttpRequest head_of(const http::request<http::string_body>& req, const std::string& remote) {
+  HttpRequest request;
+  request.method = std::string(req.method_string());
+  request.target = std::string(req.target());
+  for (const auto& field : req) {
+    request.fields.push_back({std::string(field.name_string()), std::string(field.value())});
+  }
+  request.remote = remote;
+  return request;
+}
+
+bool expects_continue(const HttpRequest& head) {
+  std::string v = head.header("expect");
+  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return v == "100-continue";
+}
+
+HttpResponse too_large(std::uint64_t limit) {
+  return error_response(413, "too_large",
+                        "the body is larger than the limit of " + std::to_string(limit) + " bytes");
+}
+
+}  // namespace
+
 template <class Stream>
 awaitable<void> HttpServer::serve(Stream& stream, const std::string& remote, bool over_cap) {
   beast::flat_buffer buffer;
@@ -141,6 +198,24 @@ awaitable<void> HttpServer::serve(Stream& stream, const std::string& remote, boo
     tcp_layer.expires_after(limits_.read_timeout);
     co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
   };
+  // A request refused before its body: the client may still be sending it.
+  // Closing with unread bytes would reset the connection and could destroy
+  // the answer in flight, so (over plain TCP) stop sending, then discard
+  // what arrives for a short, bounded while, keeping none of it.
+  auto refuse = [&](const HttpResponse& r) -> awaitable<void> {
+    co_await write(r, false);
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      if (ec) co_return;
+      tcp_layer.socket().shutdown(tcp::socket::shutdown_send, ec);
+      std::array<char, 4096> sink;
+      std::size_t discarded = 0;
+      tcp_layer.expires_after(std::chrono::seconds(2));
+      while (!ec && discarded < (1u << 20)) {
+        discarded += co_await tcp_layer.async_read_some(asio::buffer(sink),
+                                                        asio::redirect_error(use_awaitable, ec));
+      }
+    }
+  };
 
   if (over_cap) {
     co_await write(error_response(503, "busy", "too many connections; try again shortly"), false);
@@ -156,27 +231,43 @@ awaitable<void> HttpServer::serve(Stream& stream, const std::string& remote, boo
     tcp_layer.expires_after(first ? limits_.read_timeout
                                   : limits_.idle_timeout + limits_.read_timeout);
     first = false;
-    co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
-    if (ec == http::error::body_limit) {
-      co_await write(error_response(413, "too_large",
-                                    "the body is larger than the limit of " +
-                                        std::to_string(limits_.max_body_bytes) + " bytes"),
-                     false);
+    co_await http::async_read_header(stream, buffer, parser,
+                                     asio::redirect_error(use_awaitable, ec));
+    if (ec == http::error::body_limit) {  // a Content-Length over the server's limit
+      co_await refuse(too_large(limits_.max_body_bytes));
       break;
     }
     if (ec) break;  // closed, timed out or not HTTP: nothing to answer
-    auto& req = parser.get();
-    HttpRequest request;
-    request.method = std::string(req.method_string());
-    request.target = std::string(req.target());
-    for (const auto& field : req) {
-      std::string name(field.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      request.headers[name] = std::string(field.value());
+    HttpRequest request = head_of(parser.get(), remote);
+    const bool keep_alive = parser.get().keep_alive();
+
+    const HeadDecision decision = admit(request);
+    if (decision.refuse) {
+      co_await refuse(*decision.refuse);
+      break;
     }
-    request.body = std::move(req.body());
-    request.remote = remote;
-    const bool keep_alive = req.keep_alive();
+    const std::uint64_t limit = *decision.body_limit;
+    if (const auto length = parser.content_length(); length && *length > limit) {
+      co_await refuse(too_large(limit));
+      break;
+    }
+    parser.body_limit(limit);  // also bounds a chunked body as it arrives
+    if (!parser.is_done()) {
+      if (expects_continue(request)) {
+        http::response<http::empty_body> go_on{http::status::continue_, 11};
+        tcp_layer.expires_after(limits_.read_timeout);
+        co_await http::async_write(stream, go_on, asio::redirect_error(use_awaitable, ec));
+        if (ec) break;
+      }
+      tcp_layer.expires_after(limits_.read_timeout);
+      co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      if (ec == http::error::body_limit) {
+        co_await refuse(too_large(limit));
+        break;
+      }
+      if (ec) break;
+    }
+    request.body = std::move(parser.get().body());
 
     ++in_flight_;
     // The handler blocks: run it on the worker pool and come back here after.

@@ -8,6 +8,12 @@
 // connections beyond the cap get 503 and are closed, so a slow or hostile
 // client cannot hold the others up.
 //
+// A request's header is read and judged before its body: an optional head
+// check (e.g. the exchange's authentication) may refuse it, answered at once
+// without reading the body, or set the body limit for it. Only then is
+// `Expect: 100-continue` answered and the body read. Header fields are kept
+// as sent (names' case, order, repeats), for protocols that sign them.
+//
 // Thread-safety: listen()/stop() from the thread that runs start-up and
 // shutdown; handlers are called concurrently from pool threads.
 #pragma once
@@ -17,7 +23,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "util/asio_ssl.h"
@@ -25,14 +33,21 @@
 
 namespace edocgw::gateway {
 
+// One header field as the client sent it: the name with its case.
+struct HeaderField {
+  std::string name;
+  std::string value;
+};
+
 struct HttpRequest {
   std::string method;
-  std::string target;                          // path and query
-  std::map<std::string, std::string> headers;  // lower-case names
-  std::string body;
+  std::string target;               // path and query
+  std::vector<HeaderField> fields;  // every field as sent, in order, repeats kept
+  std::string body;                 // empty in a head check: not read yet
   std::string remote;
 
-  std::string header(const std::string& name) const;
+  // The first field named `name`, ignoring case; "" when none.
+  std::string header(std::string_view name) const;
   std::string path() const;                         // target without the query
   std::string query(const std::string& key) const;  // "" when absent
 };
@@ -46,6 +61,28 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// What a server's head check decides about one request once its header is
+// read and before any of its body is: refuse it (answered at once with
+// Connection: close; the body is never read), or let it in with at most
+// `body_limit` bytes of body (the server's own limit when unset).
+struct HeadDecision {
+  std::optional<HttpResponse> refuse;
+  std::optional<std::uint64_t> body_limit;
+
+  HeadDecision() = default;
+  HeadDecision(std::optional<HttpResponse> refusal)  // NOLINT: implicit on purpose
+      : refuse(std::move(refusal)) {}
+  HeadDecision(HttpResponse refusal) : refuse(std::move(refusal)) {}  // NOLINT
+  static HeadDecision accept(std::uint64_t limit) {
+    HeadDecision d;
+    d.body_limit = limit;
+    return d;
+  }
+};
+// Runs on an I/O thread: it must be quick and must not block (no disk, no
+// network); HMACs and lookups in the configuration in force are fine.
+using HttpHeadCheck = std::function<HeadDecision(const HttpRequest& head)>;
+
 struct HttpLimits {
   std::uint64_t max_body_bytes = 64ull << 20;
   std::chrono::seconds read_timeout{60};
@@ -56,12 +93,14 @@ struct HttpLimits {
 class HttpServer : public std::enable_shared_from_this<HttpServer> {
  public:
   // `tls` null: plain HTTP; else every connection starts with a TLS handshake.
+  // `head_check` empty: every request is read whole, up to the body limit.
   HttpServer(asio::io_context& io, asio::thread_pool& pool, HttpLimits limits, HttpHandler handler,
-             std::shared_ptr<asio::ssl::context> tls = nullptr)
+             std::shared_ptr<asio::ssl::context> tls = nullptr, HttpHeadCheck head_check = {})
       : io_(io),
         pool_(pool),
         limits_(limits),
         handler_(std::move(handler)),
+        head_check_(std::move(head_check)),
         tls_(std::move(tls)),
         acceptor_(io) {}
 
@@ -79,11 +118,15 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
   template <class Stream>
   asio::awaitable<void> serve(Stream& stream, const std::string& remote, bool over_cap);
   static asio::awaitable<HttpResponse> run_handler(const HttpHandler& handler, HttpRequest request);
+  // Admission of one request whose header is read: the head check, then
+  // the body limit that applies.
+  HeadDecision admit(const HttpRequest& head) const;
 
   asio::io_context& io_;
   asio::thread_pool& pool_;
   HttpLimits limits_;
   HttpHandler handler_;
+  HttpHeadCheck head_check_;
   std::shared_ptr<asio::ssl::context> tls_;
   asio::ip::tcp::acceptor acceptor_;
   std::atomic<std::size_t> connections_{0};

@@ -35,10 +35,19 @@ CREATE TABLE IF NOT EXISTS inbox (
 CREATE INDEX IF NOT EXISTS inbox_by_document ON inbox(sender, document_id, kind);
 CREATE UNIQUE INDEX IF NOT EXISTS inbox_once ON inbox(sender, document_id)
   WHERE kind = 'edoc' AND verification = 'valid';
+-- The hub: one row per (package, recipient). No migration from the earlier
+-- layout (nothing was deployed); a data-dir made before this one must be
+-- started afresh.
 CREATE TABLE IF NOT EXISTS mailbox (
   id TEXT PRIMARY KEY, package_id TEXT NOT NULL, from_organ TEXT NOT NULL, to_organ TEXT NOT NULL,
-  kind TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS mailbox_by_recipient ON mailbox(to_organ, kind, status);
+  kind TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL,
+  from_system TEXT NOT NULL, to_system TEXT NOT NULL, title TEXT NOT NULL,
+  notation TEXT NOT NULL, updated_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS mailbox_by_recipient ON mailbox(to_system, kind, status);
+CREATE INDEX IF NOT EXISTS mailbox_by_sender ON mailbox(from_system, created_at);
+CREATE TABLE IF NOT EXISTS hub_agencies (
+  code TEXT PRIMARY KEY, name TEXT NOT NULL, mail TEXT NOT NULL, pid TEXT NOT NULL,
+  id TEXT NOT NULL);
 )sql";
 
 // A prepared statement with positional binding; finalised on scope exit.
@@ -481,9 +490,10 @@ Status Store::add_mail(const std::vector<MailboxRow>& rows, const std::string& p
   Transaction tx(db_);
   for (const auto& m : rows) {
     Stmt q(db_,
-           "INSERT INTO mailbox (id, package_id, from_organ, to_organ, kind, status, created_at) "
-           "VALUES (?,?,?,?,?,?,?)");
+           "INSERT INTO mailbox (id, package_id, from_organ, to_organ, kind, status, created_at, "
+           "from_system, to_system, title, notation, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
     q.bind(m.id).bind(m.package_id).bind(m.from_organ).bind(m.to_organ).bind(m.kind).bind(m.status);
+    q.bind(m.created_at).bind(m.from_system).bind(m.to_system).bind(m.title).bind(m.notation);
     q.bind(m.created_at);
     if (auto st = run(q, "cannot store the mail"); !st) return st;
   }
@@ -491,19 +501,50 @@ Status Store::add_mail(const std::vector<MailboxRow>& rows, const std::string& p
 }
 
 namespace {
+constexpr const char* kMailColumns =
+    "id, package_id, from_organ, to_organ, kind, status, created_at, from_system, to_system, "
+    "title, notation, updated_at";
 MailboxRow mail_row(const Stmt& q) {
-  return {q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5), q.integer(6)};
+  return {q.text(0),    q.text(1), q.text(2), q.text(3), q.text(4),  q.text(5),
+          q.integer(6), q.text(7), q.text(8), q.text(9), q.text(10), q.integer(11)};
 }
 }  // namespace
 
-Result<std::vector<MailboxRow>> Store::mail_for(const std::string& to_organ,
-                                                const std::string& kind) {
+Result<std::vector<MailboxRow>> Store::mail_for(const std::string& to_system,
+                                                const std::string& kind, int limit) {
+  std::lock_guard lock(mutex_);
+  const std::string sql = std::string("SELECT ") + kMailColumns +
+                          " FROM mailbox WHERE to_system = ? AND kind = ? AND status IN ('new', "
+                          "'processing') ORDER BY created_at, rowid LIMIT ?";
+  Stmt q(db_, sql.c_str());
+  q.bind(to_system).bind(kind).bind(static_cast<std::int64_t>(limit));
+  if (!q.ok()) return q.error("cannot read the mailbox");
+  std::vector<MailboxRow> out;
+  while (q.step() == SQLITE_ROW) out.push_back(mail_row(q));
+  return out;
+}
+
+Result<std::int64_t> Store::count_mail_for(const std::string& to_system, const std::string& kind) {
   std::lock_guard lock(mutex_);
   Stmt q(db_,
-         "SELECT id, package_id, from_organ, to_organ, kind, status, created_at FROM mailbox "
-         "WHERE to_organ = ? AND kind = ? AND status IN ('new', 'processing') ORDER BY created_at, "
-         "rowid");
-  q.bind(to_organ).bind(kind);
+         "SELECT COUNT(*) FROM mailbox WHERE to_system = ? AND kind = ? AND status IN ('new', "
+         "'processing')");
+  q.bind(to_system).bind(kind);
+  if (!q.ok() || q.step() != SQLITE_ROW) return q.error("cannot count the mailbox");
+  return q.integer(0);
+}
+
+Result<std::vector<MailboxRow>> Store::sent_mail(const std::string& from_system,
+                                                 const std::string& kind,
+                                                 const std::string& package_id, int limit) {
+  std::lock_guard lock(mutex_);
+  const std::string sql =
+      std::string("SELECT ") + kMailColumns +
+      " FROM mailbox WHERE from_system = ? AND (? = '' OR kind = ?) AND (? = '' "
+      "OR package_id = ?) ORDER BY created_at DESC, rowid DESC LIMIT ?";
+  Stmt q(db_, sql.c_str());
+  q.bind(from_system).bind(kind).bind(kind).bind(package_id).bind(package_id);
+  q.bind(static_cast<std::int64_t>(limit));
   if (!q.ok()) return q.error("cannot read the mailbox");
   std::vector<MailboxRow> out;
   while (q.step() == SQLITE_ROW) out.push_back(mail_row(q));
@@ -512,9 +553,8 @@ Result<std::vector<MailboxRow>> Store::mail_for(const std::string& to_organ,
 
 Result<std::optional<MailboxRow>> Store::mail(const std::string& id) {
   std::lock_guard lock(mutex_);
-  Stmt q(db_,
-         "SELECT id, package_id, from_organ, to_organ, kind, status, created_at FROM mailbox WHERE "
-         "id = ?");
+  const std::string sql = std::string("SELECT ") + kMailColumns + " FROM mailbox WHERE id = ?";
+  Stmt q(db_, sql.c_str());
   q.bind(id);
   if (!q.ok()) return q.error("cannot read the mailbox");
   if (q.step() != SQLITE_ROW) return std::optional<MailboxRow>();
@@ -523,9 +563,34 @@ Result<std::optional<MailboxRow>> Store::mail(const std::string& id) {
 
 Status Store::set_mail_status(const std::string& id, const std::string& status) {
   std::lock_guard lock(mutex_);
-  Stmt q(db_, "UPDATE mailbox SET status = ? WHERE id = ?");
-  q.bind(status).bind(id);
+  Stmt q(db_, "UPDATE mailbox SET status = ?, updated_at = ? WHERE id = ?");
+  q.bind(status).bind(now()).bind(id);
   return run(q, "cannot update the mailbox");
+}
+
+Result<std::vector<AgencyRow>> Store::agencies() {
+  std::lock_guard lock(mutex_);
+  Stmt q(db_, "SELECT code, name, mail, pid, id FROM hub_agencies ORDER BY code");
+  if (!q.ok()) return q.error("cannot read the agencies");
+  std::vector<AgencyRow> out;
+  while (q.step() == SQLITE_ROW)
+    out.push_back({q.text(0), q.text(1), q.text(2), q.text(3), q.text(4)});
+  return out;
+}
+
+Status Store::add_agency(const AgencyRow& a) {
+  std::lock_guard lock(mutex_);
+  Stmt q(db_, "INSERT OR REPLACE INTO hub_agencies (code, name, mail, pid, id) VALUES (?,?,?,?,?)");
+  q.bind(a.code).bind(a.name).bind(a.mail).bind(a.pid).bind(a.id);
+  return run(q, "cannot store the agency");
+}
+
+Result<bool> Store::delete_agency(const std::string& code) {
+  std::lock_guard lock(mutex_);
+  Stmt q(db_, "DELETE FROM hub_agencies WHERE code = ?");
+  q.bind(code);
+  if (auto st = run(q, "cannot delete the agency"); !st) return st.error();
+  return sqlite3_changes(db_) > 0;
 }
 
 Result<std::vector<std::pair<std::string, std::int64_t>>> Store::counts() {

@@ -77,12 +77,22 @@ struct DueDelivery {
   int attempts = 0;
 };
 
-// One package waiting at the hub for one recipient.
+// One package waiting at the hub for one recipient: `id` is the
+// recipient's docId, `package_id` the sender's DocId (one per sendEdoc,
+// shared by its recipients; the bytes are packages/PACKAGE_ID.xml).
 struct MailboxRow {
   std::string id;
   std::string package_id;
   std::string from_organ, to_organ, kind, status;  // status: new, processing, done, fail
   std::int64_t created_at = 0;
+  std::string from_system, to_system;  // the exchange clients' system ids
+  std::string title, notation;         // Subject, CodeNumber/CodeNotation ("" for a status)
+  std::int64_t updated_at = 0;
+};
+
+// An agency registered through the hub's /registerAgency.
+struct AgencyRow {
+  std::string code, name, mail, pid, id;
 };
 
 class Store {
@@ -133,10 +143,21 @@ class Store {
 
   // Hub mailboxes.
   Status add_mail(const std::vector<MailboxRow>& rows, const std::string& package);
-  // The oldest 100 waiting for `to_organ`: a poll takes a bounded bite.
-  Result<std::vector<MailboxRow>> mail_for(const std::string& to_organ, const std::string& kind);
+  // The oldest `limit` of `kind` waiting (not done) for `to_system`: a poll
+  // takes a bounded bite.
+  Result<std::vector<MailboxRow>> mail_for(const std::string& to_system, const std::string& kind,
+                                           int limit = 100);
+  Result<std::int64_t> count_mail_for(const std::string& to_system, const std::string& kind);
+  // What `from_system` sent, newest first, one row per recipient; `kind`
+  // and `package_id` filter when not empty.
+  Result<std::vector<MailboxRow>> sent_mail(const std::string& from_system, const std::string& kind,
+                                            const std::string& package_id, int limit = 500);
   Result<std::optional<MailboxRow>> mail(const std::string& id);
   Status set_mail_status(const std::string& id, const std::string& status);
+  // The hub's registered agencies (beside those of its configuration).
+  Result<std::vector<AgencyRow>> agencies();
+  Status add_agency(const AgencyRow& agency);  // replaces one with the same code
+  Result<bool> delete_agency(const std::string& code);
 
   // Counts for /metrics: documents by status, pending deliveries, inbox by verification.
   Result<std::vector<std::pair<std::string, std::int64_t>>> counts();

@@ -18,8 +18,18 @@ void init_curl_once() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+struct Sink {
+  std::string body;
+  bool too_large = false;
+};
+
 size_t append_body(char* data, size_t size, size_t count, void* user) {
-  static_cast<std::string*>(user)->append(data, size * count);
+  auto* sink = static_cast<Sink*>(user);
+  if (sink->body.size() + size * count > VdxpAdapter::kMaxAnswerBytes) {
+    sink->too_large = true;
+    return 0;  // curl stops with CURLE_WRITE_ERROR
+  }
+  sink->body.append(data, size * count);
   return size * count;
 }
 
@@ -48,27 +58,23 @@ const std::string& VdxpAdapter::type() const {
   return kType;
 }
 
-Result<VdxpAdapter::Response> VdxpAdapter::post(
-    const std::string& path, const std::map<std::string, std::string>& parameters,
-    const std::string& body) {
+Result<VdxpAdapter::Response> VdxpAdapter::post(const std::string& path,
+                                                const Parameters& parameters,
+                                                const std::string& content_type,
+                                                const std::string& body) {
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
   if (!curl) return make_error(Errc::internal, "cannot create a curl handle");
-  const std::string timestamp = std::to_string(now_seconds().time_since_epoch().count());
-  const std::string signature = sign_request(settings_.auth, settings_.secret, settings_.system_id,
-                                             timestamp, "POST", path, parameters, body);
+  // A signer per call: the timestamp is the call's (the SDK fixes it per
+  // object; a server can only check its format either way).
+  const RequestSigner signer(settings_.system_id, settings_.secret);
   curl_slist* raw = nullptr;
-  auto add = [&](const std::string& name, const std::string& value) {
+  for (const auto& [name, value] : signer.headers(parameters, content_type)) {
     raw = curl_slist_append(raw, (name + ": " + value).c_str());
-  };
-  add(settings_.auth.header("systemid"), settings_.system_id);
-  add(settings_.auth.header("timestamp"), timestamp);
-  add(settings_.auth.header("signature"), signature);
-  for (const auto& [k, v] : parameters) add(k, v);
-  add("Content-Type", "application/xml");
-  add("Expect", "");  // no 100-continue round trip
+  }
+  raw = curl_slist_append(raw, "Expect:");  // as the SDK's sendEdoc: no 100-continue round trip
   std::unique_ptr<curl_slist, SlistDeleter> headers(raw);
 
-  Response response;
+  Sink sink;
   const std::string url = settings_.url + path;
   CURL* c = curl.get();
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
@@ -77,7 +83,7 @@ Result<VdxpAdapter::Response> VdxpAdapter::post(
   curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, append_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(settings_.timeout.count()));
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(settings_.connect_timeout.count()));
@@ -91,87 +97,90 @@ Result<VdxpAdapter::Response> VdxpAdapter::post(
 
   const CURLcode rc = curl_easy_perform(c);
   std::lock_guard lock(health_mutex_);
+  if (sink.too_large) {
+    return make_error(Errc::io, "the exchange's answer to " + path + " is larger than " +
+                                    std::to_string(kMaxAnswerBytes) + " bytes");
+  }
   if (rc != CURLE_OK) {
     last_transport_error_ = "cannot reach the exchange at " + url + ": " + curl_easy_strerror(rc);
     return make_error(Errc::io, last_transport_error_);
   }
   last_transport_error_.clear();
+  Response response;
+  response.body = std::move(sink.body);
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.http_status);
   return response;
 }
 
-Result<nlohmann::json> VdxpAdapter::call(const std::string& path,
-                                         const std::map<std::string, std::string>& parameters,
-                                         const std::string& body) {
-  auto response = post(path, parameters, body);
+Result<nlohmann::json> VdxpAdapter::call(const std::string& path, const Parameters& parameters,
+                                         const std::string& body, const std::string& content_type) {
+  auto response = post(path, parameters, content_type, body);
   if (!response) return response.error();
   auto j = nlohmann::json::parse(response->body, nullptr, false);
-  const bool json = !j.is_discarded() && j.is_object();
-  if (response->http_status >= 500 || response->http_status == 429 || response->http_status == 0) {
-    return make_error(Errc::io, "the exchange answered HTTP " +
-                                    std::to_string(response->http_status) +
-                                    (json ? ": " + json_string(j, "ErrorDesc") : std::string()));
+  const long http = response->http_status;
+  if (j.is_discarded() || !j.is_object()) {
+    return make_error(Errc::io, "the exchange answered " + path + " (HTTP " + std::to_string(http) +
+                                    ") without a JSON object");
   }
-  if (!json) {
-    return make_error(Errc::io, "the exchange answered HTTP " +
-                                    std::to_string(response->http_status) + " without a JSON body");
+  // By status/ErrorCode, whatever the HTTP status (the SDK's way).
+  if (json_string(j, "status") != "FAIL" && json_string(j, "ErrorCode") == "0") return j;
+  const std::string why = json_string(j, "ErrorDesc");
+  if (http >= 500 || http == 429 || http == 0) {
+    return make_error(Errc::io, "the exchange answered HTTP " + std::to_string(http) + ": " + why);
   }
-  if (response->http_status == 401 || response->http_status == 403) {
+  if (http == 401 || http == 403) {
     // Misconfiguration on one side; retried, so a fixed config resumes the queue.
     return make_error(Errc::io, "the exchange refused our credentials (HTTP " +
-                                    std::to_string(response->http_status) +
-                                    "): " + json_string(j, "ErrorDesc"));
+                                    std::to_string(http) + "): " + why);
   }
-  if (json_string(j, "ErrorCode") != "0") {
-    return make_error(Errc::invalid, "the exchange refused it: " + json_string(j, "ErrorDesc"));
-  }
-  return j;
+  return make_error(Errc::invalid, "the exchange refused it: " + why);
 }
 
 Result<DeliveryReceipt> VdxpAdapter::deliver(const OutgoingPackage& package) {
-  const nlohmann::json to = package.to_organ_ids;
+  // As the SDK: the file's bytes then CRLF; hash-file covers the file alone.
   auto answer = call("/sendEdoc",
-                     {{"from", package.from_organ_id},
-                      {"to", to.dump()},
-                      {"servicetype", "eDoc"},
-                      {"messagetype", package.message_type}},
-                     package.bytes);
+                     {{"servicetype", "eDoc"},
+                      {"messagetype", package.message_type == "status" ? "status" : "edoc"},
+                      {"hash-file", sdk_hash_file(package.bytes)},
+                      {"from", package.from_organ_id}},
+                     package.bytes + "\r\n", "application/octet-stream");
   if (!answer) return answer.error();
   return DeliveryReceipt{json_string(*answer, "DocId"), "accepted by the exchange"};
 }
 
-Result<std::vector<IncomingPackage>> VdxpAdapter::poll_type(const std::string& message_type) {
+Status VdxpAdapter::poll_type(const std::string& message_type, std::size_t room,
+                              std::vector<IncomingPackage>& out) {
   auto list =
       call("/getReceivedEdocList", {{"servicetype", "eDoc"}, {"messagetype", message_type}});
   if (!list) return list.error();
-  std::vector<IncomingPackage> out;
   auto data = list->find("data");
-  if (data == list->end() || !data->is_array()) return out;
+  if (data == list->end() || !data->is_array()) return {};
   for (const auto& item : *data) {
+    if (room == 0) break;
     const std::string doc_id = json_string(item, "docId");
     if (doc_id.empty()) continue;
-    auto got = call("/getEdoc", {{"docid", doc_id}});
+    auto got = call("/getEdoc", {{"docId", doc_id}}, "{}");
     if (!got) return got.error();
     auto bytes = base64_decode(json_string(*got, "data"));
     if (!bytes)
       return make_error(Errc::io, "the exchange sent document " + doc_id + " in broken base64");
+    got = nlohmann::json();  // keep one copy of the package, not two
     out.push_back({doc_id, json_string(item, "from"), message_type, std::move(*bytes)});
+    --room;
   }
-  return out;
+  return {};
 }
 
 Result<std::vector<IncomingPackage>> VdxpAdapter::poll() {
-  auto docs = poll_type("edoc");
-  if (!docs) return docs.error();
-  auto statuses = poll_type("status");
-  if (!statuses) return statuses.error();
-  for (auto& s : *statuses) docs->push_back(std::move(s));
-  return docs;
+  std::vector<IncomingPackage> out;
+  if (auto st = poll_type("edoc", kMaxPackagesPerPoll, out); !st) return st.error();
+  if (auto st = poll_type("status", kMaxPackagesPerPoll - out.size(), out); !st) return st.error();
+  return out;
 }
 
 Status VdxpAdapter::acknowledge(const std::string& remote_id, bool accepted) {
   auto answer =
-      call("/updateStatus", {{"docid", remote_id}, {"status", accepted ? "done" : "fail"}});
+      call("/updateStatus", {{"docId", remote_id}, {"status", accepted ? "done" : "fail"}}, "{}");
   if (!answer) return answer.error();
   return {};
 }
@@ -184,10 +193,9 @@ Status VdxpAdapter::health() {
 
 Result<std::unique_ptr<Adapter>> VdxpAdapterFactory::create(
     const config::AdapterConfig& config) const {
-  static const std::set<std::string> kKnown = {
-      "url",        "system-id",       "secret-file",       "poll",
-      "timeout",    "connect-timeout", "ca-file",           "client-cert",
-      "client-key", "header-prefix",   "signature-encoding"};
+  static const std::set<std::string> kKnown = {"url",     "system-id",   "secret-file",
+                                               "poll",    "timeout",     "connect-timeout",
+                                               "ca-file", "client-cert", "client-key"};
   for (const auto& [key, value] : config.settings) {
     if (!kKnown.count(key))
       return make_error(Errc::invalid, "unknown setting '" + key + "' for a vdxp adapter");
@@ -229,12 +237,6 @@ Result<std::unique_ptr<Adapter>> VdxpAdapterFactory::create(
   s.ca_file = path(get("ca-file"));
   s.client_cert = path(get("client-cert"));
   s.client_key = path(get("client-key"));
-  s.auth.header_prefix = get("header-prefix");
-  const std::string encoding = get("signature-encoding");
-  if (!encoding.empty() && encoding != "hex" && encoding != "base64") {
-    return make_error(Errc::invalid, "signature-encoding must be hex or base64");
-  }
-  s.auth.base64_signature = encoding == "base64";
   return std::unique_ptr<Adapter>(std::make_unique<VdxpAdapter>(config.name, std::move(s)));
 }
 

@@ -1,13 +1,20 @@
-// adapters/vdxp/vdxp_adapter.h: the exchange API of DOMAIN.md (VDXP shape)
-// as a client, over libcurl: push with /sendEdoc, poll with
-// /getReceivedEdocList and /getEdoc, acknowledge with /updateStatus.
+// adapters/vdxp/vdxp_adapter.h: a client of the national exchange (VDXP),
+// sending exactly what VNPT's client SDK sends (VDXP.md section 11
+// "Client"), over libcurl: push with /sendEdoc (POST, the package + CRLF as
+// application/octet-stream, signed from/servicetype/messagetype/hash-file),
+// poll with /getReceivedEdocList (edoc, then status) and /getEdoc (one
+// package at a time, base64 in `data`), acknowledge with /updateStatus
+// done|fail. Every call is signed with the XroadVnpt HMAC (vdxp_auth.h), a
+// fresh parameter set per call, the timestamp of the call.
 //
-// Settings: url (required), system-id (required), secret-file (required),
-// poll="5s", timeout="30s", connect-timeout="10s", ca-file, client-cert,
-// client-key (TLS), header-prefix="" and signature-encoding="hex"|"base64"
-// (see vdxp_auth.h). Network faults and 5xx answers are Errc::io (retry
-// later); an answer with ErrorCode other than "0" is final (Errc::invalid)
-// and carries the exchange's ErrorDesc.
+// Settings: url (required), system-id (required), secret-file (required:
+// the secret as text, surrounding whitespace trimmed), poll="5s",
+// timeout="30s", connect-timeout="10s", ca-file, client-cert, client-key
+// (TLS). Answers are read by `status`/`ErrorCode` whatever the HTTP status.
+// Network faults, answers that are not JSON, 5xx/429 and refused
+// credentials (401/403) are Errc::io (retry later: a fixed configuration
+// resumes the queue); any other FAIL is final (Errc::invalid) and carries
+// the exchange's ErrorDesc.
 //
 // Thread-safe: every call uses its own curl easy handle.
 #pragma once
@@ -31,11 +38,18 @@ struct VdxpSettings {
   std::chrono::milliseconds timeout{30000};
   std::chrono::milliseconds connect_timeout{10000};
   std::string ca_file, client_cert, client_key;
-  AuthScheme auth;
 };
 
 class VdxpAdapter final : public Adapter {
  public:
+  // The Adapter interface hands a poll's packages over in one vector: a
+  // poll fetches at most this many (the rest stay listed at the exchange
+  // until acknowledged, and come with the next poll).
+  static constexpr std::size_t kMaxPackagesPerPoll = 8;
+  // No answer from the exchange may be larger (a package of the 64 MB
+  // default body limit is ~86 MB in base64).
+  static constexpr std::size_t kMaxAnswerBytes = 128u << 20;
+
   VdxpAdapter(std::string name, VdxpSettings settings);
 
   const std::string& name() const override { return name_; }
@@ -53,14 +67,15 @@ class VdxpAdapter final : public Adapter {
     std::string body;
   };
   // POSTs to url + path with the signed headers; transport errors are Errc::io.
-  Result<Response> post(const std::string& path,
-                        const std::map<std::string, std::string>& parameters,
-                        const std::string& body);
-  // Parses an answer and checks ErrorCode; 5xx and non-JSON are Errc::io.
-  Result<nlohmann::json> call(const std::string& path,
-                              const std::map<std::string, std::string>& parameters,
-                              const std::string& body = {});
-  Result<std::vector<IncomingPackage>> poll_type(const std::string& message_type);
+  Result<Response> post(const std::string& path, const Parameters& parameters,
+                        const std::string& content_type, const std::string& body);
+  // Parses an answer and checks status/ErrorCode; see the header comment.
+  Result<nlohmann::json> call(const std::string& path, const Parameters& parameters,
+                              const std::string& body = {},
+                              const std::string& content_type = "application/json");
+  // Appends to `out` up to `room` packages of one messagetype.
+  Status poll_type(const std::string& message_type, std::size_t room,
+                   std::vector<IncomingPackage>& out);
 
   std::string name_;
   VdxpSettings settings_;
