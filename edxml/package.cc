@@ -654,9 +654,11 @@ std::string to_text(const Package& p) {
     out << "from:        " << org(h.from) << "\n";
     for (const auto& to : h.to) out << "to:          " << org(to) << "\n";
     out << "code:        " << h.code.number << "/" << h.code.notation << "\n";
-    out << "type:        " << h.document_type
-        << (h.document_type_detail.empty() ? "" : " detail " + h.document_type_detail)
-        << (h.document_type_name.empty() ? "" : " (" + h.document_type_name + ")") << "\n";
+    if (!h.document_type.empty() || !h.document_type_name.empty()) {
+      out << "type:        " << h.document_type
+          << (h.document_type_detail.empty() ? "" : " detail " + h.document_type_detail)
+          << (h.document_type_name.empty() ? "" : " (" + h.document_type_name + ")") << "\n";
+    }
     out << "subject:     " << h.subject << "\n";
     out << "promulgated: " << h.promulgation_date
         << (h.promulgation_place.empty() ? "" : " at " + h.promulgation_place) << "\n";

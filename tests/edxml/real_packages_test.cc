@@ -226,3 +226,81 @@ BOOST_AUTO_TEST_CASE(signing_keeps_unknown_elements_in_place_and_in_order) {
   BOOST_TEST(next == original.size(),
              "first element missing or moved: " << (next < original.size() ? original[next] : ""));
 }
+
+BOOST_AUTO_TEST_CASE(the_cli_builds_and_shows_all_of_it) {
+  test::TempDir dir;
+  test::write(dir / "meta.json", R"({
+    "from": {"organ_id": "000.00.12.H50", "organ_name": "UBND huyện Hướng Hóa"},
+    "to": [{"organ_id": "28.22.H17", "organ_name": "UBND xã Hòa Sơn"}],
+    "code": {"number": "7", "notation": "UBND-VP"},
+    "promulgation": {"place": "Khe Sanh", "date": "2026/11/28"},
+    "document_type": {"type": "1", "type_detail": "0", "name": "Công văn"},
+    "subject": "Thay thế văn bản số 5",
+    "other_info": {"priority": 1, "direction": "false"},
+    "timestamp": "2026-11-28T02:00:00Z",
+    "trace_list": {"id": "t1", "version": "1.0"},
+    "business": {"doc_type": 3, "paper": 1,
+                 "replacements": [{"document_id": "000.00.12.H50,2026/11/01,5/UBND-VP",
+                                   "organ_ids": ["28.22.H17"]}],
+                 "staff": {"department": "Văn phòng", "department_id": "VP", "staff": "Bình",
+                           "staff_id": "42", "email": "b@example.vn", "mobile": "0912"}}})");
+  test::write(dir / "a.pdf", "%PDF-1.4 x");
+  auto built = test::run(test::edocgw_cmd() + " edxml build --meta " +
+                         test::quote(dir / "meta.json") + " --attach " +
+                         test::quote(dir / "a.pdf") + " --out " + test::quote(dir / "p.edxml"));
+  BOOST_REQUIRE_MESSAGE(built.exit_code == 0, built.err);
+  auto shown =
+      test::run(test::edocgw_cmd() + " edxml inspect --json " + test::quote(dir / "p.edxml"));
+  BOOST_REQUIRE_MESSAGE(shown.exit_code == 0, shown.err);
+  const auto j = nlohmann::json::parse(shown.out);
+  BOOST_TEST(j["document_type"]["type_detail"] == "0");
+  BOOST_TEST(j["business"]["doc_type_name"] == "replacement");
+  BOOST_TEST(j["business"]["replacements"][0]["organ_ids"][0] == "28.22.H17");
+  BOOST_TEST(j["business"]["staff"]["staff_id"] == "42");
+  BOOST_TEST(j["traces"][0]["timestamp"] == "2026/11/28 09:00:00");
+  BOOST_TEST(j["traces"][0]["timestamp_utc"] == "2026-11-28T02:00:00Z");
+  BOOST_TEST(j["trace_list"]["version"] == "1.0");
+  BOOST_TEST(j["other_info"]["direction"] == "false");
+  BOOST_TEST(j["attachments"][0]["content_id"].get<std::string>().rfind("cid:", 0) == 0u);
+  BOOST_TEST(j["unknown_elements"].empty());
+
+  // Unknown metadata keys stay errors, wherever they are.
+  test::write(dir / "typo.json", R"({"from": {"organ_id": "000.00.12.H50"},
+    "to": [{"organ_id": "000.00.13.H50"}], "code": {"number": "1", "notation": "X"},
+    "subject": "s", "business": {"doc_type": 2, "document_info": {"recievers": []}}})");
+  auto typo =
+      test::run(test::edocgw_cmd() + " edxml build --meta " + test::quote(dir / "typo.json"));
+  BOOST_TEST(typo.exit_code == 1);
+  BOOST_TEST(typo.err.find("business.document_info.recievers") != std::string::npos, typo.err);
+
+  // A status with complete StaffInfo; inspect lists a vendor element it saw.
+  test::write(dir / "status.json", R"({
+    "from": {"organ_id": "000.00.13.H50", "organ_name": "UBND huyện Đakrông"},
+    "response_for": {"organ_id": "vxp.saas.03", "code": "58/UBND-VP",
+                     "promulgation_date": "2025/10/14",
+                     "document_id": "5d0c1f7e-3b52-4c8e-9a8e-2f5b7c1d9e40"},
+    "status_code": "14", "description": "Đồng ý thu hồi",
+    "timestamp": "2026/11/28 09:00:00",
+    "staff": {"department": "VP", "department_id": "1", "staff": "An", "staff_id": "2",
+              "email": "an@example.vn", "mobile": "0913"}})");
+  auto status =
+      test::run(test::edocgw_cmd() + " edxml status --meta " + test::quote(dir / "status.json") +
+                " --out " + test::quote(dir / "s.edxml"));
+  BOOST_REQUIRE_MESSAGE(status.exit_code == 0, status.err);
+  test::write(dir / "s2.edxml",
+              test::replace_once(test::read(dir / "s.edxml"), "</edXML:MessageHeader>",
+                                 "<edXML:VendorNote>n</edXML:VendorNote></edXML:MessageHeader>"));
+  auto text = test::run(test::edocgw_cmd() + " edxml inspect " + test::quote(dir / "s2.edxml"));
+  BOOST_REQUIRE_MESSAGE(text.exit_code == 0, text.err);
+  BOOST_TEST(
+      text.out.find("status:      15 (recipient agrees to recall/update)") != std::string::npos,
+      text.out);
+  BOOST_TEST(text.out.find("to:          vxp.saas.03") != std::string::npos);
+  BOOST_TEST(text.out.find("staff:       An [2], VP [1], an@example.vn, 0913") !=
+             std::string::npos);
+  BOOST_TEST(
+      text.out.find("unknown:     /edXML/edXMLEnvelope/edXMLHeader/MessageHeader/VendorNote") !=
+      std::string::npos);
+  BOOST_TEST(text.out.find("timestamp:   2026/11/28 09:00:00 (2026-11-28T02:00:00Z)") !=
+             std::string::npos);
+}
