@@ -10,31 +10,42 @@ CREATE TABLE IF NOT EXISTS documents (
   id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',
   document_id TEXT NOT NULL, sender TEXT NOT NULL, subject TEXT NOT NULL DEFAULT '',
   package_sha256 TEXT NOT NULL, client TEXT NOT NULL DEFAULT '',
-  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  business_type INTEGER NOT NULL DEFAULT 0, follows TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS documents_by_document_id ON documents(document_id);
 CREATE TABLE IF NOT EXISTS recipients (
   document TEXT NOT NULL REFERENCES documents(id), organ_id TEXT NOT NULL, adapter TEXT NOT NULL,
   status TEXT NOT NULL, status_code TEXT NOT NULL DEFAULT '', status_description TEXT NOT NULL DEFAULT '',
   attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL DEFAULT 0,
   last_error TEXT NOT NULL DEFAULT '', remote_id TEXT NOT NULL DEFAULT '', updated_at INTEGER NOT NULL,
-  PRIMARY KEY (document, organ_id));
+  status_at INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (document, organ_id));
 CREATE INDEX IF NOT EXISTS recipients_due ON recipients(status, next_attempt_at);
 CREATE TABLE IF NOT EXISTS attempts (
   document TEXT NOT NULL, organ_id TEXT NOT NULL, at INTEGER NOT NULL, ok INTEGER NOT NULL,
   detail TEXT NOT NULL);
+-- Every edXML status about a document, in either direction: about one of our
+-- documents (ref = documents.id, organ_id = the recipient that sent it) or
+-- about one we received (ref = inbox.id, organ_id = who sent the status).
 CREATE TABLE IF NOT EXISTS statuses (
-  document TEXT NOT NULL, organ_id TEXT NOT NULL, code TEXT NOT NULL, description TEXT NOT NULL,
-  at INTEGER NOT NULL);
+  ref TEXT NOT NULL, organ_id TEXT NOT NULL, code TEXT NOT NULL, description TEXT NOT NULL,
+  timestamp INTEGER NOT NULL, received_at INTEGER NOT NULL, direction TEXT NOT NULL,
+  applied INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS statuses_by_ref ON statuses(ref, organ_id);
 CREATE TABLE IF NOT EXISTS idempotency (
   client TEXT NOT NULL, key TEXT NOT NULL, document TEXT NOT NULL, PRIMARY KEY (client, key));
 CREATE TABLE IF NOT EXISTS inbox (
   id TEXT PRIMARY KEY, seq INTEGER NOT NULL, kind TEXT NOT NULL, adapter TEXT NOT NULL,
   remote_id TEXT NOT NULL, sender TEXT NOT NULL, document_id TEXT NOT NULL, subject TEXT NOT NULL,
   verification TEXT NOT NULL, reason TEXT NOT NULL, report_json TEXT NOT NULL,
-  package_sha256 TEXT NOT NULL, received_at INTEGER NOT NULL, handled INTEGER NOT NULL DEFAULT 0);
+  package_sha256 TEXT NOT NULL, received_at INTEGER NOT NULL, handled INTEGER NOT NULL DEFAULT 0,
+  business_type INTEGER NOT NULL DEFAULT 0, concerns TEXT NOT NULL DEFAULT '',
+  conflict_of TEXT NOT NULL DEFAULT '', revoked_by TEXT NOT NULL DEFAULT '',
+  superseded_by TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS inbox_by_document ON inbox(sender, document_id, kind);
-CREATE UNIQUE INDEX IF NOT EXISTS inbox_once ON inbox(sender, document_id)
-  WHERE kind = 'edoc' AND verification = 'valid';
+-- The same package again (same sender, DocumentId, business type and bytes)
+-- is a duplicate; a different one is kept (a follow-up, or a conflicting copy).
+CREATE UNIQUE INDEX IF NOT EXISTS inbox_once ON inbox(sender, document_id, business_type,
+  package_sha256) WHERE kind = 'edoc' AND verification IN ('valid', 'unsigned');
 -- The hub: one row per (package, recipient). No migration from the earlier
 -- layout (nothing was deployed); a data-dir made before this one must be
 -- started afresh.
@@ -208,9 +219,9 @@ Result<Store::Submitted> Store::submit(const DocumentRow& d, const std::string& 
       queue_cv_.wait(lock);
     }
   }
-  if (me.result.ok() && me.result->repeated) {
+  if (!me.result.ok() || me.result->repeated) {
     std::error_code ec;
-    std::filesystem::remove(package_path(d.id), ec);  // the first submission's package stays
+    std::filesystem::remove(package_path(d.id), ec);  // no row names it (or the first one's does)
   }
   return std::move(me.result);
 }
@@ -244,11 +255,28 @@ void Store::commit_pending(std::vector<PendingSubmit*> batch) {
         continue;
       }
     }
+    if (d.kind == "edoc" && d.business_type == 0) {
+      // One original per DocumentId: a second one would make every status
+      // about it ambiguous. Follow-ups (1, 2, 3) share it by design.
+      Stmt dup(db_,
+               "SELECT id FROM documents WHERE document_id = ? AND kind = 'edoc' AND "
+               "business_type = 0");
+      dup.bind(d.document_id);
+      if (dup.ok() && dup.step() == SQLITE_ROW) {
+        p->result = make_error(Errc::invalid, "document " + dup.text(0) +
+                                                  " already has DocumentId " + d.document_id +
+                                                  "; send a follow-up (revocation, update, "
+                                                  "replacement) instead of a second original");
+        continue;
+      }
+    }
     Stmt doc(db_,
              "INSERT INTO documents (id, kind, status, reason, document_id, sender, subject, "
-             "package_sha256, client, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+             "package_sha256, client, created_at, updated_at, business_type, follows) "
+             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
     doc.bind(d.id).bind(d.kind).bind(d.status).bind(d.reason).bind(d.document_id).bind(d.sender);
     doc.bind(d.subject).bind(d.package_sha256).bind(d.client).bind(t).bind(t);
+    doc.bind(static_cast<std::int64_t>(d.business_type)).bind(d.follows);
     Status st = run(doc, "cannot store the document");
     for (const auto& r : d.recipients) {
       if (!st) break;
@@ -299,23 +327,77 @@ Result<std::optional<DocumentRow>> Store::document(const std::string& id) {
   std::lock_guard lock(mutex_);
   Stmt q(db_,
          "SELECT id, kind, status, reason, document_id, sender, subject, package_sha256, client, "
-         "created_at, updated_at FROM documents WHERE id = ?");
+         "created_at, updated_at, business_type, follows FROM documents WHERE id = ?");
   q.bind(id);
   if (!q.ok()) return q.error("cannot read documents");
   if (q.step() != SQLITE_ROW) return std::optional<DocumentRow>();
-  DocumentRow d{q.text(0), q.text(1), q.text(2), q.text(3),    q.text(4),     q.text(5),
-                q.text(6), q.text(7), q.text(8), q.integer(9), q.integer(10), {}};
+  DocumentRow d;
+  d.id = q.text(0);
+  d.kind = q.text(1);
+  d.status = q.text(2);
+  d.reason = q.text(3);
+  d.document_id = q.text(4);
+  d.sender = q.text(5);
+  d.subject = q.text(6);
+  d.package_sha256 = q.text(7);
+  d.client = q.text(8);
+  d.created_at = q.integer(9);
+  d.updated_at = q.integer(10);
+  d.business_type = static_cast<int>(q.integer(11));
+  d.follows = q.text(12);
   Stmt r(db_,
          "SELECT organ_id, adapter, status, status_code, status_description, attempts, "
-         "next_attempt_at, last_error, remote_id, updated_at FROM recipients WHERE document = ? "
-         "ORDER BY rowid");
+         "next_attempt_at, last_error, remote_id, updated_at, status_at FROM recipients "
+         "WHERE document = ? ORDER BY rowid");
   r.bind(id);
   while (r.ok() && r.step() == SQLITE_ROW) {
-    d.recipients.push_back({r.text(0), r.text(1), r.text(2), r.text(3), r.text(4),
-                            static_cast<int>(r.integer(5)), r.integer(6), r.text(7), r.text(8),
-                            r.integer(9)});
+    RecipientRow rec;
+    rec.organ_id = r.text(0);
+    rec.adapter = r.text(1);
+    rec.status = r.text(2);
+    rec.status_code = r.text(3);
+    rec.status_description = r.text(4);
+    rec.attempts = static_cast<int>(r.integer(5));
+    rec.next_attempt_at = r.integer(6);
+    rec.last_error = r.text(7);
+    rec.remote_id = r.text(8);
+    rec.updated_at = r.integer(9);
+    rec.status_at = r.integer(10);
+    rec.history = history_locked(id, rec.organ_id);
+    d.recipients.push_back(std::move(rec));
   }
   return std::optional<DocumentRow>(std::move(d));
+}
+
+std::vector<StatusEntry> Store::history_locked(const std::string& ref,
+                                               const std::string& organ_id) {
+  // Bounded: a misbehaving peer cannot make one answer unbounded.
+  Stmt h(db_,
+         "SELECT organ_id, code, description, timestamp, received_at, direction, applied "
+         "FROM statuses WHERE ref = ? AND (? = '' OR organ_id = ?) "
+         "ORDER BY timestamp, received_at, rowid LIMIT 1000");
+  h.bind(ref).bind(organ_id).bind(organ_id);
+  std::vector<StatusEntry> out;
+  while (h.ok() && h.step() == SQLITE_ROW) {
+    out.push_back({h.text(0), h.text(1), h.text(2), h.integer(3), h.integer(4), h.text(5),
+                   h.integer(6) != 0});
+  }
+  return out;
+}
+
+Result<std::optional<DocumentRow>> Store::original_document(const std::string& document_id) {
+  std::string id;
+  {
+    std::lock_guard lock(mutex_);
+    Stmt q(db_,
+           "SELECT id FROM documents WHERE document_id = ? AND kind = 'edoc' AND "
+           "business_type = 0 ORDER BY created_at LIMIT 1");
+    q.bind(document_id);
+    if (!q.ok()) return q.error("cannot read documents");
+    if (q.step() != SQLITE_ROW) return std::optional<DocumentRow>();
+    id = q.text(0);
+  }
+  return document(id);
 }
 
 Result<std::vector<DueDelivery>> Store::due_deliveries(std::int64_t at, int limit) {
@@ -381,46 +463,89 @@ Status Store::record_delivery(const std::string& document, const std::string& or
   return tx.commit();
 }
 
-Result<bool> Store::record_status(const std::string& document_id, const std::string& from_organ,
-                                  const std::string& code, const std::string& description) {
-  std::lock_guard lock(mutex_);
-  Transaction tx(db_);
-  Stmt q(db_,
-         "SELECT d.id FROM documents d JOIN recipients r ON r.document = d.id "
-         "WHERE d.document_id = ? AND d.kind = 'edoc' AND r.organ_id = ? ORDER BY d.created_at "
-         "DESC LIMIT 1");
-  q.bind(document_id).bind(from_organ);
-  if (!q.ok()) return q.error("cannot find the document");
-  if (q.step() != SQLITE_ROW) return false;
-  const std::string id = q.text(0);
-  const std::int64_t t = now();
-  Stmt s(db_,
-         "INSERT INTO statuses (document, organ_id, code, description, at) VALUES (?,?,?,?,?)");
-  s.bind(id).bind(from_organ).bind(code).bind(description).bind(t);
-  if (auto st = run(s, "cannot record the status"); !st) return st.error();
-  Stmt u(db_,
-         "UPDATE recipients SET status_code = ?, status_description = ?, updated_at = ? "
-         "WHERE document = ? AND organ_id = ?");
-  u.bind(code).bind(description).bind(t).bind(id).bind(from_organ);
-  if (auto st = run(u, "cannot update the recipient"); !st) return st.error();
-  if (auto st = refresh_document_status(id, t); !st) return st.error();
-  if (auto st = tx.commit(); !st) return st.error();
-  return true;
+int Store::status_rank(const std::string& code) {
+  // DOMAIN.md: equal Timestamps, the higher code of 01 < ... < 06 wins; the
+  // recall answers 15/16 rank after them, a recall request 13 first.
+  static const char* const kOrder[] = {"13", "01", "02", "03", "04", "05", "06", "15", "16"};
+  for (int i = 0; i < 9; ++i) {
+    if (code == kOrder[i]) return i;
+  }
+  return -1;
 }
 
-Result<bool> Store::add_inbox(const InboxRow& row, const std::string& package) {
+Result<Store::StatusOutcome> Store::record_status(const std::string& document_id,
+                                                  StatusEntry entry) {
+  std::lock_guard lock(mutex_);
+  Transaction tx(db_);
+  // The original the recipient was sent (follow-ups share its DocumentId;
+  // only one original per DocumentId exists, see submit()).
+  Stmt q(db_,
+         "SELECT d.id, r.status_code, r.status_at FROM documents d "
+         "JOIN recipients r ON r.document = d.id WHERE d.document_id = ? AND d.kind = 'edoc' AND "
+         "d.business_type = 0 AND r.organ_id = ?");
+  q.bind(document_id).bind(entry.organ_id);
+  if (!q.ok()) return q.error("cannot find the document");
+  if (q.step() != SQLITE_ROW) return StatusOutcome::no_document;
+  const std::string id = q.text(0), current = q.text(1);
+  const std::int64_t current_at = q.integer(2);
+  entry.applied = current.empty() || entry.timestamp > current_at ||
+                  (entry.timestamp == current_at && status_rank(entry.code) > status_rank(current));
+  const std::int64_t t = now();
+  Stmt s(db_,
+         "INSERT INTO statuses (ref, organ_id, code, description, timestamp, received_at, "
+         "direction, applied) VALUES (?,?,?,?,?,?,?,?)");
+  s.bind(id).bind(entry.organ_id).bind(entry.code).bind(entry.description).bind(entry.timestamp);
+  s.bind(entry.received_at).bind(std::string("in")).bind(std::int64_t{entry.applied});
+  if (auto st = run(s, "cannot record the status"); !st) return st.error();
+  if (entry.applied) {
+    Stmt u(db_,
+           "UPDATE recipients SET status_code = ?, status_description = ?, status_at = ?, "
+           "updated_at = ? WHERE document = ? AND organ_id = ?");
+    u.bind(entry.code).bind(entry.description).bind(entry.timestamp).bind(t).bind(id);
+    u.bind(entry.organ_id);
+    if (auto st = run(u, "cannot update the recipient"); !st) return st.error();
+    if (auto st = refresh_document_status(id, t); !st) return st.error();
+  }
+  if (auto st = tx.commit(); !st) return st.error();
+  return entry.applied ? StatusOutcome::applied : StatusOutcome::kept_older;
+}
+
+Status Store::add_status_history(const std::string& ref, const StatusEntry& entry) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_,
+         "INSERT INTO statuses (ref, organ_id, code, description, timestamp, received_at, "
+         "direction, applied) VALUES (?,?,?,?,?,?,?,?)");
+  s.bind(ref).bind(entry.organ_id).bind(entry.code).bind(entry.description);
+  s.bind(entry.timestamp).bind(entry.received_at).bind(entry.direction);
+  s.bind(std::int64_t{entry.applied});
+  return run(s, "cannot record the status");
+}
+
+Result<bool> Store::add_inbox(InboxRow& row, const std::string& package) {
   if (auto st = write_file_atomic(package_path(row.id), package); !st) return st.error();
   std::lock_guard lock(mutex_);
+  if (row.kind == "edoc" && row.business_type == 0 && accepted_verification(row.verification)) {
+    // Another accepted original with this sender and DocumentId but other
+    // bytes: kept and handed inward as a conflicting copy (README, "Duplicates").
+    Stmt c(db_,
+           "SELECT id FROM inbox WHERE sender = ? AND document_id = ? AND kind = 'edoc' AND "
+           "business_type = 0 AND verification IN ('valid', 'unsigned') AND package_sha256 != ? "
+           "ORDER BY seq LIMIT 1");
+    c.bind(row.sender).bind(row.document_id).bind(row.package_sha256);
+    if (c.ok() && c.step() == SQLITE_ROW) row.conflict_of = c.text(0);
+  }
   Stmt q(db_,
          "INSERT INTO inbox (id, seq, kind, adapter, remote_id, sender, document_id, subject, "
-         "verification, reason, report_json, package_sha256, received_at) "
-         "VALUES (?, (SELECT IFNULL(MAX(seq), 0) + 1 FROM inbox), ?,?,?,?,?,?,?,?,?,?,?)");
+         "verification, reason, report_json, package_sha256, received_at, business_type, "
+         "conflict_of) "
+         "VALUES (?, (SELECT IFNULL(MAX(seq), 0) + 1 FROM inbox), ?,?,?,?,?,?,?,?,?,?,?,?,?)");
   q.bind(row.id).bind(row.kind).bind(row.adapter).bind(row.remote_id).bind(row.sender);
   q.bind(row.document_id).bind(row.subject).bind(row.verification).bind(row.reason);
   q.bind(row.report_json).bind(row.package_sha256).bind(row.received_at);
+  q.bind(static_cast<std::int64_t>(row.business_type)).bind(row.conflict_of);
   if (!q.ok()) return q.error("cannot store the incoming package");
   const int rc = q.step();
-  if (rc == SQLITE_CONSTRAINT) {  // inbox_once: this document is already here
+  if (rc == SQLITE_CONSTRAINT) {  // inbox_once: this very package is already here
     std::error_code ec;
     std::filesystem::remove(package_path(row.id), ec);
     return false;
@@ -431,12 +556,31 @@ Result<bool> Store::add_inbox(const InboxRow& row, const std::string& package) {
 
 namespace {
 InboxRow inbox_row(const Stmt& q) {
-  return {q.text(0), q.text(1), q.text(2), q.text(3),  q.text(4),     q.text(5),         q.text(6),
-          q.text(7), q.text(8), q.text(9), q.text(10), q.integer(11), q.integer(12) != 0};
+  InboxRow r;
+  r.id = q.text(0);
+  r.kind = q.text(1);
+  r.adapter = q.text(2);
+  r.remote_id = q.text(3);
+  r.sender = q.text(4);
+  r.document_id = q.text(5);
+  r.subject = q.text(6);
+  r.verification = q.text(7);
+  r.reason = q.text(8);
+  r.report_json = q.text(9);
+  r.package_sha256 = q.text(10);
+  r.received_at = q.integer(11);
+  r.handled = q.integer(12) != 0;
+  r.business_type = static_cast<int>(q.integer(13));
+  r.concerns = q.text(14);
+  r.conflict_of = q.text(15);
+  r.revoked_by = q.text(16);
+  r.superseded_by = q.text(17);
+  return r;
 }
 constexpr const char* kInboxColumns =
     "id, kind, adapter, remote_id, sender, document_id, subject, verification, reason, "
-    "report_json, package_sha256, received_at, handled";
+    "report_json, package_sha256, received_at, handled, business_type, concerns, conflict_of, "
+    "revoked_by, superseded_by";
 }  // namespace
 
 Result<std::vector<InboxRow>> Store::inbox(const std::string& since, int limit) {
@@ -450,6 +594,7 @@ Result<std::vector<InboxRow>> Store::inbox(const std::string& since, int limit) 
   if (!q.ok()) return q.error("cannot read the inbox");
   std::vector<InboxRow> out;
   while (q.step() == SQLITE_ROW) out.push_back(inbox_row(q));
+  for (auto& row : out) row.history = history_locked(row.id, "");
   return out;
 }
 
@@ -460,20 +605,59 @@ Result<std::optional<InboxRow>> Store::inbox_item(const std::string& id) {
   q.bind(id);
   if (!q.ok()) return q.error("cannot read the inbox");
   if (q.step() != SQLITE_ROW) return std::optional<InboxRow>();
-  return std::optional<InboxRow>(inbox_row(q));
+  InboxRow row = inbox_row(q);
+  row.history = history_locked(id, "");
+  return std::optional<InboxRow>(std::move(row));
 }
 
-Result<std::optional<InboxRow>> Store::valid_inbox_item(const std::string& sender,
-                                                        const std::string& document_id) {
+Result<std::optional<InboxRow>> Store::inbox_query(const std::string& where,
+                                                   const std::vector<std::string>& values) {
   std::lock_guard lock(mutex_);
-  const std::string sql = std::string("SELECT ") + kInboxColumns +
-                          " FROM inbox WHERE sender = ? AND document_id = ? AND kind = 'edoc' AND "
-                          "verification = 'valid'";
+  const std::string sql = std::string("SELECT ") + kInboxColumns + " FROM inbox WHERE " + where +
+                          " ORDER BY seq LIMIT 1";
   Stmt q(db_, sql.c_str());
-  q.bind(sender).bind(document_id);
+  for (const auto& v : values) q.bind(v);
   if (!q.ok()) return q.error("cannot read the inbox");
   if (q.step() != SQLITE_ROW) return std::optional<InboxRow>();
   return std::optional<InboxRow>(inbox_row(q));
+}
+
+Result<std::optional<InboxRow>> Store::accepted_copy(const InboxRow& row) {
+  return inbox_query(
+      "sender = ? AND document_id = ? AND business_type = ? AND package_sha256 = ? AND "
+      "kind = 'edoc' AND verification IN ('valid', 'unsigned')",
+      {row.sender, row.document_id, std::to_string(row.business_type), row.package_sha256});
+}
+
+Result<std::optional<InboxRow>> Store::original_inbox_item(const std::string& sender,
+                                                           const std::string& document_id) {
+  return inbox_query(
+      "sender = ? AND document_id = ? AND business_type = 0 AND kind = 'edoc' AND "
+      "verification IN ('valid', 'unsigned')",
+      {sender, document_id});
+}
+
+Result<std::optional<InboxRow>> Store::earlier_followup(const std::string& sender,
+                                                        const std::string& document_id) {
+  // A revocation or replacement whose original had not arrived yet (concerns = '').
+  return inbox_query(
+      "sender = ? AND document_id = ? AND business_type IN (1, 3) AND concerns = '' AND "
+      "kind = 'edoc' AND verification IN ('valid', 'unsigned')",
+      {sender, document_id});
+}
+
+Status Store::link_followup(const std::string& followup_id, const std::string& original_id,
+                            bool revokes) {
+  std::lock_guard lock(mutex_);
+  Transaction tx(db_);
+  Stmt f(db_, "UPDATE inbox SET concerns = ? WHERE id = ?");
+  f.bind(original_id).bind(followup_id);
+  if (auto st = run(f, "cannot link the follow-up"); !st) return st;
+  Stmt o(db_, revokes ? "UPDATE inbox SET revoked_by = ? WHERE id = ?"
+                      : "UPDATE inbox SET superseded_by = ? WHERE id = ?");
+  o.bind(followup_id).bind(original_id);
+  if (auto st = run(o, "cannot mark the original"); !st) return st;
+  return tx.commit();
 }
 
 Status Store::mark_handled(const std::string& id) {

@@ -27,6 +27,16 @@
 
 namespace edocgw::gateway {
 
+// One edXML status in a document's history (DOMAIN.md, "The status package").
+struct StatusEntry {
+  std::string organ_id;  // who sent it
+  std::string code, description;
+  std::int64_t timestamp = 0;    // the status's own Timestamp (when its sender acted)
+  std::int64_t received_at = 0;  // when it reached (or left) this gateway
+  std::string direction;         // "in": received; "out": sent by this gateway
+  bool applied = false;          // it set the current state (older late arrivals do not)
+};
+
 struct RecipientRow {
   std::string organ_id;
   std::string adapter;      // the route's adapter, "" when none matched
@@ -38,6 +48,8 @@ struct RecipientRow {
   std::string last_error;
   std::string remote_id;
   std::int64_t updated_at = 0;
+  std::int64_t status_at = 0;  // Timestamp of the status in force (status_code)
+  std::vector<StatusEntry> history;
 };
 
 struct DocumentRow {
@@ -52,6 +64,9 @@ struct DocumentRow {
   std::string client;
   std::int64_t created_at = 0, updated_at = 0;
   std::vector<RecipientRow> recipients;
+  int business_type =
+      0;                // Bussiness/BussinessDocType: 0 new, 1 revocation, 2 update, 3 replacement
+  std::string follows;  // a follow-up: the id of the document it concerns
 };
 
 struct InboxRow {
@@ -64,8 +79,21 @@ struct InboxRow {
   std::string report_json;
   std::string package_sha256;
   std::int64_t received_at = 0;
-  bool handled = false;  // handed inward and answered (01/02 queued)
+  bool handled = false;              // handed inward and answered (01/02 queued)
+  int business_type = 0;             // 0 new, 1 revocation, 2 update, 3 replacement
+  std::string concerns;              // a follow-up: the inbox id of the document it concerns
+  std::string conflict_of;           // a different package with the same sender, DocumentId and
+                                     // type as an earlier accepted one: that one's inbox id
+  std::string revoked_by;            // the follow-up that revoked it (or removed us as recipient)
+  std::string superseded_by;         // the update or replacement that followed it
+  std::vector<StatusEntry> history;  // filled by inbox_item() only
 };
+
+// The verification states an inbox row can have; "unsigned" is accepted by
+// policy, never "valid".
+inline bool accepted_verification(const std::string& v) {
+  return v == "valid" || v == "unsigned";
+}
 
 struct DueDelivery {
   std::string document;  // DocumentRow::id
@@ -124,17 +152,40 @@ class Store {
   Status record_delivery(const std::string& document, const std::string& organ_id, bool ok,
                          bool give_up, const std::string& detail, const std::string& remote_id,
                          std::int64_t next_attempt_at);
-  // A status package from `from_organ` about our document `document_id`.
-  // Returns false when no outgoing document matches.
-  Result<bool> record_status(const std::string& document_id, const std::string& from_organ,
-                             const std::string& code, const std::string& description);
+  // Our original (BussinessDocType 0) outgoing document with this DocumentId, if any.
+  Result<std::optional<DocumentRow>> original_document(const std::string& document_id);
+  // A status package from `entry.organ_id` about our document `document_id`
+  // (the original, never a follow-up or another copy), added to that
+  // recipient's history. It becomes the recipient's state only when it is
+  // newer by its own Timestamp (equal Timestamps: the higher code of 01..06);
+  // an older one arriving late is kept in the history, not applied.
+  enum class StatusOutcome { applied, kept_older, no_document };
+  Result<StatusOutcome> record_status(const std::string& document_id, StatusEntry entry);
+  // Adds to the history of `ref` (an inbox id: a recall request 13 from the
+  // sender, a status this gateway sent about it; or a documents id: a status
+  // this gateway sent about its own document) without changing any state.
+  Status add_status_history(const std::string& ref, const StatusEntry& entry);
+  // Which of 01..06, 13, 15, 16 wins between two statuses of the same Timestamp.
+  static int status_rank(const std::string& code);
 
   // Incoming.
-  // Stores an incoming package; false (and nothing stored) when a valid
-  // document with the same sender and DocumentId is already in the inbox.
-  Result<bool> add_inbox(const InboxRow& row, const std::string& package);
-  // The valid copy already received of a document, if any.
-  Result<std::optional<InboxRow>> valid_inbox_item(const std::string& sender,
+  // Stores an incoming package; false (and nothing stored) when the same
+  // package (sender, DocumentId, business type and bytes) was already
+  // accepted. A different accepted document (type 0) with the sender and
+  // DocumentId of an earlier one is stored with conflict_of set (in `row`).
+  Result<bool> add_inbox(InboxRow& row, const std::string& package);
+  // The accepted copy already received of exactly this package, if any.
+  Result<std::optional<InboxRow>> accepted_copy(const InboxRow& row);
+  // The first accepted original (type 0) received from `sender` with this DocumentId.
+  Result<std::optional<InboxRow>> original_inbox_item(const std::string& sender,
+                                                      const std::string& document_id);
+  // A follow-up arrived: link it to the original and mark the original
+  // revoked (revocation, or we were removed from its recipients) or
+  // superseded (update, replacement).
+  Status link_followup(const std::string& followup_id, const std::string& original_id,
+                       bool revokes);
+  // A revocation or replacement received earlier than the original it concerns.
+  Result<std::optional<InboxRow>> earlier_followup(const std::string& sender,
                                                    const std::string& document_id);
   // After the inward hand-over and the 01/02 answer are done (or queued).
   Status mark_handled(const std::string& id);
@@ -164,6 +215,11 @@ class Store {
   Status ping();
 
  private:
+  // One inbox row matching `where` (positional values), the oldest.
+  Result<std::optional<InboxRow>> inbox_query(const std::string& where,
+                                              const std::vector<std::string>& values);
+  // The statuses about `ref` (from `organ_id`, or all when ""); the caller holds mutex_.
+  std::vector<StatusEntry> history_locked(const std::string& ref, const std::string& organ_id);
   // The document of (client, key), "" when none; the caller holds mutex_.
   Result<std::string> idempotent_locked(const std::string& client, const std::string& key);
   Store(sqlite3* db, std::filesystem::path data_dir) : db_(db), data_dir_(std::move(data_dir)) {}
