@@ -627,7 +627,9 @@ nlohmann::json to_json(const Package& p) {
   j["signature_placeholder"] = p.signature_placeholder;
   j["unknown_elements"] = nlohmann::json::array();
   for (const auto& u : p.unknown_elements) {
-    j["unknown_elements"].push_back({{"path", u.path}, {"namespace", u.namespace_uri}});
+    j["unknown_elements"].push_back({{"name", u.path.substr(u.path.rfind('/') + 1)},
+                                     {"path", u.path},
+                                     {"namespace", u.namespace_uri}});
   }
   j["warnings"] = p.warnings;
   return j;

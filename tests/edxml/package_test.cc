@@ -518,6 +518,7 @@ BOOST_AUTO_TEST_CASE(unknown_elements_are_reported_where_they_are) {
   const auto j = to_json(p);
   BOOST_REQUIRE(j["unknown_elements"].size() == 2u);
   BOOST_TEST(j["unknown_elements"][1]["namespace"] == "urn:example:vendor");
+  BOOST_TEST(j["unknown_elements"][1]["name"] == "RoutingHint");
   BOOST_TEST(to_text(p).find("unknown:     /edXML/edXMLEnvelope/edXMLHeader/MessageHeader/"
                              "RoutingHint {urn:example:vendor}") != std::string::npos);
   // A vendor element in a status, and one at the top.
