@@ -86,14 +86,33 @@ std::string record_name(std::uint64_t index, const nlohmann::json& payload) {
   return name;
 }
 
-// Whether the logged outcome and a re-verification now agree.
+// Whether the logged outcome and a re-verification now agree: the same
+// state (valid, unsigned or invalid).
 bool outcomes_agree(const nlohmann::json& e, const crypto::VerificationReport& again) {
-  const std::string outcome = e.value("outcome", "");
-  const bool was_valid = outcome == "valid" || outcome == "signed";
-  if (was_valid == again.valid) return true;
+  std::string outcome = e.value("outcome", "");
+  if (outcome == "signed") outcome = "valid";
+  if (outcome != "valid" && outcome != "unsigned") outcome = "invalid";
+  if (outcome == crypto::state_name(again.state)) return true;
   // Revocation is not judged again: a refusal for revocation stays explained
   // by the evidence in the record.
-  return !was_valid && e.value("failed_check", "") == "revocation";
+  return outcome == "invalid" && e.value("failed_check", "") == "revocation";
+}
+
+// The options a record was verified under: its time and its logged policy
+// (older records carry only "allow_sha1").
+crypto::VerifyOptions logged_options(const nlohmann::json& record) {
+  crypto::VerifyOptions vo;
+  if (auto at = parse_rfc3339(record.value("checked_at", record.value("time", "")))) vo.at = *at;
+  if (auto p = record.find("policy"); p != record.end() && p->is_object()) {
+    vo.policy = crypto::accept_policy_from_json(*p);
+  }
+  if (record.value("allow_sha1", false)) vo.policy.sha1_warn = true;
+  return vo;
+}
+
+std::string state_text(const crypto::VerificationReport& r) {
+  return std::string(crypto::state_name(r.state)) +
+         (r.state == crypto::VerificationState::invalid ? " (" + r.reason + ")" : "");
 }
 
 }  // namespace
@@ -195,17 +214,13 @@ AuditReport audit_log(const AuditOptions& options) {
       return true;
     }
     if (no_crls) {
-      crypto::VerifyOptions vo;
-      auto at = parse_rfc3339(payload.value("checked_at", payload.value("time", "")));
-      if (at) vo.at = *at;
-      vo.allow_sha1 = payload.value("allow_sha1", false);
-      crypto::PackageVerifier verifier(*no_crls, vo);
+      crypto::PackageVerifier verifier(*no_crls, logged_options(payload));
       const auto again = verifier.verify(*bytes);
       if (!outcomes_agree(payload, again)) {
         report.problems.push_back("the archived package of " + record_name(r.seq, payload) +
                                   " was logged as " + payload.value("outcome", "") +
-                                  " but verifies as " + (again.valid ? "valid" : "invalid") +
-                                  (again.valid ? "" : " (" + again.reason + ")"));
+                                  " but verifies, under the logged policy, as " +
+                                  state_text(again));
       }
       ++report.packages_verified;
     }
@@ -467,14 +482,11 @@ BundleCheck check_bundle(const nlohmann::json& b, const crypto::TrustStore& anch
       for (auto& c : certs) untrusted.push_back(up_ref(c.get()));
       const auto store =
           crypto::TrustStore::from_certificates(std::move(anchor_copies), std::move(untrusted));
-      crypto::VerifyOptions vo;
-      if (auto when = parse_rfc3339(out.record.value("checked_at", out.record.value("time", ""))))
-        vo.at = *when;
-      vo.allow_sha1 = out.record.value("allow_sha1", false);
-      const auto again = crypto::PackageVerifier(store, vo).verify(*package);
+      const auto again =
+          crypto::PackageVerifier(store, logged_options(out.record)).verify(*package);
       if (!outcomes_agree(out.record, again))
         return fail("the package was logged as " + out.record.value("outcome", "") +
-                    " but verifies as " + (again.valid ? "valid" : "invalid: " + again.reason));
+                    " but verifies, under the logged policy, as " + state_text(again));
       out.passed.push_back("the package verifies as logged (" + out.record.value("outcome", "") +
                            ") as of " +
                            out.record.value("checked_at", out.record.value("time", "")));

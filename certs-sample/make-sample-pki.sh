@@ -22,6 +22,9 @@
 #   not-yet-valid.{pem,key}  valid from 2099-01-01
 #   revoked.{pem,key}        revoked in ca.crl
 #   no-sign-usage.{pem,key}  keyUsage keyEncipherment only
+#   personal.{pem,key}       a clerk's personal certificate, UID=CMND:197000123 (no agency
+#                            code: bound to an agency only by an organ map)
+#   personal-mst.{pem,key}   a personal certificate with UID=MST:3200123456
 #   unrelated-root.pem       "Unrelated Sample Root CA", not trusted
 #   unrelated.{pem,key}      signed by the unrelated root
 #   ocsp.{pem,key}           OCSP responder of the issuing CA (extendedKeyUsage OCSPSigning)
@@ -173,6 +176,13 @@ issue issuing ca quang-tri "$(org 000.00.00.H50 'Quảng Trị' 'UBND tỉnh Qu�
 issue issuing ca huong-hoa "$(org 000.00.12.H50 'Quảng Trị' 'UBND huyện Hướng Hóa')" org_sign rsa
 issue issuing ca dakrong "$(org 000.00.13.H50 'Quảng Trị' 'UBND huyện Đakrông')" org_sign rsa
 issue issuing ca huong-hoa-ec "$(org 000.00.12.H50 'Quảng Trị' 'UBND huyện Hướng Hóa')" org_sign ec
+
+# Personal certificates, as much real traffic is signed with: the UID is an
+# identity card or tax number, not an agency code.
+issue issuing ca personal \
+  "$subj_base/ST=Quảng Trị/O=UBND huyện Hướng Hóa/CN=Nguyễn Văn An/UID=CMND:197000123" org_sign rsa
+issue issuing ca personal-mst \
+  "$subj_base/ST=Quảng Trị/O=UBND huyện Đakrông/CN=Trần Thị Bình/UID=MST:3200123456" org_sign rsa
 
 # The faulty ones, each wrong in exactly one way.
 issue issuing ca expired "$(org 000.00.12.H50 'Quảng Trị' 'Expired sample')" org_sign rsa \

@@ -175,7 +175,218 @@ bool is_lower_hex64(const std::string& s) {
          });
 }
 
+std::vector<std::string> pattern_groups(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t dot; (dot = s.find('.', start)) != std::string::npos; start = dot + 1)
+    out.push_back(s.substr(start, dot - start));
+  out.push_back(s.substr(start));
+  return out;
+}
+
+// Whether some agency code could match both patterns.
+bool patterns_overlap(const std::string& a, const std::string& b) {
+  if (a == "*" || b == "*") return true;
+  const auto ga = pattern_groups(a), gb = pattern_groups(b);
+  if (ga.size() != gb.size()) return false;
+  for (size_t i = 0; i < ga.size(); ++i) {
+    if (ga[i] != "*" && gb[i] != "*" && ga[i] != gb[i]) return false;
+  }
+  return true;
+}
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return {};
+  const auto e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+// <accept>: one rule of the policy for incoming packages.
+Result<AcceptRule> parse_accept(const Reader& r, const pugi::xml_node& n,
+                                std::map<fs::path, std::shared_ptr<const OrganMap>>& maps) {
+  if (auto st = r.only(n, {"from", "adapter", "unsigned", "sha1", "c14n", "organ-map"}); !st)
+    return st.error();
+  AcceptRule rule;
+  rule.line = r.line(n);
+  auto from = r.required(n, "from");
+  if (!from) return from.error();
+  rule.from = *from;
+  const bool exact_code = rule.from.find('*') == std::string::npos &&
+                          edxml::classify_agency_code(rule.from) != edxml::AgencyCodeForm::invalid;
+  if (!exact_code) {
+    if (auto st = RouteTable::validate_pattern(rule.from); !st) {
+      return r.error(n, "from=\"" + rule.from +
+                            "\" is neither a pattern such as 000.00.*.H50 or \"*\" nor an agency "
+                            "code (" +
+                            st.error().message + ")");
+    }
+  }
+  if (n.attribute("adapter")) {
+    auto adapter = r.required(n, "adapter");
+    if (!adapter) return adapter.error();
+    rule.adapter = *adapter;
+  }
+  auto choice =
+      [&](const char* name,
+          std::initializer_list<const char*> values) -> Result<std::optional<std::string>> {
+    const auto a = n.attribute(name);
+    if (!a) return std::optional<std::string>();
+    const std::string v = a.value();
+    std::string allowed;
+    for (const char* x : values) {
+      if (v == x) return std::optional<std::string>(v);
+      allowed += (allowed.empty() ? "" : " or ") + std::string(x);
+    }
+    return r.error(n, std::string(name) + "=\"" + v + "\" must be " + allowed);
+  };
+  auto u = choice("unsigned", {"refuse", "accept"});
+  if (!u) return u.error();
+  if (*u)
+    rule.unsigned_packages = **u == "accept" ? UnsignedPolicy::accept : UnsignedPolicy::refuse;
+  auto sha1 = choice("sha1", {"refuse", "warn"});
+  if (!sha1) return sha1.error();
+  if (*sha1) rule.sha1 = **sha1 == "warn" ? Sha1Policy::warn : Sha1Policy::refuse;
+  auto c14n = choice("c14n", {"exclusive", "inclusive-warn"});
+  if (!c14n) return c14n.error();
+  if (*c14n)
+    rule.c14n = **c14n == "inclusive-warn" ? C14nPolicy::inclusive_warn : C14nPolicy::exclusive;
+  if (n.attribute("organ-map")) {
+    auto file = r.existing_file(n, "organ-map");
+    if (!file) return file.error();
+    auto& cached = maps[*file];
+    if (!cached) {
+      auto map = load_organ_map(*file);
+      if (!map) {
+        return r.error(n, "organ-map=\"" + std::string(n.attribute("organ-map").value()) +
+                              "\": " + map.error().message);
+      }
+      cached = std::make_shared<const OrganMap>(std::move(*map));
+    }
+    rule.organ_map = cached;
+  }
+  return rule;
+}
+
 }  // namespace
+
+Result<OrganMap> parse_organ_map(const std::string& text, const fs::path& file) {
+  OrganMap map;
+  map.file = file;
+  std::map<std::string, int> seen;
+  size_t start = 0;
+  for (int n = 1; start <= text.size(); ++n) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = trim(text.substr(start, end - start));
+    start = end + 1;
+    if (line.empty() || line[0] == '#') continue;
+    const std::string where = file.string() + ":" + std::to_string(n) + ": ";
+    const auto space = line.find_last_of(" \t");
+    if (space == std::string::npos) {
+      return make_error(Errc::invalid, where +
+                                           "expected 'sha256:FINGERPRINT ORGAN_ID' or "
+                                           "'subject:RFC2253-SUBJECT ORGAN_ID'");
+    }
+    std::string key = trim(line.substr(0, space));
+    const std::string organ = line.substr(space + 1);
+    const auto form = edxml::classify_agency_code(organ);
+    if (form == edxml::AgencyCodeForm::invalid) {
+      return make_error(Errc::invalid,
+                        where + "'" + organ + "' is not an agency code such as 000.00.12.H50");
+    }
+    if (form != edxml::AgencyCodeForm::strict) {
+      map.warnings.push_back(where + "'" + organ + "' is not a strict agency code");
+    }
+    std::map<std::string, std::string>* target = nullptr;
+    if (key.rfind("subject:", 0) == 0) {
+      key = trim(key.substr(8));
+      if (key.empty()) return make_error(Errc::invalid, where + "subject: names no subject");
+      target = &map.by_subject;
+    } else {
+      std::string hex = key.rfind("sha256:", 0) == 0 ? key.substr(7) : key;
+      std::string fp;
+      for (char ch : hex) {
+        if (ch == ':') continue;
+        fp += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      }
+      if (!is_lower_hex64(fp)) {
+        return make_error(Errc::invalid,
+                          where + "'" + key +
+                              "' is neither sha256:FINGERPRINT (64 hex digits of the "
+                              "certificate's SHA-256) nor subject:RFC2253-SUBJECT");
+      }
+      key = "sha256:" + fp;
+      target = &map.by_fingerprint;
+    }
+    if (auto [it, fresh] = seen.emplace(key, n); !fresh) {
+      return make_error(Errc::invalid, where + "a second entry for " + key +
+                                           " (the first is line " + std::to_string(it->second) +
+                                           ")");
+    }
+    (*target)[target == &map.by_fingerprint ? key.substr(7) : key] = organ;
+  }
+  return map;
+}
+
+Result<OrganMap> load_organ_map(const fs::path& file) {
+  auto text = read_file(file);
+  if (!text) return text.error();
+  return parse_organ_map(*text, file);
+}
+
+int AcceptRule::sender_specificity() const {
+  if (from == "*") return -1;
+  int literal = 0;
+  for (const auto& g : pattern_groups(from)) literal += g != "*";
+  return literal;
+}
+
+std::string AcceptRule::text() const {
+  return "<accept from=\"" + from + "\"" + (adapter.empty() ? "" : " adapter=\"" + adapter + "\"") +
+         "> at line " + std::to_string(line);
+}
+
+ResolvedAcceptPolicy TrustConfig::policy_for(std::string_view sender,
+                                             std::string_view adapter) const {
+  std::vector<const AcceptRule*> matching;
+  for (const auto& rule : accept) {
+    if (!rule.adapter.empty() && rule.adapter != adapter) continue;
+    if (!pattern_matches(rule.from, std::string(sender))) continue;
+    matching.push_back(&rule);
+  }
+  // Most specific first; the loader has refused ties that could both match.
+  std::stable_sort(matching.begin(), matching.end(), [](const AcceptRule* a, const AcceptRule* b) {
+    const int sa = a->sender_specificity(), sb = b->sender_specificity();
+    if (sa != sb) return sa > sb;
+    return !a->adapter.empty() && b->adapter.empty();
+  });
+  ResolvedAcceptPolicy p;
+  for (const char* s : {"unsigned", "sha1", "c14n", "organ-map"}) p.sources[s] = "default";
+  if (!matching.empty()) p.rule = matching.front()->text();
+  // Least specific first, so that more specific rules overwrite.
+  for (auto it = matching.rbegin(); it != matching.rend(); ++it) {
+    const AcceptRule& r = **it;
+    const std::string from = "line " + std::to_string(r.line);
+    if (r.unsigned_packages) {
+      p.unsigned_packages = *r.unsigned_packages;
+      p.sources["unsigned"] = from;
+    }
+    if (r.sha1) {
+      p.sha1 = *r.sha1;
+      p.sources["sha1"] = from;
+    }
+    if (r.c14n) {
+      p.c14n = *r.c14n;
+      p.sources["c14n"] = from;
+    }
+    if (r.organ_map) {
+      p.organ_map = r.organ_map;
+      p.sources["organ-map"] = from;
+    }
+  }
+  return p;
+}
 
 namespace {
 
@@ -361,8 +572,13 @@ Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& pat
   const pugi::xml_node trust = g.child("trust");
   if (!trust)
     return r.error(g, "<gateway> needs a <trust anchors=...> to verify incoming packages");
-  if (auto st = r.only(trust, {"anchors", "crl", "revocation", "allow-sha1", "ocsp", "ocsp-url",
-                               "ocsp-timeout"});
+  if (trust.attribute("allow-sha1")) {
+    return r.error(trust,
+                   "allow-sha1 is gone: say it per sender with <accept from=\"PATTERN\" "
+                   "sha1=\"warn\"/> inside <trust>");
+  }
+  if (auto st = r.only(trust, {"anchors", "crl", "revocation", "ocsp", "ocsp-url", "ocsp-timeout"},
+                       {"accept"});
       !st)
     return st.error();
   c.trust.line = r.line(trust);
@@ -405,9 +621,27 @@ Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& pat
                    "revocation=\"require\" needs crl=\"...\" or ocsp=\"on\": give the CRL "
                    "file or turn OCSP on");
   }
-  const std::string sha1 = trust.attribute("allow-sha1").as_string("false");
-  if (sha1 != "true" && sha1 != "false") return r.error(trust, "allow-sha1 must be true or false");
-  c.trust.allow_sha1 = sha1 == "true";
+  {
+    std::map<fs::path, std::shared_ptr<const OrganMap>> maps;
+    for (const auto& n : trust.children("accept")) {
+      auto rule = parse_accept(r, n, maps);
+      if (!rule) return rule.error();
+      // Two rules that could match one package with the same specificity
+      // would make the outcome depend on their order: refuse them.
+      for (const auto& other : c.trust.accept) {
+        if (other.sender_specificity() == rule->sender_specificity() &&
+            other.adapter.empty() == rule->adapter.empty() &&
+            (other.adapter.empty() || other.adapter == rule->adapter) &&
+            patterns_overlap(other.from, rule->from)) {
+          return r.error(n, "this <accept> and the one at line " + std::to_string(other.line) +
+                                " can match the same sender" +
+                                (rule->adapter.empty() ? "" : " and adapter") +
+                                " with the same specificity; make one more specific or merge them");
+        }
+      }
+      c.trust.accept.push_back(std::move(*rule));
+    }
+  }
 
   // <signature-log>
   if (const pugi::xml_node sl = g.child("signature-log")) {
@@ -504,6 +738,13 @@ Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& pat
       if (!to) return to.error();
       if (auto st = RouteTable::validate_pattern(*to); !st) return r.error(n, st.error().message);
       c.routes.add({*to, *via, r.line(n)});
+    }
+  }
+  for (const auto& rule : c.trust.accept) {
+    if (!rule.adapter.empty() && c.adapter(rule.adapter) == nullptr) {
+      return make_error(Errc::invalid, r.where(rule.line) + ": adapter=\"" + rule.adapter +
+                                           "\" names no adapter; define <adapter name=\"" +
+                                           rule.adapter + "\" ...> in <adapters>");
     }
   }
   return c;

@@ -15,8 +15,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/route_table.h"
@@ -38,6 +40,61 @@ struct IdentityConfig {
 
 enum class Revocation { require, prefer, off };
 
+// The policy for incoming packages (<accept> rules in <trust>). Strict by
+// default: unsigned packages, SHA-1 and inclusive c14n refused, the signer
+// bound by its certificate's UID only.
+enum class UnsignedPolicy { refuse, accept };
+enum class Sha1Policy { refuse, warn };
+enum class C14nPolicy { exclusive, inclusive_warn };
+
+// An organ map file: which agency a personal certificate (UID=CMND:...,
+// MST:...) signs for. Lines "sha256:HEX ORGAN_ID" (the certificate's SHA-256
+// fingerprint; colons allowed; a bare 64-hex fingerprint is read the same),
+// or "subject:RFC2253-SUBJECT ORGAN_ID" (the subject exactly as `edocgw
+// verify` prints it; ORGAN_ID is the last word of the line); '#' starts a
+// comment line; blank lines are skipped.
+struct OrganMap {
+  std::filesystem::path file;
+  std::map<std::string, std::string> by_fingerprint;  // lower-case hex -> organ id
+  std::map<std::string, std::string> by_subject;      // RFC 2253 subject -> organ id
+  std::vector<std::string> warnings;                  // "FILE:LINE: ..." (non-strict codes)
+};
+// Errors read "FILE:LINE: message".
+Result<OrganMap> parse_organ_map(const std::string& text, const std::filesystem::path& file);
+Result<OrganMap> load_organ_map(const std::filesystem::path& file);
+
+// <accept from="PATTERN" adapter="NAME" unsigned=... sha1=... c14n=... organ-map=.../>
+// An attribute left out is inherited from the less specific matching rules,
+// then from the strict default.
+struct AcceptRule {
+  std::string from = "*";  // a route pattern, or an exact (even lenient) agency code
+  std::string adapter;     // "" = any adapter
+  std::optional<UnsignedPolicy> unsigned_packages;
+  std::optional<Sha1Policy> sha1;
+  std::optional<C14nPolicy> c14n;
+  std::shared_ptr<const OrganMap> organ_map;  // nullptr: not set by this rule
+  int line = 0;
+
+  // How specific the sender pattern is: -1 for "*" alone, else the number of
+  // literal groups ("*.*.*.*" 0, "000.00.*.H45" 3, "000.00.12.H45" 4).
+  int sender_specificity() const;
+  // <accept from="..." adapter="..."> at line N, for reports.
+  std::string text() const;
+};
+
+// The effective policy for one (sender, adapter): plain values.
+struct ResolvedAcceptPolicy {
+  UnsignedPolicy unsigned_packages = UnsignedPolicy::refuse;
+  Sha1Policy sha1 = Sha1Policy::refuse;
+  C14nPolicy c14n = C14nPolicy::exclusive;
+  std::shared_ptr<const OrganMap> organ_map;  // nullptr: bind by the certificate's UID only
+  // The most specific matching rule's text, "" when no rule matched.
+  std::string rule;
+  // Per setting ("unsigned", "sha1", "c14n", "organ-map"): "line N" of the
+  // rule it came from, or "default".
+  std::map<std::string, std::string> sources;
+};
+
 struct TrustConfig {
   std::vector<std::filesystem::path> anchors;
   std::vector<std::filesystem::path> crls;
@@ -45,8 +102,19 @@ struct TrustConfig {
   bool ocsp = false;     // ask OCSP about each signer certificate
   std::string ocsp_url;  // "" uses the certificate's authorityInfoAccess
   std::chrono::milliseconds ocsp_timeout{5000};
+  // Always false: <trust allow-sha1> is gone (use <accept sha1="warn"/>).
+  // Kept only until gateway/pipeline.cc builds its options from policy_for.
   bool allow_sha1 = false;
+  std::vector<AcceptRule> accept;  // in file order
   int line = 0;
+
+  // The policy for a package from `sender` arriving by `adapter` ("" when
+  // not known). Among the matching rules the most specific wins: higher
+  // sender_specificity first, then a rule naming the adapter over one that
+  // does not; each setting it leaves out comes from the next most specific
+  // rule that sets it, else the strict default. The loader refuses two rules
+  // that could match the same package with the same specificity.
+  ResolvedAcceptPolicy policy_for(std::string_view sender, std::string_view adapter) const;
 };
 
 struct ApiClient {
@@ -73,6 +141,8 @@ struct ApiConfig : ListenerConfig {
   std::vector<ApiClient> clients;
 };
 
+// <client system-id="..." organ-id="A B" secret-file="..."/>: a system
+// connected to the hub, sending and receiving for one or more organs.
 struct ExchangeClient {
   std::string system_id;
   std::string organ_id;                // the first of organ_ids

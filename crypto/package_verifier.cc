@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "crypto/xmlsec_init.h"
+#include "edxml/agency_code.h"
 #include "edxml/package.h"
 #include "edxml/xml.h"
 #include "util/bytes.h"
@@ -22,6 +23,10 @@ namespace {
 using xml::is_dsig;
 
 constexpr const char* kEnveloped = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+constexpr std::array<const char*, 2> kExclusiveC14n = {
+    "http://www.w3.org/2001/10/xml-exc-c14n#",
+    "http://www.w3.org/2001/10/xml-exc-c14n#WithComments",
+};
 constexpr std::array<const char*, 6> kC14nMethods = {
     "http://www.w3.org/2001/10/xml-exc-c14n#",
     "http://www.w3.org/2001/10/xml-exc-c14n#WithComments",
@@ -76,11 +81,22 @@ struct SignatureParts {
   std::string c14n_method, signature_method, digest_method;
   std::vector<X509Ptr> certificates;
   bool sha1 = false;
+  bool inclusive = false;  // inclusive c14n of SignedInfo or of the Reference
 };
+
+// Where a setting of the policy came from, for reasons: " (rule ..., line N)".
+std::string policy_origin(const AcceptPolicy& policy, const char* setting) {
+  auto it = policy.sources.find(setting);
+  if (policy.rule.empty() && it == policy.sources.end()) return " (the strict default)";
+  std::string out = " (policy ";
+  out += policy.rule.empty() ? "built-in strict default" : policy.rule;
+  if (it != policy.sources.end()) out += std::string("; ") + setting + " from " + it->second;
+  return out + ")";
+}
 
 // Checks the shape of Signature/SignedInfo against the strict profile. On
 // failure adds the failed check to the report and returns false.
-bool check_signed_info(xmlNode* sig, bool allow_sha1, SignatureParts& parts,
+bool check_signed_info(xmlNode* sig, const AcceptPolicy& policy, SignatureParts& parts,
                        VerificationReport& report) {
   auto fail = [&](const char* check, std::string detail) {
     report.add(check, CheckOutcome::fail, std::move(detail));
@@ -128,6 +144,7 @@ bool check_signed_info(xmlNode* sig, bool allow_sha1, SignatureParts& parts,
   }
   bool enveloped = false;
   size_t c14n_transforms = 0;
+  bool reference_exclusive = false;
   std::string digest;
   for (xmlNode* n : xml::element_children(reference)) {
     if (is_dsig(n, "Transforms")) {
@@ -141,6 +158,7 @@ bool check_signed_info(xmlNode* sig, bool allow_sha1, SignatureParts& parts,
           enveloped = true;
         } else if (one_of(algo, kC14nMethods)) {
           ++c14n_transforms;
+          reference_exclusive = one_of(algo, kExclusiveC14n);
         } else {
           return fail("signed_info", "transform '" + algo +
                                          "' is not allowed: only the enveloped-"
@@ -177,17 +195,54 @@ bool check_signed_info(xmlNode* sig, bool allow_sha1, SignatureParts& parts,
     return fail("algorithm", "digest method '" + digest + "' is not allowed");
   }
   parts.sha1 = sig_sha1 || dig_sha1;
-  if (parts.sha1 && !allow_sha1) {
-    return fail("algorithm",
-                "the signature uses SHA-1, which is refused unless legacy senders "
-                "are explicitly allowed (--allow-sha1)");
+  const std::string sha1_what =
+      std::string(sig_sha1 ? "signature method " + parts.signature_method : "") +
+      (sig_sha1 && dig_sha1 ? ", " : "") + (dig_sha1 ? "digest method " + digest : "");
+  if (parts.sha1 && !policy.sha1_warn) {
+    return fail("algorithm", "the signature uses SHA-1 (" + sha1_what +
+                                 "), which the policy refuses" + policy_origin(policy, "sha1") +
+                                 "; an administrator may accept it with sha1=\"warn\"");
   }
   if (parts.sha1) {
     report.add("algorithm", CheckOutcome::pass,
-               "SHA-1 accepted only because legacy SHA-1 was explicitly allowed");
-    report.warnings.push_back("the signature uses SHA-1 (allowed for a legacy sender)");
+               "SHA-1 accepted with a warning because the policy says sha1=\"warn\"" +
+                   policy_origin(policy, "sha1"));
+    report.warnings.push_back("the signature uses SHA-1 (" + sha1_what +
+                              "), accepted by policy for a legacy sender");
   } else {
     report.add("algorithm", CheckOutcome::pass, "SHA-256 or stronger");
+  }
+
+  // Inclusive c14n drags the namespace context of the ancestors into the
+  // signed bytes; a Reference without a c14n transform is canonicalised
+  // inclusively too (XMLDSig's default for a node-set).
+  const bool si_inclusive = !one_of(parts.c14n_method, kExclusiveC14n);
+  const bool ref_inclusive = !reference_exclusive;
+  parts.inclusive = si_inclusive || ref_inclusive;
+  const std::string c14n_what =
+      std::string(si_inclusive ? "SignedInfo is canonicalised with " + parts.c14n_method : "") +
+      (si_inclusive && ref_inclusive ? "; " : "") +
+      (ref_inclusive ? (c14n_transforms == 0
+                            ? std::string("the Reference has no c14n transform (inclusive c14n "
+                                          "by default)")
+                            : std::string("the Reference uses inclusive c14n"))
+                     : std::string());
+  if (parts.inclusive && !policy.inclusive_c14n_warn) {
+    return fail("canonicalisation", "the signature uses inclusive canonicalisation (" + c14n_what +
+                                        "), which the policy refuses" +
+                                        policy_origin(policy, "c14n") +
+                                        "; an administrator may accept it with "
+                                        "c14n=\"inclusive-warn\"");
+  }
+  if (parts.inclusive) {
+    report.add("canonicalisation", CheckOutcome::pass,
+               "inclusive c14n accepted with a warning because the policy says "
+               "c14n=\"inclusive-warn\"" +
+                   policy_origin(policy, "c14n"));
+    report.warnings.push_back("the signature uses inclusive canonicalisation (" + c14n_what +
+                              "), accepted by policy");
+  } else {
+    report.add("canonicalisation", CheckOutcome::pass, "exclusive c14n");
   }
   return true;
 }
@@ -239,16 +294,17 @@ bool read_certificates(xmlNode* sig, SignatureParts& parts, VerificationReport& 
   return true;
 }
 
+enum class XmlsecOutcome { error, digest_mismatch, bad_signature, ok };
+
 // Runs xmlsec over the Signature with the signer certificate's key, allowing
-// only the algorithms of the strict profile. Adds "digest" and "signature_value".
-void check_cryptography(xmlNode* sig, const SignatureParts& parts, bool allow_sha1,
-                        VerificationReport& report) {
+// only the algorithms of the strict profile (SHA-1 only when `sha1`).
+XmlsecOutcome run_xmlsec(xmlNode* sig, X509* signer, bool sha1, std::string& error) {
   init_xmlsec();
   last_xmlsec_error();
   DSigCtxPtr ctx(xmlSecDSigCtxCreate(nullptr));
   if (!ctx) {
-    report.add("digest", CheckOutcome::fail, "cannot create the XML signature context");
-    return;
+    error = "cannot create the XML signature context";
+    return XmlsecOutcome::error;
   }
   ctx->enabledReferenceUris = xmlSecTransformUriTypeEmpty;
   const xmlSecTransformId c14n[] = {
@@ -268,33 +324,32 @@ void check_cryptography(xmlNode* sig, const SignatureParts& parts, bool allow_sh
         xmlSecTransformEcdsaSha256Id, xmlSecTransformEcdsaSha384Id, xmlSecTransformEcdsaSha512Id}) {
     xmlSecDSigCtxEnableSignatureTransform(ctx.get(), id);
   }
-  if (allow_sha1) {
+  if (sha1) {
     xmlSecDSigCtxEnableReferenceTransform(ctx.get(), xmlSecTransformSha1Id);
     xmlSecDSigCtxEnableSignatureTransform(ctx.get(), xmlSecTransformRsaSha1Id);
     xmlSecDSigCtxEnableSignatureTransform(ctx.get(), xmlSecTransformEcdsaSha1Id);
   }
 
   // The key is the signer certificate's, never one looked up from KeyInfo.
-  EVP_PKEY* pub = X509_get0_pubkey(parts.certificates[0].get());
+  EVP_PKEY* pub = X509_get0_pubkey(signer);
   if (pub == nullptr) {
-    report.add("digest", CheckOutcome::fail, "the signer certificate holds no usable public key");
-    return;
+    error = "the signer certificate holds no usable public key";
+    return XmlsecOutcome::error;
   }
   EVP_PKEY_up_ref(pub);
   xmlSecKeyDataPtr data = xmlSecOpenSSLEvpKeyAdopt(pub);
   XmlSecKeyPtr key(xmlSecKeyCreate());
   if (data == nullptr || !key || xmlSecKeySetValue(key.get(), data) < 0) {
     if (data != nullptr) xmlSecKeyDataDestroy(data);
-    report.add("digest", CheckOutcome::fail, "the signer certificate's key type is not supported");
-    return;
+    error = "the signer certificate's key type is not supported";
+    return XmlsecOutcome::error;
   }
   ctx->signKey = key.release();
 
   if (xmlSecDSigCtxVerify(ctx.get(), sig) < 0) {
     const std::string why = last_xmlsec_error();
-    report.add("digest", CheckOutcome::fail,
-               "the signature could not be processed" + (why.empty() ? std::string() : ": " + why));
-    return;
+    error = "the signature could not be processed" + (why.empty() ? std::string() : ": " + why);
+    return XmlsecOutcome::error;
   }
   bool digests_ok = xmlSecPtrListGetSize(&ctx->signedInfoReferences) == 1;
   for (xmlSecSize i = 0; i < xmlSecPtrListGetSize(&ctx->signedInfoReferences); ++i) {
@@ -302,14 +357,129 @@ void check_cryptography(xmlNode* sig, const SignatureParts& parts, bool allow_sh
         static_cast<xmlSecDSigReferenceCtxPtr>(xmlSecPtrListGetItem(&ctx->signedInfoReferences, i));
     if (ref == nullptr || ref->status != xmlSecDSigStatusSucceeded) digests_ok = false;
   }
-  if (!digests_ok) {
-    report.add("digest", CheckOutcome::fail,
-               "the package was changed after it was signed: its digest does not match the "
-               "signed DigestValue");
+  if (!digests_ok) return XmlsecOutcome::digest_mismatch;
+  return ctx->status == xmlSecDSigStatusSucceeded ? XmlsecOutcome::ok
+                                                  : XmlsecOutcome::bad_signature;
+}
+
+bool is_blank_text(const xmlNode* n) {
+  return n != nullptr && n->type == XML_TEXT_NODE && xmlIsBlankNode(const_cast<xmlNode*>(n)) != 0;
+}
+
+std::string text_content(const xmlNode* n) {
+  xmlChar* c = xmlNodeGetContent(n);
+  if (c == nullptr) return {};
+  std::string out(reinterpret_cast<const char*>(c));
+  xmlFree(c);
+  return out;
+}
+
+// Removes the whitespace text nodes at the end of `list`; returns the text of
+// the last one removed nearest the end ("" when none).
+std::string pop_trailing_blanks(xmlNode* list) {
+  std::string tail;
+  bool first = true;
+  while (is_blank_text(list->last)) {
+    xmlNode* n = list->last;
+    if (first) tail = text_content(n);
+    first = false;
+    xmlUnlinkNode(n);
+    xmlFreeNode(n);
+  }
+  return tail;
+}
+
+// Transit TraceHeaders: on a copy of the document, sets aside the trailing
+// TraceHeader elements of TraceHeaderList one at a time from the end (only
+// whole elements and the whitespace between them), and tries the signature
+// again after each. The whitespace left before </TraceHeaderList> may be
+// what preceded the removed elements (an appender that does not indent) or
+// what followed them (one that re-indents), or nothing: each is tried.
+// Returns the removed entries, in document order, when the signature holds.
+std::optional<std::vector<TransitTrace>> without_transit_traces(xmlDoc* doc, X509* signer,
+                                                                bool sha1, XmlsecOutcome& outcome) {
+  xml::XmlDocPtr copy(xmlCopyDoc(doc, 1));
+  if (!copy) return std::nullopt;
+  auto skeleton = edxml::find_skeleton(copy.get());
+  if (!skeleton) return std::nullopt;
+  xmlNode* list = xml::edxml_child(skeleton->header, "TraceHeaderList");
+  std::vector<xmlNode*> signatures;
+  collect_signatures(xmlDocGetRootElement(copy.get()), signatures);
+  if (list == nullptr || signatures.size() != 1) return std::nullopt;
+  xmlNode* sig = signatures[0];
+
+  const std::string tail = pop_trailing_blanks(list);
+  std::vector<TransitTrace> removed;
+  for (size_t k = 1; k <= kMaxTransitTraceHeaders; ++k) {
+    xmlNode* last = list->last;
+    if (last == nullptr || last->type != XML_ELEMENT_NODE || !xml::is_edxml(last, "TraceHeader"))
+      return std::nullopt;
+    const std::string before = is_blank_text(last->prev) ? text_content(last->prev) : "";
+    removed.insert(removed.begin(), TransitTrace{xml::child_text(last, "OrganId"),
+                                                 xml::child_text(last, "Timestamp")});
+    xmlUnlinkNode(last);
+    xmlFreeNode(last);
+    pop_trailing_blanks(list);
+    std::vector<std::string> variants = {before};
+    if (tail != before) variants.push_back(tail);
+    if (!before.empty() && !tail.empty()) variants.emplace_back();
+    for (const auto& ws : variants) {
+      xmlNode* text = nullptr;
+      if (!ws.empty()) {
+        text = xmlNewDocText(copy.get(), BAD_CAST ws.c_str());
+        xmlAddChild(list, text);
+      }
+      std::string error;
+      const XmlsecOutcome o = run_xmlsec(sig, signer, sha1, error);
+      if (o == XmlsecOutcome::ok || o == XmlsecOutcome::bad_signature) {
+        outcome = o;
+        return removed;
+      }
+      if (text != nullptr) {
+        xmlUnlinkNode(text);
+        xmlFreeNode(text);
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+// The digest and the signature value, forgiving only TraceHeaders appended
+// in transit. Adds "digest" and "signature_value".
+void check_cryptography(xmlDoc* doc, xmlNode* sig, const SignatureParts& parts,
+                        VerificationReport& report) {
+  X509* signer = parts.certificates[0].get();
+  std::string error;
+  XmlsecOutcome outcome = run_xmlsec(sig, signer, parts.sha1, error);
+  if (outcome == XmlsecOutcome::error) {
+    report.add("digest", CheckOutcome::fail, error);
     return;
   }
-  report.add("digest", CheckOutcome::pass, "the whole package matches the signed digest");
-  if (ctx->status != xmlSecDSigStatusSucceeded) {
+  if (outcome == XmlsecOutcome::digest_mismatch) {
+    auto transit = without_transit_traces(doc, signer, parts.sha1, outcome);
+    if (!transit) {
+      report.add("digest", CheckOutcome::fail,
+                 "the package was changed after it was signed: its digest does not match the "
+                 "signed DigestValue (also with up to " +
+                     std::to_string(kMaxTransitTraceHeaders) +
+                     " trailing TraceHeaders set aside as transit data)");
+      return;
+    }
+    report.transit = std::move(*transit);
+    std::string who;
+    for (const auto& t : report.transit)
+      who += (who.empty() ? "" : ", ") + t.organ_id + " " + t.timestamp;
+    report.add("digest", CheckOutcome::pass,
+               "the package as signed matches the signed digest once " +
+                   std::to_string(report.transit.size()) +
+                   " TraceHeader(s) appended after signing are set aside");
+    report.warnings.push_back(std::to_string(report.transit.size()) +
+                              " TraceHeader(s) were appended after the sender signed (" + who +
+                              "): unsigned transit data, not covered by the signature");
+  } else {
+    report.add("digest", CheckOutcome::pass, "the whole package matches the signed digest");
+  }
+  if (outcome != XmlsecOutcome::ok) {
     report.add("signature_value", CheckOutcome::fail,
                "the SignatureValue does not verify with the signer certificate's public key");
     return;
@@ -449,18 +619,106 @@ VerificationReport PackageVerifier::verify_file(const std::filesystem::path& pat
   return report;
 }
 
+namespace {
+
+// A `Signature` element that is not XMLDSig (real senders put placeholders
+// in edXMLHeader); nullptr when there is none.
+xmlNode* find_placeholder_signature(xmlNode* node) {
+  for (xmlNode* c = node; c != nullptr; c = c->next) {
+    if (c->type != XML_ELEMENT_NODE) continue;
+    if (!is_dsig(c, "Signature") && xmlStrEqual(c->name, BAD_CAST "Signature")) return c;
+    if (xmlNode* found = find_placeholder_signature(c->children)) return found;
+  }
+  return nullptr;
+}
+
+// The policy as the report keeps it: the organ map trimmed to the entries
+// about this signer (all a later re-verification needs, and no more).
+AcceptPolicy trimmed_for(const AcceptPolicy& policy, const CertificateInfo* signer) {
+  AcceptPolicy out = policy;
+  out.organ_by_fingerprint.clear();
+  out.organ_by_subject.clear();
+  if (signer == nullptr) return out;
+  if (auto it = policy.organ_by_fingerprint.find(signer->sha256_fingerprint);
+      it != policy.organ_by_fingerprint.end())
+    out.organ_by_fingerprint.insert(*it);
+  if (auto it = policy.organ_by_subject.find(signer->subject); it != policy.organ_by_subject.end())
+    out.organ_by_subject.insert(*it);
+  return out;
+}
+
+// Binds the signer to the sender: organ map by fingerprint, then by
+// subject, then the certificate's UID when it is an agency code.
+void check_binding(const AcceptPolicy& policy, VerificationReport& report) {
+  const CertificateInfo& signer = *report.signer;
+  std::string bound, how;
+  if (auto it = policy.organ_by_fingerprint.find(signer.sha256_fingerprint);
+      it != policy.organ_by_fingerprint.end()) {
+    bound = it->second;
+    how = "organ-map fingerprint";
+  } else if (auto s = policy.organ_by_subject.find(signer.subject);
+             s != policy.organ_by_subject.end()) {
+    bound = s->second;
+    how = "organ-map subject";
+  } else if (!signer.organ_id.empty() &&
+             edxml::classify_agency_code(signer.organ_id) != edxml::AgencyCodeForm::invalid) {
+    bound = signer.organ_id;
+    how = "uid";
+  }
+  const std::string map_text = policy.organ_map.empty()
+                                   ? "no organ map is configured for this sender"
+                                   : "the organ map " + policy.organ_map +
+                                         " has no entry for sha256:" + signer.sha256_fingerprint +
+                                         " or subject:" + signer.subject;
+  if (bound.empty()) {
+    if (signer.organ_id.empty()) {
+      report.add("sender_binding", CheckOutcome::fail,
+                 "the signer certificate names no agency code (UID) and " + map_text +
+                     ", so it cannot be tied to sender " + report.sender_organ_id);
+    } else {
+      report.add("sender_binding", CheckOutcome::fail,
+                 "the signer certificate is a personal one (UID=" + signer.organ_id +
+                     ", not an agency code) and " + map_text + ", so it cannot be tied to sender " +
+                     report.sender_organ_id);
+    }
+    return;
+  }
+  const std::string by =
+      how == "uid" ? "the certificate's UID" : "the " + how + " of " + policy.organ_map;
+  if (bound != report.sender_organ_id) {
+    report.add("sender_binding", CheckOutcome::fail,
+               "the signer certificate belongs to " + bound + " (by " + by +
+                   ") but the package names " + report.sender_organ_id + " as sender");
+    return;
+  }
+  report.binding = how;
+  report.add("sender_binding", CheckOutcome::pass, "signer is " + bound + " (by " + by + ")");
+}
+
+}  // namespace
+
 void PackageVerifier::verify_document(xmlDoc* doc, VerificationReport& report) const {
   const TimePoint at = options_.at.value_or(now_seconds());
   report.checked_at = format_rfc3339(at);
   report.add("parse", CheckOutcome::pass, "well-formed XML without DTD");
 
-  auto finish = [&] { report.finish(); };
   auto package = edxml::read_package(doc, edxml::ReadOptions{.decode_attachments = false});
+  if (package) report.sender_organ_id = package->sender_organ_id();
+  AcceptPolicy policy =
+      options_.policy_for ? options_.policy_for(report.sender_organ_id) : options_.policy;
+  if (options_.allow_sha1 && !policy.sha1_warn) {
+    policy.sha1_warn = true;
+    policy.sources["sha1"] = "the caller's allow_sha1";
+  }
+  report.policy = trimmed_for(policy, nullptr);
+  auto finish = [&] {
+    report.policy = trimmed_for(policy, report.signer ? &*report.signer : nullptr);
+    report.finish();
+  };
   if (!package) {
     report.add("structure", CheckOutcome::fail, "not an edXML package: " + package.error().message);
     return finish();
   }
-  report.sender_organ_id = package->sender_organ_id();
   report.document_id = package->kind == edxml::PackageKind::document
                            ? package->header.document_id
                            : package->status.response_for.document_id;
@@ -469,8 +727,27 @@ void PackageVerifier::verify_document(xmlDoc* doc, VerificationReport& report) c
   std::vector<xmlNode*> signatures;
   collect_signatures(xmlDocGetRootElement(doc), signatures);
   if (signatures.empty()) {
-    report.add("structure", CheckOutcome::fail,
-               "the package is not signed: it has no XMLDSig Signature");
+    xmlNode* placeholder = find_placeholder_signature(xmlDocGetRootElement(doc));
+    std::string what = "the package has no XMLDSig Signature";
+    if (placeholder != nullptr) {
+      const std::string ns(xml::ns_of(placeholder));
+      what += " (the Signature at " + xml::path_of(placeholder) + " is a placeholder in " +
+              (ns.empty() ? std::string("no namespace") : "namespace " + ns) +
+              ", not XMLDSig http://www.w3.org/2000/09/xmldsig#)";
+    }
+    if (!policy.accept_unsigned) {
+      report.add("structure", CheckOutcome::fail,
+                 "the package is not signed: " + what + "; the policy refuses unsigned packages" +
+                     policy_origin(policy, "unsigned"));
+      return finish();
+    }
+    report.add("structure", CheckOutcome::pass, "an edXML package; " + what);
+    report.add("signature", CheckOutcome::skipped,
+               "unsigned, accepted because the policy says unsigned=\"accept\"" +
+                   policy_origin(policy, "unsigned") +
+                   ": neither the sender nor the content is proven");
+    report.warnings.push_back("the package is unsigned (" + what + "), accepted by policy");
+    report.unsigned_accepted = true;
     return finish();
   }
   if (signatures.size() > 1) {
@@ -490,37 +767,18 @@ void PackageVerifier::verify_document(xmlDoc* doc, VerificationReport& report) c
   report.add("structure", CheckOutcome::pass, "one Signature, in edXMLHeader");
 
   SignatureParts parts;
-  if (!check_signed_info(sig, options_.allow_sha1, parts, report)) return finish();
+  if (!check_signed_info(sig, policy, parts, report)) return finish();
   if (!read_certificates(sig, parts, report)) return finish();
-  check_cryptography(sig, parts, options_.allow_sha1, report);
+  check_cryptography(doc, sig, parts, report);
   check_certificates(trust_, parts, at, options_, report);
+  check_binding(policy, report);
 
-  // Sender binding: the certificate must belong to the agency named as sender.
-  const std::string& fp = report.signer->sha256_fingerprint;
-  std::string bound;
-  std::string source;
-  if (auto it = options_.organ_by_fingerprint.find(fp); it != options_.organ_by_fingerprint.end()) {
-    bound = it->second;
-    source = "the configured mapping";
-  } else if (!report.signer->organ_id.empty()) {
-    bound = report.signer->organ_id;
-    source = "the certificate's UID";
-  }
-  if (bound.empty()) {
-    report.add("sender_binding", CheckOutcome::fail,
-               "the signer certificate names no agency code (UID) and no mapping binds it, so it "
-               "cannot be tied to sender " +
-                   report.sender_organ_id);
-  } else if (bound != report.sender_organ_id) {
-    report.add("sender_binding", CheckOutcome::fail,
-               "the signer certificate belongs to " + bound + " (by " + source +
-                   ") but the package names " + report.sender_organ_id + " as sender");
-  } else {
-    report.add("sender_binding", CheckOutcome::pass, "signer is " + bound + " (by " + source + ")");
-  }
-  for (auto it = package->traces.rbegin(); it != package->traces.rend(); ++it) {
-    if (it->organ_id == report.sender_organ_id) {
-      report.signed_at = it->timestamp;
+  // The sender's own TraceHeader, among those the signature covers.
+  const size_t signed_traces =
+      package->traces.size() - std::min(package->traces.size(), report.transit.size());
+  for (size_t i = signed_traces; i-- > 0;) {
+    if (package->traces[i].organ_id == report.sender_organ_id) {
+      report.signed_at = package->traces[i].timestamp;
       break;
     }
   }

@@ -2,19 +2,32 @@
 //
 // Strict by default: exactly one XMLDSig Signature, at
 // edXML/edXMLEnvelope/edXMLHeader/Signature; one Reference with URI=""; only
-// the enveloped and canonicalisation transforms; SHA-256 or stronger (SHA-1
-// only with allow_sha1, and the report says so); the signer certificate from
-// X509Data, chained to the trust anchors at the given time, with the signing
-// key usage, checked against CRLs when any are given and by OCSP when asked
-// (the signer certificate; CRLs cover the CAs); and the signer bound
-// to the sender named in From/OrganId (certificate UID or a configured
-// mapping), so that a valid certificate of another agency cannot pass as
-// this one. Parsing refuses DTDs and never touches the network.
+// the enveloped and canonicalisation transforms; exclusive c14n; SHA-256 or
+// stronger; the signer certificate from X509Data, chained to the trust
+// anchors at the given time, with the signing key usage, checked against
+// CRLs when any are given and by OCSP when asked (the signer certificate;
+// CRLs cover the CAs); and the signer bound to the sender named in
+// From/OrganId (certificate UID or the policy's organ map), so that a valid
+// certificate of another agency cannot pass as this one. Parsing refuses
+// DTDs and never touches the network.
+//
+// The AcceptPolicy of the sender (VerifyOptions::policy_for, asked once the
+// sender is read from the package) may relax exactly three things, each
+// visible in the report: unsigned packages (state `unsigned`, never valid),
+// SHA-1 and inclusive c14n (accepted with a warning).
+//
+// TraceHeaders appended in transit: when the digest fails, the verifier sets
+// aside the trailing TraceHeader elements of TraceHeaderList on a copy of
+// the document, one more at a time from the end (at most
+// kMaxTransitTraceHeaders), with only whitespace between them; if the
+// signature then holds, the package is valid and the report lists the
+// removed entries as unsigned transit data. No other change is forgiven.
 //
 // A PackageVerifier is immutable; verify() may run on many threads at once.
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -28,12 +41,18 @@
 
 namespace edocgw::crypto {
 
+inline constexpr size_t kMaxTransitTraceHeaders = 8;
+
 struct VerifyOptions {
   std::optional<TimePoint> at;  // certificates are judged at this time; default: now
-  bool allow_sha1 = false;      // legacy senders only
-  // Configured binding of certificates (SHA-256 fingerprint, lower-case hex)
-  // to agency codes; it takes precedence over the certificate's UID.
-  std::map<std::string, std::string> organ_by_fingerprint;
+  // The policy for a sender (From/OrganId as the package claims it; "" when
+  // the package cannot be read). When empty, `policy` applies to everyone.
+  // Called once per verification, possibly on many threads at once.
+  std::function<AcceptPolicy(const std::string& sender_organ_id)> policy_for;
+  AcceptPolicy policy;
+  // Shorthand kept for callers that predate the policy: SHA-1 is accepted
+  // with a warning whatever the policy says. Prefer AcceptPolicy::sha1_warn.
+  bool allow_sha1 = false;
   // Ask OCSP about the signer certificate (only sensible when `at` is now).
   std::optional<OcspSettings> ocsp;
   // An unknown revocation status of the signer (no CRL covers it and OCSP

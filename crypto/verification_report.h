@@ -1,11 +1,18 @@
 // crypto/verification_report.h: the outcome of verifying a signed package:
 // every check with its outcome, the first failure as a one-sentence reason,
-// the signer and the chain. Printed by `edocgw verify` (text or --json) and
-// stored by the gateway next to every incoming package.
+// the signer and the chain, the policy that judged it and what was and was
+// not proven. Printed by `edocgw verify` (text or --json) and stored by the
+// gateway next to every incoming package and in the signature log.
+//
+// Three states: `valid` (the signature is proven and every check passed),
+// `unsigned` (the package carries no XMLDSig signature and the policy
+// accepts unsigned packages: nothing about its origin is proven) and
+// `invalid`. `valid` never widens: an unsigned package is never valid.
 //
 // A plain value; not shared between threads while being filled.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,9 +32,52 @@ struct Check {
   std::string detail;
 };
 
+// What an administrator's policy accepts beyond the strict profile, for one
+// sender (see config's <accept> rules). Plain values: crypto knows no config.
+// The default is strict: unsigned, SHA-1 and inclusive c14n refused, the
+// signer bound by its certificate's UID only.
+struct AcceptPolicy {
+  bool accept_unsigned = false;      // unsigned="accept": state `unsigned`, never valid
+  bool sha1_warn = false;            // sha1="warn": SHA-1 accepted with a warning
+  bool inclusive_c14n_warn = false;  // c14n="inclusive-warn": accepted with a warning
+  // Organ map (personal certificates): SHA-256 fingerprint (lower-case hex)
+  // or RFC 2253 subject (as `edocgw verify` prints it) -> agency code. Takes
+  // precedence over the certificate's UID.
+  std::map<std::string, std::string> organ_by_fingerprint;
+  std::map<std::string, std::string> organ_by_subject;
+  std::string organ_map;  // the map's file, for the report ("" when none)
+  std::string rule;       // which configured rule(s) chose this, for the report
+  // Per setting, where its value came from ("line 12" or "default"), for the report.
+  std::map<std::string, std::string> sources;
+};
+
+// The policy as the report records it: the settings, the rule, and the
+// organ map entries that concern this signer (enough to verify the same
+// package again later under the same policy).
+nlohmann::json to_json(const AcceptPolicy& policy);
+// The inverse of to_json (the auditor's re-verification); unknown or missing
+// members read as the strict default.
+AcceptPolicy accept_policy_from_json(const nlohmann::json& j);
+
+enum class VerificationState { valid, unsigned_accepted, invalid };
+const char* state_name(VerificationState state);  // "valid", "unsigned", "invalid"
+
+// A TraceHeader found appended after the sender signed: unsigned transit data.
+struct TransitTrace {
+  std::string organ_id, timestamp;
+};
+
 struct VerificationReport {
+  VerificationState state = VerificationState::invalid;
+  // Exactly "the signature is proven and everything passed" (state valid).
   bool valid = false;
-  std::string reason;  // first failure, one sentence; "" when valid
+  // Set by the verifier when the package carries no XMLDSig signature and
+  // the policy accepts that; finish() then makes the state `unsigned`.
+  bool unsigned_accepted = false;
+  AcceptPolicy policy;                // the policy applied (organ map trimmed to this signer)
+  std::string binding;                // "uid", "organ-map fingerprint", "organ-map subject", ""
+  std::vector<TransitTrace> transit;  // TraceHeaders appended after signing
+  std::string reason;                 // first failure, one sentence; "" when valid
   std::optional<CertificateInfo> signer;
   std::vector<CertificateInfo> chain;
   std::vector<std::string> chain_der;  // the same certificates, DER (for the signature log)
@@ -42,8 +92,11 @@ struct VerificationReport {
   std::vector<Check> checks;
 
   void add(std::string name, CheckOutcome outcome, std::string detail = {});
-  // Sets `valid` and `reason` from the checks: valid when none failed.
+  // Sets `state`, `valid` and `reason` from the checks: invalid when one
+  // failed, else unsigned when unsigned_accepted, else valid.
   void finish();
+  // valid, or unsigned and accepted by the policy: the package may be taken in.
+  bool accepted() const { return state != VerificationState::invalid; }
 };
 
 nlohmann::json to_json(const VerificationReport& report);

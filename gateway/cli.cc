@@ -3,6 +3,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -31,7 +32,8 @@ constexpr const char* kUsage = R"(usage: edocgw COMMAND [OPTIONS]
 
   sign   --cert C.pem --key K.pem [--chain I.pem] [--pass env:VAR|file:PATH] [--in F] [--out G]
   verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--at TIME] [--allow-sha1]
-         [--ocsp | --ocsp-url URL] [--require-revocation] [--organ-map FILE] [--json] [--in F]
+         [--allow-inclusive-c14n] [--accept-unsigned] [--ocsp | --ocsp-url URL]
+         [--require-revocation] [--organ-map FILE] [--json] [--in F]
   cert verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--at TIME] [--json] CERT.pem
   edxml build --meta META.json [--attach FILE]... [--out PKG]
   edxml status --meta STATUS.json [--out PKG]
@@ -121,30 +123,13 @@ int cmd_sign(const std::vector<std::string>& argv) {
 
 // --- verify -----------------------------------------------------------------
 
-Result<std::map<std::string, std::string>> read_organ_map(const std::string& path) {
-  auto text = read_file(path);
-  if (!text) return text.error();
-  std::map<std::string, std::string> map;
-  std::istringstream in(*text);
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream fields(line);
-    std::string fp, organ;
-    if (!(fields >> fp >> organ) || fp.size() != 64) {
-      return make_error(Errc::usage, path + ":" + std::to_string(n) +
-                                         ": expected 'SHA256-FINGERPRINT-HEX ORGAN_ID'");
-    }
-    for (auto& ch : fp) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    map[fp] = organ;
-  }
-  return map;
-}
-
+// The policy of a command line: strict unless a flag relaxes it; exit 0
+// for valid, and for unsigned only when --accept-unsigned asked for it.
 int cmd_verify(const std::vector<std::string>& argv) {
   auto args = Args::parse(
       argv, {{"--trust", "--untrusted", "--crl", "--at", "--in", "--organ-map", "--ocsp-url"},
-             {"--json", "--allow-sha1", "--ocsp", "--require-revocation"}});
+             {"--json", "--allow-sha1", "--allow-inclusive-c14n", "--accept-unsigned", "--ocsp",
+              "--require-revocation"}});
   if (!args) return usage_error(args.error().message);
   const bool ocsp = args->flag("--ocsp") || args->get("--ocsp-url");
   if (ocsp && args->get("--at")) {
@@ -156,28 +141,44 @@ int cmd_verify(const std::vector<std::string>& argv) {
   if (!trust) return fail_with(trust.error());
   crypto::VerifyOptions options;
   options.at = *at;
-  options.allow_sha1 = args->flag("--allow-sha1");
+  crypto::AcceptPolicy& policy = options.policy;
+  policy.rule = "the command line";
+  for (auto [flag, setting, value] :
+       {std::tuple{"--accept-unsigned", "unsigned", &policy.accept_unsigned},
+        std::tuple{"--allow-sha1", "sha1", &policy.sha1_warn},
+        std::tuple{"--allow-inclusive-c14n", "c14n", &policy.inclusive_c14n_warn}}) {
+    *value = args->flag(flag);
+    policy.sources[setting] = *value ? flag : "default";
+  }
   options.revocation_required = args->flag("--require-revocation");
   if (ocsp) {
     options.ocsp.emplace();
     options.ocsp->url = args->get_or("--ocsp-url", "");
   }
   if (auto map_path = args->get("--organ-map")) {
-    auto map = read_organ_map(*map_path);
-    if (!map) return fail_with(map.error());
-    options.organ_by_fingerprint = std::move(*map);
+    auto map = config::load_organ_map(*map_path);
+    if (!map) return fail_with(make_error(Errc::usage, map.error().message));
+    for (const auto& w : map->warnings) std::cerr << "edocgw: warning: " << w << "\n";
+    policy.organ_by_fingerprint = map->by_fingerprint;
+    policy.organ_by_subject = map->by_subject;
+    policy.organ_map = *map_path;
+    policy.sources["organ-map"] = "--organ-map";
   }
   crypto::PackageVerifier verifier(*trust, options);
   const crypto::VerificationReport report = verifier.verify_file(args->get_or("--in", "-"));
   const bool io_failure = !report.checks.empty() && report.checks.back().name == "read";
-  if (!report.valid) std::cerr << "edocgw: invalid: " << report.reason << "\n";
+  if (report.state == crypto::VerificationState::invalid) {
+    std::cerr << "edocgw: invalid: " << report.reason << "\n";
+  } else if (report.state == crypto::VerificationState::unsigned_accepted) {
+    std::cerr << "edocgw: unsigned (accepted by --accept-unsigned): " << report.reason << "\n";
+  }
   if (args->flag("--json")) {
     std::cout << crypto::to_json(report).dump(2) << "\n";
   } else {
     std::cout << crypto::to_text(report);
   }
   if (io_failure) return kExitUsage;
-  return report.valid ? kExitOk : kExitInvalid;
+  return report.accepted() ? kExitOk : kExitInvalid;
 }
 
 // --- cert verify ------------------------------------------------------------

@@ -1,6 +1,9 @@
 #include "gateway/config_check.h"
 
+#include <set>
+
 #include "crypto/certificate.h"
+#include "edxml/agency_code.h"
 #include "gateway/tls.h"
 
 namespace edocgw::gateway {
@@ -55,6 +58,30 @@ Result<LoadedConfig> load_and_check(const std::filesystem::path& path,
       c.trust.anchors, {}, use_crls ? c.trust.crls : std::vector<std::filesystem::path>{});
   if (!trust) return at(c.trust.line, trust.error().message);
   loaded.trust = std::make_shared<const crypto::TrustStore>(std::move(*trust));
+
+  // The policy for incoming packages: organ maps were read by the loader
+  // (errors name their line); what is legal but worth a look is a warning.
+  std::set<const config::OrganMap*> maps_seen;
+  for (const auto& rule : c.trust.accept) {
+    if (rule.organ_map && maps_seen.insert(rule.organ_map.get()).second) {
+      for (const auto& w : rule.organ_map->warnings) loaded.warnings.push_back(w);
+      if (rule.organ_map->by_fingerprint.empty() && rule.organ_map->by_subject.empty()) {
+        loaded.warnings.push_back(c.where(rule.line) + ": the organ map " +
+                                  rule.organ_map->file.string() + " has no entries");
+      }
+    }
+    if (rule.from.find('*') == std::string::npos && !edxml::is_strict_agency_code(rule.from)) {
+      loaded.warnings.push_back(c.where(rule.line) + ": from=\"" + rule.from +
+                                "\" is not a strict agency code: it matches exactly that code "
+                                "and nothing else");
+    }
+    if (rule.unsigned_packages == config::UnsignedPolicy::accept && rule.from == "*" &&
+        rule.adapter.empty()) {
+      loaded.warnings.push_back(c.where(rule.line) +
+                                ": unsigned packages are accepted from every sender by every "
+                                "adapter (their state is \"unsigned\", never \"valid\")");
+    }
+  }
 
   if (c.exchange) {
     for (const auto& client : c.exchange->clients) {

@@ -77,7 +77,9 @@ BOOST_AUTO_TEST_CASE(edocgw_verifies_an_ecdsa_signature_made_by_xmlsec1) {
                                 "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256");
 }
 
-BOOST_AUTO_TEST_CASE(edocgw_verifies_inclusive_c14n_as_older_senders_emit_it) {
+// Inclusive c14n is refused by default (the verification policy) and
+// verifies when the administrator accepts it.
+BOOST_AUTO_TEST_CASE(edocgw_verifies_inclusive_c14n_as_older_senders_emit_it_when_allowed) {
   test::TempDir dir;
   const std::string package = package_file(dir);
   test::TemplateAlgorithms algorithms;
@@ -85,7 +87,11 @@ BOOST_AUTO_TEST_CASE(edocgw_verifies_inclusive_c14n_as_older_senders_emit_it) {
   test::write(dir / "signed.xml",
               test::xmlsec1_sign(package, pki("huong-hoa.key"), pki("huong-hoa.pem"), pki("ca.pem"),
                                  algorithms));
-  const auto verify = test::run(test::edocgw_cmd() + " verify --trust " + quote(pki("root.pem")) +
+  const auto strict = test::run(test::edocgw_cmd() + " verify --trust " + quote(pki("root.pem")) +
                                 " --in " + quote(dir / "signed.xml"));
+  BOOST_TEST(strict.exit_code == 1);
+  BOOST_TEST(strict.err.find("inclusive canonicalisation") != std::string::npos, strict.err);
+  const auto verify = test::run(test::edocgw_cmd() + " verify --trust " + quote(pki("root.pem")) +
+                                " --allow-inclusive-c14n --in " + quote(dir / "signed.xml"));
   BOOST_TEST(verify.exit_code == 0, verify.err);
 }
