@@ -84,14 +84,20 @@ struct SignatureParts {
   bool inclusive = false;  // inclusive c14n of SignedInfo or of the Reference
 };
 
-// Where a setting of the policy came from, for reasons: " (rule ..., line N)".
+// Where a setting of the policy came from, for reasons: " (the strict
+// default)", " (the strict default; no setting of RULE changes it)" or
+// " (set at line N; rule RULE)".
 std::string policy_origin(const AcceptPolicy& policy, const char* setting) {
   auto it = policy.sources.find(setting);
-  if (policy.rule.empty() && it == policy.sources.end()) return " (the strict default)";
-  std::string out = " (policy ";
-  out += policy.rule.empty() ? "built-in strict default" : policy.rule;
-  if (it != policy.sources.end()) out += std::string("; ") + setting + " from " + it->second;
-  return out + ")";
+  const bool by_default = it == policy.sources.end() || it->second == "default";
+  if (by_default) {
+    return policy.rule.empty()
+               ? std::string(" (the strict default)")
+               : " (the strict default: no matching rule sets " + std::string(setting) +
+                     "; the most specific is " + policy.rule + ")";
+  }
+  return " (" + std::string(setting) + " set by " + it->second +
+         (policy.rule.empty() ? std::string() : "; the most specific rule is " + policy.rule) + ")";
 }
 
 // Checks the shape of Signature/SignedInfo against the strict profile. On

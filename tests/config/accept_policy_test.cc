@@ -7,6 +7,7 @@
 
 #include "adapters/adapter.h"
 #include "config/gateway_config.h"
+#include "crypto/package_verifier.h"
 #include "gateway/config_check.h"
 #include "tests/test_support.h"
 
@@ -255,4 +256,53 @@ BOOST_AUTO_TEST_CASE(config_check_warns_about_what_is_legal_but_wide) {
   BOOST_TEST(all.find("gateway.xml:5: from=\"000.00.H50\" is not a strict agency code") !=
                  std::string::npos,
              all);
+}
+
+// How the gateway's pipeline wires the configured policy into the verifier
+// (the snippet of the report to the lead): the rules resolve per sender and
+// adapter into the verifier's plain AcceptPolicy.
+crypto::AcceptPolicy to_accept_policy(const ResolvedAcceptPolicy& r) {
+  crypto::AcceptPolicy p;
+  p.accept_unsigned = r.unsigned_packages == UnsignedPolicy::accept;
+  p.sha1_warn = r.sha1 == Sha1Policy::warn;
+  p.inclusive_c14n_warn = r.c14n == C14nPolicy::inclusive_warn;
+  if (r.organ_map) {
+    p.organ_by_fingerprint = r.organ_map->by_fingerprint;
+    p.organ_by_subject = r.organ_map->by_subject;
+    p.organ_map = r.organ_map->file.string();
+  }
+  p.rule = r.rule;
+  p.sources = r.sources;
+  return p;
+}
+
+BOOST_AUTO_TEST_CASE(the_configured_policy_decides_what_the_verifier_accepts) {
+  auto c = parse({
+      R"(<accept from="000.00.*.H50" adapter="province" unsigned="accept"/>)",  // 4
+  });
+  BOOST_REQUIRE_MESSAGE(c.ok(), why(c));
+  auto store = crypto::TrustStore::load(c->trust.anchors, {}, {});
+  BOOST_REQUIRE(store.ok());
+  const std::string unsigned_package =
+      test::read(std::filesystem::path(__FILE__).parent_path().parent_path() /
+                 "fixtures/policy/real-shape.edxml");
+  auto verify_by = [&](const std::string& adapter) {
+    crypto::VerifyOptions options;
+    options.policy_for = [&](const std::string& sender) {
+      return to_accept_policy(c->trust.policy_for(sender, adapter));
+    };
+    return crypto::PackageVerifier(*store, options).verify(unsigned_package);
+  };
+  const auto by_province = verify_by("province");
+  BOOST_TEST((by_province.state == crypto::VerificationState::unsigned_accepted),
+             by_province.reason);
+  const auto j = crypto::to_json(by_province);
+  BOOST_TEST(j["policy"]["rule"] == R"(<accept from="000.00.*.H50" adapter="province"> at line 4)");
+  BOOST_TEST(j["policy"]["sources"]["unsigned"] == "line 4");
+  BOOST_TEST(j["policy"]["sources"]["sha1"] == "default");
+  const auto by_office = verify_by("office");
+  BOOST_TEST((by_office.state == crypto::VerificationState::invalid));
+  BOOST_TEST(
+      by_office.reason.find("refuses unsigned packages (the strict default)") != std::string::npos,
+      by_office.reason);
 }
