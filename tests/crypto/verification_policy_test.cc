@@ -10,6 +10,8 @@
 #include <filesystem>
 
 #include "crypto/package_verifier.h"
+#include "edxml/package.h"
+#include "edxml/xml.h"
 #include "tests/test_support.h"
 
 using namespace edocgw;
@@ -311,6 +313,39 @@ BOOST_AUTO_TEST_CASE(one_and_two_appended_trace_headers_verify_with_the_transit_
       append_indented(legacy_signed, {trace("000.00.00.H50", "2026/11/20 09:15:09")}), policy);
   expect_valid(legacy_one);
   BOOST_TEST(legacy_one.transit.size() == 1u);
+}
+
+// What an axis built on a DOM does: parse, append a TraceHeader element to
+// TraceHeaderList, write the whole document out again.
+std::string append_with_a_dom(const std::string& signed_bytes, const std::string& organ,
+                              const std::string& when) {
+  auto doc = xml::parse_untrusted_xml(signed_bytes);
+  if (!doc) throw std::runtime_error(doc.error().message);
+  auto skeleton = edxml::find_skeleton(doc->get());
+  if (!skeleton) throw std::runtime_error("no edXML skeleton");
+  xmlNode* list = xml::edxml_child(skeleton->header, "TraceHeaderList");
+  xmlNode* trace = xmlNewChild(list, list->ns, BAD_CAST "TraceHeader", nullptr);
+  xmlNewTextChild(trace, list->ns, BAD_CAST "OrganId", BAD_CAST organ.c_str());
+  xmlNewTextChild(trace, list->ns, BAD_CAST "Timestamp", BAD_CAST when.c_str());
+  return xml::serialize(doc->get());
+}
+
+BOOST_AUTO_TEST_CASE(a_trace_header_appended_by_a_dom_and_reserialised_verifies) {
+  for (const auto& [stem, algorithms] : {std::pair{std::string("huong-hoa"), Algorithms()},
+                                         std::pair{std::string("personal"), legacy()}}) {
+    const std::string s = sign(real_shape(), stem, algorithms);
+    AcceptPolicy policy = lenient();
+    policy.organ_by_fingerprint[verify(s, policy).signer->sha256_fingerprint] = "000.00.12.H50";
+    const std::string once = append_with_a_dom(s, "000.00.00.H50", "2026/11/20 09:15:09");
+    BOOST_TEST(once != s);
+    const auto r = verify(once, policy);
+    expect_valid(r);
+    BOOST_TEST(r.transit.size() == 1u);
+    const auto twice =
+        verify(append_with_a_dom(once, "000.00.13.H50", "2026/11/20 09:16:00"), policy);
+    expect_valid(twice);
+    BOOST_TEST(twice.transit.size() == 2u);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(any_other_change_with_appended_trace_headers_still_fails) {
