@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <tuple>
 
@@ -34,6 +35,8 @@ constexpr const char* kUsage = R"(usage: edocgw COMMAND [OPTIONS]
   verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--at TIME] [--allow-sha1]
          [--allow-inclusive-c14n] [--accept-unsigned] [--ocsp | --ocsp-url URL]
          [--require-revocation] [--organ-map FILE] [--json] [--in F]
+  verify --config gateway.xml [--adapter NAME] [--at TIME] [--json] [--in F]
+         (the gateway's trust and <accept> policy, as if the package came by NAME)
   cert verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--at TIME] [--json] CERT.pem
   edxml build --meta META.json [--attach FILE]... [--out PKG]
   edxml status --meta STATUS.json [--out PKG]
@@ -123,13 +126,30 @@ int cmd_sign(const std::vector<std::string>& argv) {
 
 // --- verify -----------------------------------------------------------------
 
-// The policy of a command line: strict unless a flag relaxes it; exit 0
-// for valid, and for unsigned only when --accept-unsigned asked for it.
+// The configured policy in the verifier's plain terms.
+crypto::AcceptPolicy to_accept_policy(const config::ResolvedAcceptPolicy& r) {
+  crypto::AcceptPolicy p;
+  p.accept_unsigned = r.unsigned_packages == config::UnsignedPolicy::accept;
+  p.sha1_warn = r.sha1 == config::Sha1Policy::warn;
+  p.inclusive_c14n_warn = r.c14n == config::C14nPolicy::inclusive_warn;
+  if (r.organ_map) {
+    p.organ_by_fingerprint = r.organ_map->by_fingerprint;
+    p.organ_by_subject = r.organ_map->by_subject;
+    p.organ_map = r.organ_map->file.string();
+  }
+  p.rule = r.rule;
+  p.sources = r.sources;
+  return p;
+}
+
+// The policy of a command line: strict unless a flag relaxes it, or the
+// gateway's (--config: its trust anchors, CRLs and <accept> rules). Exit 0
+// for valid, and for unsigned only where the policy accepted it.
 int cmd_verify(const std::vector<std::string>& argv) {
-  auto args = Args::parse(
-      argv, {{"--trust", "--untrusted", "--crl", "--at", "--in", "--organ-map", "--ocsp-url"},
-             {"--json", "--allow-sha1", "--allow-inclusive-c14n", "--accept-unsigned", "--ocsp",
-              "--require-revocation"}});
+  auto args = Args::parse(argv, {{"--trust", "--untrusted", "--crl", "--at", "--in", "--organ-map",
+                                  "--ocsp-url", "--config", "--adapter"},
+                                 {"--json", "--allow-sha1", "--allow-inclusive-c14n",
+                                  "--accept-unsigned", "--ocsp", "--require-revocation"}});
   if (!args) return usage_error(args.error().message);
   const bool ocsp = args->flag("--ocsp") || args->get("--ocsp-url");
   if (ocsp && args->get("--at")) {
@@ -137,32 +157,70 @@ int cmd_verify(const std::vector<std::string>& argv) {
   }
   auto at = time_option(*args);
   if (!at) return fail_with(at.error());
-  auto trust = trust_from(*args);
-  if (!trust) return fail_with(trust.error());
   crypto::VerifyOptions options;
   options.at = *at;
-  crypto::AcceptPolicy& policy = options.policy;
-  policy.rule = "the command line";
-  for (auto [flag, setting, value] :
-       {std::tuple{"--accept-unsigned", "unsigned", &policy.accept_unsigned},
-        std::tuple{"--allow-sha1", "sha1", &policy.sha1_warn},
-        std::tuple{"--allow-inclusive-c14n", "c14n", &policy.inclusive_c14n_warn}}) {
-    *value = args->flag(flag);
-    policy.sources[setting] = *value ? flag : "default";
-  }
-  options.revocation_required = args->flag("--require-revocation");
-  if (ocsp) {
-    options.ocsp.emplace();
-    options.ocsp->url = args->get_or("--ocsp-url", "");
-  }
-  if (auto map_path = args->get("--organ-map")) {
-    auto map = config::load_organ_map(*map_path);
-    if (!map) return fail_with(make_error(Errc::usage, map.error().message));
-    for (const auto& w : map->warnings) std::cerr << "edocgw: warning: " << w << "\n";
-    policy.organ_by_fingerprint = map->by_fingerprint;
-    policy.organ_by_subject = map->by_subject;
-    policy.organ_map = *map_path;
-    policy.sources["organ-map"] = "--organ-map";
+  std::optional<config::GatewayConfig> gateway_config;
+  std::optional<crypto::TrustStore> trust;
+  if (auto config_path = args->get("--config")) {
+    for (const char* flag : {"--trust", "--untrusted", "--crl", "--organ-map", "--ocsp-url"}) {
+      if (args->get(flag))
+        return usage_error(std::string(flag) + " and --config exclude each other");
+    }
+    for (const char* flag : {"--allow-sha1", "--allow-inclusive-c14n", "--accept-unsigned",
+                             "--ocsp", "--require-revocation"}) {
+      if (args->flag(flag))
+        return usage_error(std::string(flag) + " and --config exclude each other");
+    }
+    auto loaded = config::load_config(*config_path);
+    if (!loaded) return fail_with(make_error(Errc::usage, loaded.error().message));
+    gateway_config = std::move(*loaded);
+    const config::TrustConfig& tc = gateway_config->trust;
+    const bool use_crls = tc.revocation != config::Revocation::off;
+    auto store = crypto::TrustStore::load(
+        tc.anchors, {}, use_crls ? tc.crls : std::vector<std::filesystem::path>{});
+    if (!store) return fail_with(store.error());
+    trust = std::move(*store);
+    options.revocation_required = tc.revocation == config::Revocation::require;
+    if (tc.ocsp && !args->get("--at")) {
+      options.ocsp.emplace();
+      options.ocsp->url = tc.ocsp_url;
+      options.ocsp->timeout = tc.ocsp_timeout;
+    }
+    const std::string adapter = args->get_or("--adapter", "");
+    if (!adapter.empty() && gateway_config->adapter(adapter) == nullptr) {
+      return usage_error("--adapter " + adapter + ": the configuration has no such adapter");
+    }
+    options.policy_for = [&gateway_config, adapter](const std::string& sender) {
+      return to_accept_policy(gateway_config->trust.policy_for(sender, adapter));
+    };
+  } else {
+    if (args->get("--adapter")) return usage_error("--adapter needs --config");
+    auto store = trust_from(*args);
+    if (!store) return fail_with(store.error());
+    trust = std::move(*store);
+    crypto::AcceptPolicy& policy = options.policy;
+    policy.rule = "the command line";
+    for (auto [flag, setting, value] :
+         {std::tuple{"--accept-unsigned", "unsigned", &policy.accept_unsigned},
+          std::tuple{"--allow-sha1", "sha1", &policy.sha1_warn},
+          std::tuple{"--allow-inclusive-c14n", "c14n", &policy.inclusive_c14n_warn}}) {
+      *value = args->flag(flag);
+      policy.sources[setting] = *value ? flag : "default";
+    }
+    options.revocation_required = args->flag("--require-revocation");
+    if (ocsp) {
+      options.ocsp.emplace();
+      options.ocsp->url = args->get_or("--ocsp-url", "");
+    }
+    if (auto map_path = args->get("--organ-map")) {
+      auto map = config::load_organ_map(*map_path);
+      if (!map) return fail_with(make_error(Errc::usage, map.error().message));
+      for (const auto& w : map->warnings) std::cerr << "edocgw: warning: " << w << "\n";
+      policy.organ_by_fingerprint = map->by_fingerprint;
+      policy.organ_by_subject = map->by_subject;
+      policy.organ_map = *map_path;
+      policy.sources["organ-map"] = "--organ-map";
+    }
   }
   crypto::PackageVerifier verifier(*trust, options);
   const crypto::VerificationReport report = verifier.verify_file(args->get_or("--in", "-"));
@@ -170,7 +228,8 @@ int cmd_verify(const std::vector<std::string>& argv) {
   if (report.state == crypto::VerificationState::invalid) {
     std::cerr << "edocgw: invalid: " << report.reason << "\n";
   } else if (report.state == crypto::VerificationState::unsigned_accepted) {
-    std::cerr << "edocgw: unsigned (accepted by --accept-unsigned): " << report.reason << "\n";
+    std::cerr << "edocgw: unsigned (accepted by policy: " << report.policy.rule
+              << "): " << report.reason << "\n";
   }
   if (args->flag("--json")) {
     std::cout << crypto::to_json(report).dump(2) << "\n";

@@ -500,3 +500,34 @@ BOOST_AUTO_TEST_CASE(verify_on_the_command_line_prints_the_state_and_exits_by_it
   BOOST_TEST(bad.exit_code == 2);
   BOOST_TEST(bad.err.find("bad.txt:2:") != std::string::npos, bad.err);
 }
+
+BOOST_AUTO_TEST_CASE(verify_with_a_gateway_config_uses_its_accept_rules_per_adapter) {
+  test::TempDir dir;
+  test::write(dir / "unsigned.xml", real_shape());
+  test::write(
+      dir / "gateway.xml",
+      "<gateway organ-id=\"000.00.13.H50\" name=\"UBND huyện Đakrông\" data-dir=\"var\">\n"
+      "  <identity cert=\"" +
+          pki("dakrong.pem").string() + "\" key=\"" + pki("dakrong.key").string() +
+          "\"/>\n"
+          "  <trust anchors=\"" +
+          pki("root.pem").string() +
+          "\">\n"
+          "    <accept from=\"000.00.*.H50\" adapter=\"province\" unsigned=\"accept\"/>\n"
+          "  </trust>\n"
+          "  <adapters><adapter name=\"province\" type=\"directory\" path=\"p\"/></adapters>\n"
+          "</gateway>\n");
+  const std::string base = test::edocgw_cmd() + " verify --config " + quote(dir / "gateway.xml") +
+                           " --json --in " + quote(dir / "unsigned.xml");
+  const auto by_province = test::run(base + " --adapter province");
+  BOOST_TEST(by_province.exit_code == 0, by_province.err);
+  const auto j = nlohmann::json::parse(by_province.out);
+  BOOST_TEST(j["state"] == "unsigned");
+  BOOST_TEST(j["policy"]["rule"] ==
+             "<accept from=\"000.00.*.H50\" adapter=\"province\"> at line 4");
+  const auto no_adapter = test::run(base);
+  BOOST_TEST(no_adapter.exit_code == 1);
+  BOOST_TEST(nlohmann::json::parse(no_adapter.out)["state"] == "invalid");
+  BOOST_TEST(test::run(base + " --adapter nowhere").exit_code == 2);
+  BOOST_TEST(test::run(base + " --accept-unsigned").exit_code == 2);
+}
