@@ -102,9 +102,6 @@ struct TrustConfig {
   bool ocsp = false;     // ask OCSP about each signer certificate
   std::string ocsp_url;  // "" uses the certificate's authorityInfoAccess
   std::chrono::milliseconds ocsp_timeout{5000};
-  // Always false: <trust allow-sha1> is gone (use <accept sha1="warn"/>).
-  // Kept only until gateway/pipeline.cc builds its options from policy_for.
-  bool allow_sha1 = false;
   std::vector<AcceptRule> accept;  // in file order
   int line = 0;
 

@@ -17,20 +17,30 @@ namespace {
 
 // Adds TraceHeader {OrganId, Timestamp} to TraceHeaderList (made when
 // absent), before any Bussiness element.
-void add_trace_header(xmlNode* header, const std::string& organ_id, TimePoint now) {
+// The sender's TraceHeader, in edXML time (yyyy/MM/dd HH:mm:ss, UTC+7: the
+// only form real parsers read), after Bussiness as the real builder writes
+// it. A package that already carries one from the sender keeps it (the
+// builder wrote it); a status package gets none (real ones carry no
+// TraceHeaderList).
+void add_trace_header(const edxml::Package& package, xmlNode* header, const std::string& organ_id,
+                      TimePoint now) {
+  if (package.kind == edxml::PackageKind::status) return;
+  for (const auto& t : package.traces) {
+    if (t.organ_id == organ_id) return;
+  }
   xmlNode* list = xml::edxml_child(header, "TraceHeaderList");
   xmlNs* ns = header->ns;
   if (list == nullptr) {
-    list = xmlNewChild(header, ns, BAD_CAST "TraceHeaderList", nullptr);
+    list = xmlNewNode(ns, BAD_CAST "TraceHeaderList");
+    if (xmlNode* message = xml::edxml_child(header, "MessageHeader")) {
+      xmlAddNextSibling(message, list);
+    } else {
+      xmlAddChild(header, list);
+    }
   }
-  xmlNode* trace = xmlNewNode(ns, BAD_CAST "TraceHeader");
+  xmlNode* trace = xmlNewChild(list, ns, BAD_CAST "TraceHeader", nullptr);
   xmlNewTextChild(trace, ns, BAD_CAST "OrganId", BAD_CAST organ_id.c_str());
-  xmlNewTextChild(trace, ns, BAD_CAST "Timestamp", BAD_CAST format_rfc3339(now).c_str());
-  if (xmlNode* business = xml::edxml_child(list, "Bussiness")) {
-    xmlAddPrevSibling(business, trace);
-  } else {
-    xmlAddChild(list, trace);
-  }
+  xmlNewTextChild(trace, ns, BAD_CAST "Timestamp", BAD_CAST format_edxml_time(now).c_str());
 }
 
 }  // namespace
@@ -110,7 +120,7 @@ Result<std::string> PackageSigner::sign_document(xmlDoc* doc, TimePoint now) con
   }
   auto skeleton = edxml::find_skeleton(doc);
   if (!skeleton) return skeleton.error();
-  add_trace_header(skeleton->header, sender, now);
+  add_trace_header(*package, skeleton->header, sender, now);
 
   xmlNode* sig = xmlSecTmplSignatureCreateNsPref(
       doc, xmlSecTransformExclC14NId,

@@ -712,10 +712,6 @@ void PackageVerifier::verify_document(xmlDoc* doc, VerificationReport& report) c
   if (package) report.sender_organ_id = package->sender_organ_id();
   AcceptPolicy policy =
       options_.policy_for ? options_.policy_for(report.sender_organ_id) : options_.policy;
-  if (options_.allow_sha1 && !policy.sha1_warn) {
-    policy.sha1_warn = true;
-    policy.sources["sha1"] = "the caller's allow_sha1";
-  }
   report.policy = trimmed_for(policy, nullptr);
   auto finish = [&] {
     report.policy = trimmed_for(policy, report.signer ? &*report.signer : nullptr);

@@ -50,9 +50,6 @@ struct VerifyOptions {
   // Called once per verification, possibly on many threads at once.
   std::function<AcceptPolicy(const std::string& sender_organ_id)> policy_for;
   AcceptPolicy policy;
-  // Shorthand kept for callers that predate the policy: SHA-1 is accepted
-  // with a warning whatever the policy says. Prefer AcceptPolicy::sha1_warn.
-  bool allow_sha1 = false;
   // Ask OCSP about the signer certificate (only sensible when `at` is now).
   std::optional<OcspSettings> ocsp;
   // An unknown revocation status of the signer (no CRL covers it and OCSP

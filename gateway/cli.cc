@@ -127,21 +127,6 @@ int cmd_sign(const std::vector<std::string>& argv) {
 // --- verify -----------------------------------------------------------------
 
 // The configured policy in the verifier's plain terms.
-crypto::AcceptPolicy to_accept_policy(const config::ResolvedAcceptPolicy& r) {
-  crypto::AcceptPolicy p;
-  p.accept_unsigned = r.unsigned_packages == config::UnsignedPolicy::accept;
-  p.sha1_warn = r.sha1 == config::Sha1Policy::warn;
-  p.inclusive_c14n_warn = r.c14n == config::C14nPolicy::inclusive_warn;
-  if (r.organ_map) {
-    p.organ_by_fingerprint = r.organ_map->by_fingerprint;
-    p.organ_by_subject = r.organ_map->by_subject;
-    p.organ_map = r.organ_map->file.string();
-  }
-  p.rule = r.rule;
-  p.sources = r.sources;
-  return p;
-}
-
 // The policy of a command line: strict unless a flag relaxes it, or the
 // gateway's (--config: its trust anchors, CRLs and <accept> rules). Exit 0
 // for valid, and for unsigned only where the policy accepted it.
@@ -191,7 +176,7 @@ int cmd_verify(const std::vector<std::string>& argv) {
       return usage_error("--adapter " + adapter + ": the configuration has no such adapter");
     }
     options.policy_for = [&gateway_config, adapter](const std::string& sender) {
-      return to_accept_policy(gateway_config->trust.policy_for(sender, adapter));
+      return gateway::accept_policy(gateway_config->trust.policy_for(sender, adapter));
     };
   } else {
     if (args->get("--adapter")) return usage_error("--adapter needs --config");

@@ -15,6 +15,21 @@ std::shared_ptr<adapters::Adapter> LoadedConfig::adapter(const std::string& name
   return nullptr;
 }
 
+crypto::AcceptPolicy accept_policy(const config::ResolvedAcceptPolicy& r) {
+  crypto::AcceptPolicy p;
+  p.accept_unsigned = r.unsigned_packages == config::UnsignedPolicy::accept;
+  p.sha1_warn = r.sha1 == config::Sha1Policy::warn;
+  p.inclusive_c14n_warn = r.c14n == config::C14nPolicy::inclusive_warn;
+  if (r.organ_map) {
+    p.organ_by_fingerprint = r.organ_map->by_fingerprint;
+    p.organ_by_subject = r.organ_map->by_subject;
+    p.organ_map = r.organ_map->file.string();
+  }
+  p.rule = r.rule;
+  p.sources = r.sources;
+  return p;
+}
+
 Result<LoadedConfig> load_and_check(const std::filesystem::path& path,
                                     const adapters::AdapterRegistry& registry) {
   auto parsed = config::load_config(path);

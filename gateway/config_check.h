@@ -14,6 +14,7 @@
 #include "crypto/identity.h"
 #include "crypto/package_signer.h"
 #include "crypto/trust_store.h"
+#include "crypto/verification_report.h"
 #include "util/asio_ssl.h"
 
 namespace edocgw::gateway {
@@ -31,6 +32,9 @@ struct LoadedConfig {
 
   std::shared_ptr<adapters::Adapter> adapter(const std::string& name) const;
 };
+
+// The <accept> rule resolved for one sender and adapter, as the verifier takes it.
+crypto::AcceptPolicy accept_policy(const config::ResolvedAcceptPolicy& resolved);
 
 Result<LoadedConfig> load_and_check(const std::filesystem::path& path,
                                     const adapters::AdapterRegistry& registry);

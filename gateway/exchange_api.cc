@@ -302,9 +302,8 @@ HttpResponse Gateway::handle_exchange(const HttpRequest& r) {
 
     const crypto::VerificationReport report = pipeline_->verify(*c, package);
     const std::string package_id = random_uuid();
-    // TODO(lead): policy: acceptance is report.valid until the <accept>
-    // policy is wired (report.accepted() takes unsigned="accept" into account).
-    const bool accepted = report.valid;
+    // Valid, or unsigned where the <accept> policy for this sender allows it.
+    const bool accepted = report.accepted();
     if (auto st = pipeline_->log_verification(*c, report, kind, accepted ? package_id : ""); !st) {
       return finish(fail(503, "the signature log cannot be written: " + st.error().message, true));
     }

@@ -63,7 +63,7 @@ const char* business_name(int type) {
 
 // What the inbox records: "valid", "unsigned" (accepted by policy) or "invalid".
 std::string verification_state(const crypto::VerificationReport& r) {
-  return r.valid ? "valid" : "invalid";
+  return crypto::state_name(r.state);
 }
 
 // A status's own Timestamp (yyyy/MM/dd HH:mm:ss, UTC+7) in seconds; `fallback` when unreadable.
@@ -83,9 +83,11 @@ std::string failed_check(const crypto::VerificationReport& r) {
 
 crypto::VerificationReport Pipeline::verify(const LoadedConfig& config, const std::string& package,
                                             const std::string& adapter) const {
-  (void)adapter;  // TODO(lead): the <accept> policy per sender and adapter
   crypto::VerifyOptions options;
-  options.allow_sha1 = config.config.trust.allow_sha1;
+  // The <accept> rule for the sender the package names and the adapter it came by.
+  options.policy_for = [&config, &adapter](const std::string& sender) {
+    return accept_policy(config.config.trust.policy_for(sender, adapter));
+  };
   options.revocation_required = config.config.trust.revocation == config::Revocation::require;
   if (config.config.trust.ocsp) {
     options.ocsp.emplace();
@@ -94,7 +96,7 @@ crypto::VerificationReport Pipeline::verify(const LoadedConfig& config, const st
   }
   crypto::PackageVerifier verifier(*config.trust, options);
   auto report = verifier.verify(package);
-  if (!report.valid)
+  if (!report.accepted())
     metrics_.inc("edocgw_verification_failures_total{check=\"" + failed_check(report) + "\"}");
   return report;
 }
@@ -113,10 +115,10 @@ Status Pipeline::log_verification(const LoadedConfig& config,
                       {"package", id.empty() ? "" : "packages/" + id + ".xml"},
                       {"package_sha256", report.package_sha256},
                       {"signer", report.signer ? report.signer->sha256_fingerprint : ""},
-                      {"outcome", report.valid ? "valid" : "invalid"},
+                      {"outcome", crypto::state_name(report.state)},
                       {"reason", report.reason},
                       {"checked_at", report.checked_at},
-                      {"allow_sha1", config.config.trust.allow_sha1},
+                      {"policy", full["policy"]},
                       {"revocation", full["revocation"]},
                       {"checks", full["checks"]},
                       {"config_sha256", config.config.sha256}};

@@ -26,7 +26,7 @@ namespace {
 // policy (report.accepted()): the captured packages are unsigned, and the hub
 // is configured below with <accept from="*" unsigned="accept"/>. Until then
 // the hub refuses them, and the replay checks that refusal instead.
-constexpr bool kHubAcceptsUnsigned = false;
+constexpr bool kHubAcceptsUnsigned = true;
 
 const std::string kSecret1 = "example-secret-not-real";
 const std::string kSecret2 = "another-example-secret";
