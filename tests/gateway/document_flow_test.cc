@@ -288,3 +288,37 @@ BOOST_AUTO_TEST_CASE(the_kind_comes_from_the_content_and_a_package_for_another_o
   BOOST_TEST(p.office_files_b() == 1u);
   BOOST_TEST(p.document(other_id)["recipients"][0]["organ_id"] == "000.00.14.H50");
 }
+
+BOOST_AUTO_TEST_CASE(
+    unsigned_traffic_follows_each_gateways_policy_and_a_refusal_never_contradicts) {
+  // The hub takes unsigned packages from everyone; Đakrông stays strict.
+  Province p(true, true, false, [](std::string xml) {
+    return replace_once(xml, R"(revocation="require"/>)",
+                        R"(revocation="require"><accept from="*" unsigned="accept"/></trust>)");
+  });
+  const auto [id, inbox_id] = exchange_one(p, "540");
+
+  // An unsigned package with the same DocumentId: the hub lets it through,
+  // Đakrông refuses it, and sends no 02: that would read as refusing 540.
+  BOOST_REQUIRE(push_as(p, "huong-hoa", "000.00.12.H50", package("540"), "edoc").ok());
+  BOOST_REQUIRE(eventually([&] { return p.inbox_b().size() == 2u; }));
+  const json copy = p.inbox_b()[0];
+  BOOST_TEST(copy["verification"] == "invalid");
+  BOOST_TEST(copy["reason"].get<std::string>().find("unsigned") != std::string::npos,
+             copy["reason"]);
+  BOOST_REQUIRE(eventually([&] {
+    return p.b->log().find("no 02 sent: a copy of this document was accepted") != std::string::npos;
+  }));
+  BOOST_TEST(copy["history"].empty());
+  BOOST_TEST(p.status_code_at_a(id) == "01");
+
+  // An unsigned package of a document never accepted is refused with 02.
+  BOOST_REQUIRE(push_as(p, "huong-hoa", "000.00.12.H50", package("541"), "edoc").ok());
+  BOOST_REQUIRE(eventually([&] { return p.inbox_b().size() == 3u; }));
+  const std::string refused_id = p.inbox_b()[0]["id"].get<std::string>();
+  BOOST_REQUIRE(eventually([&] {
+    const json item = inbox_item_b(p, refused_id);
+    return !item["history"].empty() && item["history"][0]["code"] == "02";
+  }));
+  BOOST_TEST(p.office_files_b() == 1u);
+}
