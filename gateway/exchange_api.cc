@@ -181,6 +181,14 @@ nlohmann::json sent_item(const MailboxRow& m) {
 
 }  // namespace
 
+HttpResponse Gateway::exchange_error(unsigned status, const std::string& code,
+                                     const std::string& message) {
+  (void)code;
+  // The server does not know the call here (the request may not even have
+  // been read): DocId is added for sendEdoc's sake, other calls ignore it.
+  return fail(status, message, /*send_edoc=*/true);
+}
+
 HeadDecision Gateway::exchange_head(const HttpRequest& head) {
   const std::string path = head.path();
   const bool send = path == "/sendEdoc";

@@ -63,6 +63,7 @@ Status Gateway::start() {
     exchange_server_ = std::make_shared<HttpServer>(
         io_, pool_, limits, [this](const HttpRequest& r) { return handle_exchange(r); },
         c->exchange_tls, [this](const HttpRequest& head) { return exchange_head(head); });
+    exchange_server_->set_error_format(exchange_error);
     auto port =
         exchange_server_->listen(c->config.exchange->listen.host, c->config.exchange->listen.port);
     if (!port) return port.error();

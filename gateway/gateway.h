@@ -54,6 +54,9 @@ class Gateway {
 
   HttpResponse handle_local(const HttpRequest& request);
   HttpResponse handle_exchange(const HttpRequest& request);
+  // An error the exchange's HTTP server answers by itself, in the VDXP shape.
+  static HttpResponse exchange_error(unsigned status, const std::string& code,
+                                     const std::string& message);
   // The exchange's authentication, on the header alone (exchange_api.cc).
   HeadDecision exchange_head(const HttpRequest& head);
   HttpResponse healthz();

@@ -98,11 +98,13 @@ awaitable<void> HttpServer::accept_loop() {
 
 // A plain function, not a capturing lambda: g++ 12 destroys the captures of
 // a lambda coroutine passed by value to co_spawn twice.
-awaitable<HttpResponse> HttpServer::run_handler(const HttpHandler& handler, HttpRequest request) {
+awaitable<HttpResponse> HttpServer::run_handler(const HttpHandler& handler,
+                                                const HttpErrorFormat& error_format,
+                                                HttpRequest request) {
   try {
     co_return handler(request);
   } catch (const std::exception& e) {
-    co_return error_response(500, "internal", e.what());
+    co_return error_format(500, "internal", e.what());
   }
 }
 
@@ -146,7 +148,7 @@ HeadDecision HttpServer::admit(const HttpRequest& head) const {
     try {
       decision = head_check_(head);
     } catch (const std::exception& e) {
-      return error_response(500, "internal", e.what());
+      return error_format_(500, "internal", e.what());
     }
   }
   if (decision.refuse) return decision;
@@ -174,9 +176,8 @@ bool expects_continue(const HttpRequest& head) {
   return v == "100-continue";
 }
 
-HttpResponse too_large(std::uint64_t limit) {
-  return error_response(413, "too_large",
-                        "the body is larger than the limit of " + std::to_string(limit) + " bytes");
+std::string too_large(std::uint64_t limit) {
+  return "the body is larger than the limit of " + std::to_string(limit) + " bytes";
 }
 
 }  // namespace
@@ -218,7 +219,7 @@ awaitable<void> HttpServer::serve(Stream& stream, const std::string& remote, boo
   };
 
   if (over_cap) {
-    co_await write(error_response(503, "busy", "too many connections; try again shortly"), false);
+    co_await write(error_format_(503, "busy", "too many connections; try again shortly"), false);
     co_return;
   }
 
@@ -234,7 +235,7 @@ awaitable<void> HttpServer::serve(Stream& stream, const std::string& remote, boo
     co_await http::async_read_header(stream, buffer, parser,
                                      asio::redirect_error(use_awaitable, ec));
     if (ec == http::error::body_limit) {  // a Content-Length over the server's limit
-      co_await refuse(too_large(limits_.max_body_bytes));
+      co_await refuse(error_format_(413, "too_large", too_large(limits_.max_body_bytes)));
       break;
     }
     if (ec) break;  // closed, timed out or not HTTP: nothing to answer
@@ -248,7 +249,7 @@ awaitable<void> HttpServer::serve(Stream& stream, const std::string& remote, boo
     }
     const std::uint64_t limit = *decision.body_limit;
     if (const auto length = parser.content_length(); length && *length > limit) {
-      co_await refuse(too_large(limit));
+      co_await refuse(error_format_(413, "too_large", too_large(limit)));
       break;
     }
     parser.body_limit(limit);  // also bounds a chunked body as it arrives
@@ -262,7 +263,7 @@ awaitable<void> HttpServer::serve(Stream& stream, const std::string& remote, boo
       tcp_layer.expires_after(limits_.read_timeout);
       co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
       if (ec == http::error::body_limit) {
-        co_await refuse(too_large(limit));
+        co_await refuse(error_format_(413, "too_large", too_large(limit)));
         break;
       }
       if (ec) break;
@@ -271,8 +272,8 @@ awaitable<void> HttpServer::serve(Stream& stream, const std::string& remote, boo
 
     ++in_flight_;
     // The handler blocks: run it on the worker pool and come back here after.
-    HttpResponse response =
-        co_await asio::co_spawn(pool_, run_handler(handler_, std::move(request)), use_awaitable);
+    HttpResponse response = co_await asio::co_spawn(
+        pool_, run_handler(handler_, error_format_, std::move(request)), use_awaitable);
     --in_flight_;
     co_await write(response, keep_alive && !stopping_);
     if (ec || !keep_alive) break;

@@ -59,7 +59,16 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+HttpResponse json_response(unsigned status, const std::string& json);
+// {"error": CODE, "message": TEXT}
+HttpResponse error_response(unsigned status, const std::string& code, const std::string& message);
+
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+// How the server words the errors it answers by itself (413 too large, 503
+// busy, 500 when a handler throws): error_response() by default; the
+// exchange answers in the VDXP shape its clients read.
+using HttpErrorFormat = std::function<HttpResponse(unsigned status, const std::string& code,
+                                                   const std::string& message)>;
 
 // What a server's head check decides about one request once its header is
 // read and before any of its body is: refuse it (answered at once with
@@ -110,6 +119,8 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
   void stop();
   // Requests being handled right now.
   std::size_t in_flight() const { return in_flight_.load(); }
+  // Before listen().
+  void set_error_format(HttpErrorFormat format) { error_format_ = std::move(format); }
 
  private:
   asio::awaitable<void> accept_loop();
@@ -117,7 +128,9 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
   // The HTTP exchanges of one connection, over TCP or TLS.
   template <class Stream>
   asio::awaitable<void> serve(Stream& stream, const std::string& remote, bool over_cap);
-  static asio::awaitable<HttpResponse> run_handler(const HttpHandler& handler, HttpRequest request);
+  static asio::awaitable<HttpResponse> run_handler(const HttpHandler& handler,
+                                                   const HttpErrorFormat& error_format,
+                                                   HttpRequest request);
   // Admission of one request whose header is read: the head check, then
   // the body limit that applies.
   HeadDecision admit(const HttpRequest& head) const;
@@ -127,15 +140,12 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
   HttpLimits limits_;
   HttpHandler handler_;
   HttpHeadCheck head_check_;
+  HttpErrorFormat error_format_ = error_response;
   std::shared_ptr<asio::ssl::context> tls_;
   asio::ip::tcp::acceptor acceptor_;
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::size_t> in_flight_{0};
   std::atomic<bool> stopping_{false};
 };
-
-HttpResponse json_response(unsigned status, const std::string& json);
-// {"error": CODE, "message": TEXT}
-HttpResponse error_response(unsigned status, const std::string& code, const std::string& message);
 
 }  // namespace edocgw::gateway

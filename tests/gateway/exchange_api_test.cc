@@ -294,6 +294,28 @@ BOOST_AUTO_TEST_CASE(a_bad_hmac_is_answered_before_the_body_and_nothing_is_store
   BOOST_TEST(json::parse(unknown.second)["ErrorDesc"] == "unknown system id 'vxp.unknown'");
 }
 
+BOOST_AUTO_TEST_CASE(errors_the_http_server_answers_itself_are_in_the_vdxp_shape_too) {
+  Hub hub;
+  // Authenticated, but announcing more than <exchange max-body> (64 MB by
+  // default): refused from the head, as JSON the SDK reads, with DocId.
+  const std::string request = signed_request("/sendEdoc",
+                                             {{"from", "000.00.12.H45"},
+                                              {"servicetype", "eDoc"},
+                                              {"messagetype", "edoc"},
+                                              {"hash-file", vdxp::sdk_hash_file("x")}},
+                                             "application/octet-stream", "");
+  Raw c(hub.port);
+  c.send(test::replace_once(request, "Content-Length: 0", "Content-Length: 68719476736"));
+  const auto [status, body] = c.read();
+  BOOST_TEST(status == 413);
+  const json j = json::parse(body, nullptr, false);
+  BOOST_REQUIRE_MESSAGE(j.is_object(), body);
+  BOOST_TEST(j["status"] == "FAIL");
+  BOOST_TEST(j["ErrorCode"] == "413");
+  BOOST_TEST(j["DocId"] == "");
+  BOOST_TEST(j["ErrorDesc"].get<std::string>().find("larger than the limit") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(deviations_get_a_json_fail_and_store_nothing) {
   Hub hub;
   const std::string document = test::read(fixture("document.edxml"));
