@@ -72,6 +72,29 @@ std::int64_t status_time(const std::string& text, std::int64_t fallback) {
   return t ? t->time_since_epoch().count() : fallback;
 }
 
+// A status from this gateway about the document `package` (its bytes, ""
+// when unreadable): ResponseFor's Code and PromulgationDate come from the
+// document; the caller sets ResponseFor/OrganId, where the status goes.
+edxml::StatusInfo status_about(const LoadedConfig& config, const std::string& package,
+                               const std::string& document_id, const std::string& code,
+                               const std::string& description, TimePoint at) {
+  edxml::StatusInfo status;
+  status.from.organ_id = config.config.organ_id;
+  status.from.organ_name = config.config.name;
+  status.response_for.document_id = document_id;
+  if (auto doc = xml::parse_untrusted_xml(package)) {
+    if (auto p = edxml::read_package(doc->get(), edxml::ReadOptions{.decode_attachments = false});
+        p && p->kind == edxml::PackageKind::document) {
+      status.response_for.code = p->header.code.number + "/" + p->header.code.notation;
+      status.response_for.promulgation_date = p->header.promulgation_date;
+    }
+  }
+  status.status_code = code;
+  status.description = description;
+  status.timestamp = format_edxml_time(at);
+  return status;
+}
+
 std::string failed_check(const crypto::VerificationReport& r) {
   for (const auto& c : r.checks) {
     if (c.outcome == crypto::CheckOutcome::fail) return c.name;
@@ -323,24 +346,10 @@ Result<std::string> Pipeline::reply_status(const LoadedConfig& config, const Inb
                                            const std::string& code,
                                            const std::string& description) {
   auto original = store_.read_package(about.id);
-  edxml::StatusInfo status;
-  status.from.organ_id = config.config.organ_id;
-  status.from.organ_name = config.config.name;
-  status.response_for.organ_id = about.sender;
-  status.response_for.document_id = about.document_id;
-  if (original) {
-    if (auto doc = xml::parse_untrusted_xml(*original)) {
-      if (auto p = edxml::read_package(doc->get(), edxml::ReadOptions{.decode_attachments = false});
-          p && p->kind == edxml::PackageKind::document) {
-        status.response_for.code = p->header.code.number + "/" + p->header.code.notation;
-        status.response_for.promulgation_date = p->header.promulgation_date;
-      }
-    }
-  }
-  status.status_code = code;
-  status.description = description;
   const TimePoint at = now_seconds();
-  status.timestamp = format_edxml_time(at);
+  edxml::StatusInfo status = status_about(config, original ? *original : std::string(),
+                                          about.document_id, code, description, at);
+  status.response_for.organ_id = about.sender;
   if (config.config.routes.match(about.sender) == nullptr) {
     return make_error(Errc::invalid, "no route leads back to " + about.sender);
   }
@@ -399,20 +408,8 @@ HttpResponse Pipeline::send_document_status(const std::string& document, const s
   const DocumentRow& d = **found;
   auto package = store_.read_package(d.id);
   if (!package) return error_response(503, "store_unavailable", package.error().message);
-  edxml::StatusInfo status;
-  status.from.organ_id = config->config.organ_id;
-  status.from.organ_name = config->config.name;
-  status.response_for.document_id = d.document_id;
-  if (auto doc = xml::parse_untrusted_xml(*package)) {
-    if (auto p = edxml::read_package(doc->get(), edxml::ReadOptions{.decode_attachments = false})) {
-      status.response_for.code = p->header.code.number + "/" + p->header.code.notation;
-      status.response_for.promulgation_date = p->header.promulgation_date;
-    }
-  }
-  status.status_code = code;
-  status.description = description;
   const TimePoint at = now_seconds();
-  status.timestamp = format_edxml_time(at);
+  edxml::StatusInfo status = status_about(*config, *package, d.document_id, code, description, at);
   nlohmann::json ids = nlohmann::json::array();
   for (const auto& r : d.recipients) {
     if (!only.empty() && std::find(only.begin(), only.end(), r.organ_id) == only.end()) continue;
