@@ -75,8 +75,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto built = edxml::build_package(*meta, std::move(files), kNow);
   if (!built) return 0;
   auto doc = xml::parse_untrusted_xml(*built);
-  if (!doc || !edxml::read_package(doc->get())) {
-    std::fprintf(stderr, "the local API built a package its own reader refuses\n");
+  if (!doc) {
+    std::fprintf(stderr, "the local API built a package its own parser refuses: %s\n",
+                 doc.error().message.c_str());
+    std::abort();
+  }
+  if (auto read = edxml::read_package(doc->get()); !read) {
+    std::fprintf(stderr, "the local API built a package read_package refuses: %s\n",
+                 read.error().message.c_str());
     std::abort();
   }
   return 0;
