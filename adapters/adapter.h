@@ -13,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -49,6 +50,9 @@ struct DroppedPackage {
   std::string handle;  // the adapter's name for it (a file name)
   std::string bytes;   // an unsigned edXML package, or the reason it cannot be read
   bool readable = true;
+  // When not readable: "too_large" (over the pickup limit) or "not_taken"
+  // (a link, not a regular file, a name too long: refused without reading).
+  std::string refusal_code = "too_large";
 };
 
 class Adapter {
@@ -65,8 +69,24 @@ class Adapter {
   // Whether poll() has anything to offer, and how often to ask.
   virtual bool polls() const { return false; }
   virtual std::chrono::milliseconds poll_interval() const { return std::chrono::seconds(5); }
-  // Fetches packages waiting for us; each must later be acknowledged.
-  virtual Result<std::vector<IncomingPackage>> poll() { return std::vector<IncomingPackage>{}; }
+  // Fetches packages waiting for us one at a time and hands each to
+  // `on_each` as soon as it is fetched, before fetching the next, so a poll
+  // holds one package at a time (plus what `on_each` keeps). Each must later
+  // be acknowledged. Returns how many were handed over; on an error, those
+  // handed over before it stand. Every answer from a peer is size-capped.
+  using IncomingHandler = std::function<void(IncomingPackage&&)>;
+  virtual Result<std::size_t> poll(const IncomingHandler& on_each) {
+    (void)on_each;
+    return std::size_t{0};
+  }
+  // The same, every package of one poll gathered in a vector: for tests and
+  // tools only (its memory grows with what is pending; the gateway streams).
+  Result<std::vector<IncomingPackage>> poll() {
+    std::vector<IncomingPackage> out;
+    auto n = poll([&](IncomingPackage&& p) { out.push_back(std::move(p)); });
+    if (!n) return n.error();
+    return out;
+  }
   // Tells the far side we took `remote_id` (accepted: verified and stored,
   // or refused: stored in quarantine).
   virtual Status acknowledge(const std::string& remote_id, bool accepted) {

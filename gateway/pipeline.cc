@@ -1,6 +1,8 @@
 #include "gateway/pipeline.h"
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <random>
 #include <set>
@@ -34,6 +36,7 @@ std::int64_t backoff(const RetryPolicy& p, int attempts) {
 }
 
 constexpr size_t kIncomingWorkers = 8;
+constexpr size_t kIncomingBytesInFlight = 64u << 20;
 constexpr size_t kDeliveryWorkers = 8;
 
 // Bussiness/BussinessDocType as stored: 0 new (also when absent or unknown), 1 revocation,
@@ -510,25 +513,60 @@ int Pipeline::poll(const std::string& adapter_name) {
   const auto config = config_();
   auto adapter = config->adapter(adapter_name);
   if (!adapter || !adapter->polls()) return 0;
-  auto incoming = adapter->poll();
+  // Packages are taken as the adapter fetches them, never a whole poll at
+  // once: at most kIncomingWorkers at a time and, beyond the first,
+  // kIncomingBytesInFlight bytes together (the fetch waits), so memory
+  // stays bounded however much is pending. Packages are independent (the
+  // inbox refuses a second copy of a document by itself), so several are
+  // verified and stored at once: most of the time goes to fsync, which
+  // concurrent writers share.
+  std::mutex m;
+  std::condition_variable cv;
+  std::deque<adapters::IncomingPackage> queue;
+  size_t busy = 0, bytes_in_flight = 0;
+  bool closed = false;
+  std::vector<std::thread> workers;
+  auto work = [&] {
+    std::unique_lock lock(m);
+    for (;;) {
+      cv.wait(lock, [&] { return closed || !queue.empty(); });
+      if (queue.empty()) return;
+      adapters::IncomingPackage package = std::move(queue.front());
+      queue.pop_front();
+      ++busy;
+      lock.unlock();
+      const size_t size = package.bytes.size();
+      take_incoming(*config, *adapter, package);
+      package = {};
+      lock.lock();
+      --busy;
+      bytes_in_flight -= size;
+      cv.notify_all();
+    }
+  };
+  auto incoming = adapter->poll([&](adapters::IncomingPackage&& package) {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] {
+      return busy + queue.size() < kIncomingWorkers &&
+             (bytes_in_flight == 0 ||
+              bytes_in_flight + package.bytes.size() <= kIncomingBytesInFlight);
+    });
+    bytes_in_flight += package.bytes.size();
+    queue.push_back(std::move(package));
+    if (workers.size() < busy + queue.size()) workers.emplace_back(work);
+    cv.notify_all();
+  });
+  {
+    std::lock_guard lock(m);
+    closed = true;
+  }
+  cv.notify_all();
+  for (auto& w : workers) w.join();
   if (!incoming) {
     log_warn("poll failed", {{"adapter", adapter_name}, {"error", incoming.error().message}});
     return 0;
   }
-  // Packages are independent (the inbox refuses a second copy of a document
-  // by itself), so several are verified and stored at once: most of the time
-  // goes to fsync, which concurrent writers share.
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i; (i = next++) < incoming->size();)
-      take_incoming(*config, *adapter, (*incoming)[i]);
-  };
-  std::vector<std::thread> workers;
-  const size_t n = std::min<size_t>(kIncomingWorkers, incoming->size());
-  for (size_t i = 1; i < n; ++i) workers.emplace_back(work);
-  work();
-  for (auto& w : workers) w.join();
-  return static_cast<int>(incoming->size());
+  return static_cast<int>(*incoming);
 }
 
 int Pipeline::pick_up(const std::string& adapter_name) {
@@ -545,7 +583,8 @@ int Pipeline::pick_up(const std::string& adapter_name) {
     // the file moved) get the first answer, not a second document.
     const HttpResponse answer =
         d.readable ? submit(d.bytes, "pickup:" + adapter_name, "pickup:" + sha256_hex(d.bytes))
-                   : error_response(413, "too_large", d.bytes);
+                   : error_response(d.refusal_code == "too_large" ? 413 : 422, d.refusal_code,
+                                    d.bytes);
     if (answer.status >= 500) {
       log_warn("picked-up package left for the next round",
                {{"adapter", adapter_name}, {"file", d.handle}, {"answer", answer.body}});
@@ -553,7 +592,7 @@ int Pipeline::pick_up(const std::string& adapter_name) {
     }
     const bool accepted = answer.status == 202;
     if (auto st = adapter->finish_pick_up(d, accepted, answer.body); !st) {
-      log_error("picked-up package could not be moved; it is offered again",
+      log_error("picked-up package could not be moved",
                 {{"adapter", adapter_name}, {"file", d.handle}, {"error", st.error().message}});
       continue;
     }

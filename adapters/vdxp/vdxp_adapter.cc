@@ -20,12 +20,14 @@ void init_curl_once() {
 
 struct Sink {
   std::string body;
+  std::size_t max_bytes = 0;
   bool too_large = false;
 };
 
+// Refuses an answer beyond its cap while it arrives, whatever Content-Length said.
 size_t append_body(char* data, size_t size, size_t count, void* user) {
   auto* sink = static_cast<Sink*>(user);
-  if (sink->body.size() + size * count > VdxpAdapter::kMaxAnswerBytes) {
+  if (size * count > sink->max_bytes - sink->body.size()) {
     sink->too_large = true;
     return 0;  // curl stops with CURLE_WRITE_ERROR
   }
@@ -40,11 +42,83 @@ struct SlistDeleter {
   void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
 };
 
-std::string json_string(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return {};
-  return it->is_string() ? it->get<std::string>() : it->dump();
-}
+// Reads an answer as a stream of events, keeping only what the client
+// uses (see VdxpAdapter::Answer): a hostile answer of millions of small
+// objects costs no more memory than its bytes.
+class AnswerReader final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  explicit AnswerReader(VdxpAdapter::Answer& out) : out_(out) {}
+  std::string error;
+
+  bool null() override { return scalar(""); }
+  bool boolean(bool v) override { return scalar(v ? "true" : "false"); }
+  bool number_integer(number_integer_t v) override { return scalar(std::to_string(v)); }
+  bool number_unsigned(number_unsigned_t v) override { return scalar(std::to_string(v)); }
+  bool number_float(number_float_t, const string_t& raw) override { return scalar(raw); }
+  bool binary(binary_t&) override { return scalar(""); }
+  bool string(string_t& v) override { return scalar(std::move(v)); }
+  bool start_object(std::size_t) override {
+    if (depth_ == 0 && !first_) return true;
+    if (depth_ == 0) first_ = false;
+    ++depth_;
+    if (depth_ == 3 && in_data_) {
+      if (++out_.items_seen <= VdxpAdapter::kMaxListItems) {
+        out_.items.emplace_back();
+        in_item_ = true;
+      }
+    }
+    key_.clear();
+    return true;
+  }
+  bool end_object() override {
+    if (depth_ == 3) in_item_ = false;
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    if (depth_ == 0) {
+      error = "not a JSON object";
+      return false;
+    }
+    ++depth_;
+    if (depth_ == 2 && key_ == "data") in_data_ = true;
+    return true;
+  }
+  bool end_array() override {
+    if (depth_ == 2) in_data_ = false;
+    --depth_;
+    return true;
+  }
+  bool key(string_t& k) override {
+    key_ = std::move(k);
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+    error = std::string("not JSON: ") + e.what();
+    return false;
+  }
+
+ private:
+  bool scalar(std::string value) {
+    if (depth_ == 0) {
+      error = "not a JSON object";
+      return false;
+    }
+    static const std::set<std::string> kTop = {"status", "ErrorCode", "ErrorDesc", "DocId", "data"};
+    static const std::set<std::string> kItem = {"docId", "from"};
+    if (depth_ == 1 && kTop.count(key_)) {
+      out_.fields[key_] = std::move(value);
+    } else if (depth_ == 3 && in_item_ && kItem.count(key_)) {
+      out_.items.back()[key_] = std::move(value);
+    }
+    return true;
+  }
+
+  VdxpAdapter::Answer& out_;
+  int depth_ = 0;
+  bool first_ = true, in_data_ = false, in_item_ = false;
+  std::string key_;
+};
 
 }  // namespace
 
@@ -61,7 +135,8 @@ const std::string& VdxpAdapter::type() const {
 Result<VdxpAdapter::Response> VdxpAdapter::post(const std::string& path,
                                                 const Parameters& parameters,
                                                 const std::string& content_type,
-                                                const std::string& body) {
+                                                const std::string& body,
+                                                std::size_t max_answer_bytes) {
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
   if (!curl) return make_error(Errc::internal, "cannot create a curl handle");
   // A signer per call: the timestamp is the call's (the SDK fixes it per
@@ -75,6 +150,7 @@ Result<VdxpAdapter::Response> VdxpAdapter::post(const std::string& path,
   std::unique_ptr<curl_slist, SlistDeleter> headers(raw);
 
   Sink sink;
+  sink.max_bytes = max_answer_bytes;
   const std::string url = settings_.url + path;
   CURL* c = curl.get();
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
@@ -99,7 +175,7 @@ Result<VdxpAdapter::Response> VdxpAdapter::post(const std::string& path,
   std::lock_guard lock(health_mutex_);
   if (sink.too_large) {
     return make_error(Errc::io, "the exchange's answer to " + path + " is larger than " +
-                                    std::to_string(kMaxAnswerBytes) + " bytes");
+                                    std::to_string(max_answer_bytes) + " bytes");
   }
   if (rc != CURLE_OK) {
     last_transport_error_ = "cannot reach the exchange at " + url + ": " + curl_easy_strerror(rc);
@@ -112,19 +188,29 @@ Result<VdxpAdapter::Response> VdxpAdapter::post(const std::string& path,
   return response;
 }
 
-Result<nlohmann::json> VdxpAdapter::call(const std::string& path, const Parameters& parameters,
-                                         const std::string& body, const std::string& content_type) {
-  auto response = post(path, parameters, content_type, body);
+Result<VdxpAdapter::Answer> VdxpAdapter::call(const std::string& path, const Parameters& parameters,
+                                              const std::string& body,
+                                              const std::string& content_type,
+                                              std::size_t max_answer_bytes) {
+  auto response = post(path, parameters, content_type, body, max_answer_bytes);
   if (!response) return response.error();
-  auto j = nlohmann::json::parse(response->body, nullptr, false);
   const long http = response->http_status;
-  if (j.is_discarded() || !j.is_object()) {
+  Answer j;
+  AnswerReader reader(j);
+  bool parsed = false;
+  try {
+    parsed = nlohmann::json::sax_parse(response->body, &reader);
+  } catch (const std::exception&) {
+    parsed = false;
+  }
+  response->body = std::string();  // keep one copy of a package, not two
+  if (!parsed) {
     return make_error(Errc::io, "the exchange answered " + path + " (HTTP " + std::to_string(http) +
                                     ") without a JSON object");
   }
   // By status/ErrorCode, whatever the HTTP status (the SDK's way).
-  if (json_string(j, "status") != "FAIL" && json_string(j, "ErrorCode") == "0") return j;
-  const std::string why = json_string(j, "ErrorDesc");
+  if (j.get("status") != "FAIL" && j.get("ErrorCode") == "0") return j;
+  const std::string why = j.get("ErrorDesc");
   if (http >= 500 || http == 429 || http == 0) {
     return make_error(Errc::io, "the exchange answered HTTP " + std::to_string(http) + ": " + why);
   }
@@ -145,37 +231,40 @@ Result<DeliveryReceipt> VdxpAdapter::deliver(const OutgoingPackage& package) {
                       {"from", package.from_organ_id}},
                      package.bytes + "\r\n", "application/octet-stream");
   if (!answer) return answer.error();
-  return DeliveryReceipt{json_string(*answer, "DocId"), "accepted by the exchange"};
+  return DeliveryReceipt{answer->get("DocId"), "accepted by the exchange"};
 }
 
 Status VdxpAdapter::poll_type(const std::string& message_type, std::size_t room,
-                              std::vector<IncomingPackage>& out) {
+                              const IncomingHandler& on_each, std::size_t& handed) {
   auto list =
       call("/getReceivedEdocList", {{"servicetype", "eDoc"}, {"messagetype", message_type}});
   if (!list) return list.error();
-  auto data = list->find("data");
-  if (data == list->end() || !data->is_array()) return {};
-  for (const auto& item : *data) {
+  for (const auto& item : list->items) {
     if (room == 0) break;
-    const std::string doc_id = json_string(item, "docId");
-    if (doc_id.empty()) continue;
-    auto got = call("/getEdoc", {{"docId", doc_id}}, "{}");
+    auto doc = item.find("docId");
+    if (doc == item.end() || doc->second.empty()) continue;
+    const std::string& doc_id = doc->second;
+    auto got = call("/getEdoc", {{"docId", doc_id}}, "{}", "application/json", kMaxAnswerBytes);
     if (!got) return got.error();
-    auto bytes = base64_decode(json_string(*got, "data"));
+    auto bytes = base64_decode(got->get("data"));
     if (!bytes)
       return make_error(Errc::io, "the exchange sent document " + doc_id + " in broken base64");
-    got = nlohmann::json();  // keep one copy of the package, not two
-    out.push_back({doc_id, json_string(item, "from"), message_type, std::move(*bytes)});
+    got = Answer();  // keep one copy of the package, not two
+    auto from = item.find("from");
+    on_each({doc_id, from == item.end() ? std::string() : from->second, message_type,
+             std::move(*bytes)});
+    ++handed;
     --room;
   }
   return {};
 }
 
-Result<std::vector<IncomingPackage>> VdxpAdapter::poll() {
-  std::vector<IncomingPackage> out;
-  if (auto st = poll_type("edoc", kMaxPackagesPerPoll, out); !st) return st.error();
-  if (auto st = poll_type("status", kMaxPackagesPerPoll - out.size(), out); !st) return st.error();
-  return out;
+Result<std::size_t> VdxpAdapter::poll(const IncomingHandler& on_each) {
+  std::size_t handed = 0;
+  if (auto st = poll_type("edoc", kMaxPackagesPerPoll, on_each, handed); !st) return st.error();
+  if (auto st = poll_type("status", kMaxPackagesPerPoll - handed, on_each, handed); !st)
+    return st.error();
+  return handed;
 }
 
 Status VdxpAdapter::acknowledge(const std::string& remote_id, bool accepted) {

@@ -21,9 +21,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <mutex>
-
-#include <nlohmann/json.hpp>
 
 #include "adapters/adapter.h"
 #include "adapters/vdxp/vdxp_auth.h"
@@ -42,13 +41,33 @@ struct VdxpSettings {
 
 class VdxpAdapter final : public Adapter {
  public:
-  // The Adapter interface hands a poll's packages over in one vector: a
-  // poll fetches at most this many (the rest stay listed at the exchange
-  // until acknowledged, and come with the next poll).
-  static constexpr std::size_t kMaxPackagesPerPoll = 8;
-  // No answer from the exchange may be larger (a package of the 64 MB
-  // default body limit is ~86 MB in base64).
+  // A poll hands over at most this many packages, one at a time as each
+  // is fetched (the rest stay listed at the exchange until acknowledged,
+  // and come with the next poll).
+  static constexpr std::size_t kMaxPackagesPerPoll = 32;
+  // Every answer from the exchange is capped while it is read (curl's write
+  // callback refuses beyond the cap): a getEdoc answer at kMaxAnswerBytes
+  // (a package of the 64 MB default body limit is ~86 MB in base64), any
+  // other answer (lists, acknowledgements, errors) at kMaxSmallAnswerBytes.
+  // Answers are read with a streaming parser keeping only the members the
+  // client uses (no document tree of hostile JSON), and of a list's items at
+  // most kMaxListItems.
   static constexpr std::size_t kMaxAnswerBytes = 128u << 20;
+  static constexpr std::size_t kMaxSmallAnswerBytes = 8u << 20;
+  static constexpr std::size_t kMaxListItems = 10000;
+
+  // What the client reads of an answer: the top-level scalar members it
+  // knows (status, ErrorCode, ErrorDesc, DocId, data as text) and, where
+  // `data` is a list, each item's docId and from.
+  struct Answer {
+    std::map<std::string, std::string> fields;
+    std::vector<std::map<std::string, std::string>> items;
+    std::size_t items_seen = 0;  // beyond kMaxListItems they are counted only
+    std::string get(const std::string& key) const {
+      auto it = fields.find(key);
+      return it == fields.end() ? std::string() : it->second;
+    }
+  };
 
   VdxpAdapter(std::string name, VdxpSettings settings);
 
@@ -57,7 +76,8 @@ class VdxpAdapter final : public Adapter {
   Result<DeliveryReceipt> deliver(const OutgoingPackage& package) override;
   bool polls() const override { return true; }
   std::chrono::milliseconds poll_interval() const override { return settings_.poll_interval; }
-  Result<std::vector<IncomingPackage>> poll() override;
+  using Adapter::poll;
+  Result<std::size_t> poll(const IncomingHandler& on_each) override;
   Status acknowledge(const std::string& remote_id, bool accepted) override;
   Status health() override;
 
@@ -68,14 +88,16 @@ class VdxpAdapter final : public Adapter {
   };
   // POSTs to url + path with the signed headers; transport errors are Errc::io.
   Result<Response> post(const std::string& path, const Parameters& parameters,
-                        const std::string& content_type, const std::string& body);
+                        const std::string& content_type, const std::string& body,
+                        std::size_t max_answer_bytes);
   // Parses an answer and checks status/ErrorCode; see the header comment.
-  Result<nlohmann::json> call(const std::string& path, const Parameters& parameters,
-                              const std::string& body = {},
-                              const std::string& content_type = "application/json");
-  // Appends to `out` up to `room` packages of one messagetype.
+  Result<Answer> call(const std::string& path, const Parameters& parameters,
+                      const std::string& body = {},
+                      const std::string& content_type = "application/json",
+                      std::size_t max_answer_bytes = kMaxSmallAnswerBytes);
+  // Hands over up to `room` packages of one messagetype; counts them in `handed`.
   Status poll_type(const std::string& message_type, std::size_t room,
-                   std::vector<IncomingPackage>& out);
+                   const IncomingHandler& on_each, std::size_t& handed);
 
   std::string name_;
   VdxpSettings settings_;
