@@ -130,6 +130,7 @@ class Reader {
     if (!n.attribute("max-body")) return std::uint64_t{64} << 20;
     auto size = parse_size(n.attribute("max-body").value());
     if (!size) return error(n, "max-body: " + size.error().message);
+    if (*size == 0) return error(n, "max-body must be more than 0 bytes");
     return *size;
   }
 
@@ -467,38 +468,67 @@ std::string GatewayConfig::where(int line) const {
 }
 
 Result<std::chrono::milliseconds> parse_duration(const std::string& text) {
+  const auto refused = [&](const std::string& why) {
+    return make_error(Errc::invalid,
+                      "'" + text + "' is not a duration such as 500ms, 2s, 5m or 1h" + why);
+  };
   size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
   const std::string unit = text.substr(digits);
-  if (digits == 0 || digits > 9) {
-    return make_error(Errc::invalid,
-                      "'" + text + "' is not a duration such as 500ms, 2s, 5m or 1h");
-  }
+  if (digits == 0 || digits > 12) return refused("");
+  // At most 12 digits: the value fits, and so does its product with any unit
+  // below (< 2^63); kMaxDuration then bounds what the gateway will wait.
   const long long n = std::stoll(text.substr(0, digits));
-  if (unit == "ms") return std::chrono::milliseconds(n);
-  if (unit == "s") return std::chrono::milliseconds(n * 1000);
-  if (unit == "m") return std::chrono::milliseconds(n * 60'000);
-  if (unit == "h") return std::chrono::milliseconds(n * 3'600'000);
-  return make_error(Errc::invalid, "'" + text + "' is not a duration such as 500ms, 2s, 5m or 1h");
+  long long ms = 0;
+  if (unit == "ms") {
+    ms = n;
+  } else if (unit == "s") {
+    ms = n * 1000;
+  } else if (unit == "m") {
+    ms = n * 60'000;
+  } else if (unit == "h") {
+    ms = n * 3'600'000;
+  } else {
+    return refused("");
+  }
+  if (std::chrono::milliseconds(ms) > kMaxDuration) {
+    return refused(" of at most " + std::to_string(kMaxDuration.count() / 3'600'000) + "h");
+  }
+  return std::chrono::milliseconds(ms);
 }
 
 Result<std::uint64_t> parse_size(const std::string& text) {
+  const auto refused = [&](const std::string& why) {
+    return make_error(Errc::invalid,
+                      "'" + text + "' is not a size such as 64MB, 512KB or 1048576" + why);
+  };
   size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
   const std::string unit = text.substr(digits);
-  if (digits == 0 || digits > 12) {
-    return make_error(Errc::invalid, "'" + text + "' is not a size such as 64MB, 512KB or 1048576");
-  }
+  if (digits == 0 || digits > 15) return refused("");
   const std::uint64_t n = std::stoull(text.substr(0, digits));
-  if (unit.empty() || unit == "B") return n;
-  if (unit == "KB") return n << 10;
-  if (unit == "MB") return n << 20;
-  if (unit == "GB") return n << 30;
-  return make_error(Errc::invalid, "'" + text + "' is not a size such as 64MB, 512KB or 1048576");
+  unsigned shift = 0;
+  if (unit == "KB") {
+    shift = 10;
+  } else if (unit == "MB") {
+    shift = 20;
+  } else if (unit == "GB") {
+    shift = 30;
+  } else if (!unit.empty() && unit != "B") {
+    return refused("");
+  }
+  // Compared before the shift: a shift past 64 bits would wrap silently
+  // (17179869184GB was 0).
+  if (n > (kMaxSize >> shift)) {
+    return refused(" of at most " + std::to_string(kMaxSize >> 30) + "GB");
+  }
+  return n << shift;
 }
 
 Result<GatewayConfig> load_config(const fs::path& path) {
-  auto bytes = read_file(path);
+  // read_file refuses a FIFO or device at once: a config replaced by a FIFO
+  // must not block the SIGHUP reload or `config check`.
+  auto bytes = read_file(path, kMaxConfigBytes);
   if (!bytes) return bytes.error();
   return parse_config(*bytes, path);
 }

@@ -198,9 +198,15 @@ struct GatewayConfig {
 Result<GatewayConfig> load_config(const std::filesystem::path& path);
 Result<GatewayConfig> parse_config(const std::string& bytes, const std::filesystem::path& path);
 
-// "2s", "500ms", "5m", "1h".
+// Bounds on what gateway.xml may say, checked before any arithmetic so that
+// no value wraps (17179869184GB once wrapped to 0 and passed).
+inline constexpr std::chrono::milliseconds kMaxDuration{std::chrono::hours(24 * 366)};
+inline constexpr std::uint64_t kMaxSize = std::uint64_t{1} << 40;  // 1 TiB
+inline constexpr size_t kMaxConfigBytes = 16u << 20;               // gateway.xml, 16 MiB
+
+// "2s", "500ms", "5m", "1h"; at most kMaxDuration.
 Result<std::chrono::milliseconds> parse_duration(const std::string& text);
-// "64MB", "512KB", "1GB", "1048576".
+// "64MB", "512KB", "1GB", "1048576"; at most kMaxSize.
 Result<std::uint64_t> parse_size(const std::string& text);
 
 }  // namespace edocgw::config

@@ -1,6 +1,7 @@
 #include "crypto/verification_report.h"
 
 #include "util/bytes.h"
+#include "util/utf8.h"
 
 #include <sstream>
 
@@ -82,7 +83,8 @@ AcceptPolicy accept_policy_from_json(const nlohmann::json& j) {
 }
 
 void VerificationReport::add(std::string name, CheckOutcome outcome, std::string detail) {
-  checks.push_back({std::move(name), outcome, std::move(detail)});
+  // Details quote input (libxml2 copies raw bytes into its messages).
+  checks.push_back({std::move(name), outcome, valid_utf8(detail)});
 }
 
 void VerificationReport::finish() {
@@ -141,7 +143,33 @@ void proven_and_not(const VerificationReport& r, nlohmann::json& j) {
 
 }  // namespace
 
+namespace {
+
+nlohmann::json report_json(const VerificationReport& r);
+
+// Every string in `j` made valid UTF-8, in place: names, subjects and ids in
+// a report come from the package, and the report's JSON is dumped by the
+// CLI, the pipeline and the signature log, where invalid UTF-8 would throw.
+void make_strings_valid(nlohmann::json& j) {
+  if (j.is_string()) {
+    auto& s = j.get_ref<std::string&>();
+    s = valid_utf8(s);
+  } else if (j.is_structured()) {
+    for (auto& v : j) make_strings_valid(v);
+  }
+}
+
+}  // namespace
+
 nlohmann::json to_json(const VerificationReport& r) {
+  nlohmann::json j = report_json(r);
+  make_strings_valid(j);
+  return j;
+}
+
+namespace {
+
+nlohmann::json report_json(const VerificationReport& r) {
   nlohmann::json j;
   j["state"] = state_name(r.state);
   j["valid"] = r.valid;
@@ -187,6 +215,8 @@ nlohmann::json to_json(const VerificationReport& r) {
   proven_and_not(r, j);
   return j;
 }
+
+}  // namespace
 
 std::string to_text(const VerificationReport& r) {
   std::ostringstream out;

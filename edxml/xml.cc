@@ -6,6 +6,7 @@
 #include <libxml/parserInternals.h>
 #include <libxml/xmlerror.h>
 #include <libxml/xmlsave.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -17,6 +18,7 @@
 #include <mutex>
 
 #include "util/bytes.h"
+#include "util/utf8.h"
 
 namespace edocgw::xml {
 namespace {
@@ -32,12 +34,72 @@ xmlParserInputPtr refuse_external_entity(const char*, const char*, xmlParserCtxt
 
 void ignore_structured_error(void*, xmlErrorPtr) {}
 
+// What a parse found that stops it before libxml2 would; kept in
+// ctxt->_private for the SAX callbacks below.
+struct ParseGuard {
+  bool doctype = false;
+  std::string refusal;  // a limit exceeded, named; empty when none
+  size_t depth = 0;
+  size_t elements = 0;
+  size_t attributes = 0;
+};
+
+ParseGuard& guard_of(void* user) {
+  return *static_cast<ParseGuard*>(static_cast<xmlParserCtxtPtr>(user)->_private);
+}
+
 // Called by libxml2 on "<!DOCTYPE name ...", before the internal subset is
 // read. Stopping here means no entity declaration is ever parsed.
 void refuse_doctype(void* user, const xmlChar*, const xmlChar*, const xmlChar*) {
-  auto* ctxt = static_cast<xmlParserCtxtPtr>(user);
-  ctxt->_private = reinterpret_cast<void*>(1);
-  xmlStopParser(ctxt);
+  guard_of(user).doctype = true;
+  xmlStopParser(static_cast<xmlParserCtxtPtr>(user));
+}
+
+void refuse(void* user, std::string reason) {
+  ParseGuard& guard = guard_of(user);
+  if (guard.refusal.empty()) guard.refusal = std::move(reason);
+  xmlStopParser(static_cast<xmlParserCtxtPtr>(user));
+}
+
+// Counts depth, elements and attributes as the tree is built, so that no
+// deep or huge tree ever reaches the recursive code after the parse (the
+// package reader, the signature search, c14n) and no later step is
+// super-linear in what an unauthenticated sender controls.
+void guarded_start_element(void* user, const xmlChar* local, const xmlChar* prefix,
+                           const xmlChar* uri, int nb_namespaces, const xmlChar** namespaces,
+                           int nb_attributes, int nb_defaulted, const xmlChar** attributes) {
+  ParseGuard& guard = guard_of(user);
+  if (!guard.refusal.empty()) return;
+  if (++guard.depth > kMaxXmlDepth) {
+    return refuse(user, "the XML is nested deeper than " + std::to_string(kMaxXmlDepth) +
+                            " levels, which is refused");
+  }
+  if (++guard.elements > kMaxXmlElements) {
+    return refuse(user, "the XML holds more than " + std::to_string(kMaxXmlElements) +
+                            " elements, which is refused");
+  }
+  const auto own = static_cast<size_t>(std::max(nb_attributes, 0)) +
+                   static_cast<size_t>(std::max(nb_namespaces, 0));
+  if (own > kMaxXmlAttributesPerElement) {
+    return refuse(user, "an element holds more than " +
+                            std::to_string(kMaxXmlAttributesPerElement) +
+                            " attributes, which is refused");
+  }
+  guard.attributes += own;
+  if (guard.attributes > kMaxXmlAttributes) {
+    return refuse(user, "the XML holds more than " + std::to_string(kMaxXmlAttributes) +
+                            " attributes, which is refused");
+  }
+  xmlSAX2StartElementNs(user, local, prefix, uri, nb_namespaces, namespaces, nb_attributes,
+                        nb_defaulted, attributes);
+}
+
+void guarded_end_element(void* user, const xmlChar* local, const xmlChar* prefix,
+                         const xmlChar* uri) {
+  ParseGuard& guard = guard_of(user);
+  if (!guard.refusal.empty()) return;
+  if (guard.depth > 0) --guard.depth;
+  xmlSAX2EndElementNs(user, local, prefix, uri);
 }
 
 // Text longer than this is kept as a run of adjacent text nodes of about this
@@ -77,29 +139,34 @@ struct ParserCtxtDeleter {
 };
 using ParserCtxtPtr = std::unique_ptr<xmlParserCtxt, ParserCtxtDeleter>;
 
-Result<ParserCtxtPtr> new_untrusted_ctxt() {
+Result<ParserCtxtPtr> new_untrusted_ctxt(ParseGuard& guard) {
   init_xml();
   ParserCtxtPtr ctxt(xmlNewParserCtxt());
   if (!ctxt) return make_error(Errc::internal, "cannot create an XML parser (out of memory?)");
+  ctxt->_private = &guard;
   ctxt->sax->internalSubset = refuse_doctype;
+  ctxt->sax->startElementNs = guarded_start_element;
+  ctxt->sax->endElementNs = guarded_end_element;
   ctxt->sax->serror = ignore_structured_error;
   ctxt->sax->characters = chunked_characters;
   ctxt->sax->initialized = XML_SAX2_MAGIC;
   return ctxt;
 }
 
-Result<XmlDocPtr> finish(xmlParserCtxt* ctxt, xmlDoc* raw) {
+Result<XmlDocPtr> finish(xmlParserCtxt* ctxt, xmlDoc* raw, const ParseGuard& guard) {
   XmlDocPtr doc(raw);
-  if (ctxt->_private != nullptr) {
+  if (guard.doctype) {
     return make_error(Errc::malformed,
                       "the XML holds a DOCTYPE declaration, which is refused (DTDs and entities "
                       "are not allowed in packages)");
   }
+  if (!guard.refusal.empty()) return make_error(Errc::malformed, guard.refusal);
   if (!doc || !ctxt->wellFormed) {
     const xmlError* e = xmlCtxtGetLastError(ctxt);
     std::string msg = "the input is not well-formed XML";
     if (e != nullptr && e->message != nullptr) {
-      std::string detail = e->message;
+      // libxml2 quotes raw input bytes in its messages: keep them valid UTF-8.
+      std::string detail = valid_utf8(e->message);
       while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
       msg += " (line " + std::to_string(e->line) + ": " + detail + ")";
     }
@@ -151,7 +218,8 @@ Result<XmlDocPtr> parse_with(InputReader& reader, const std::string& origin,
     reader.md = EVP_MD_CTX_new();
     EVP_DigestInit_ex(reader.md, EVP_sha256(), nullptr);
   }
-  auto ctxt = new_untrusted_ctxt();
+  ParseGuard guard;
+  auto ctxt = new_untrusted_ctxt(guard);
   Result<XmlDocPtr> result = make_error(Errc::internal, "not parsed");
   if (!ctxt) {
     result = ctxt.error();
@@ -166,7 +234,7 @@ Result<XmlDocPtr> parse_with(InputReader& reader, const std::string& origin,
       xmlFreeDoc(raw);
       result = make_error(Errc::malformed, "the input is empty, not an XML document");
     } else {
-      result = finish(ctxt->get(), raw);
+      result = finish(ctxt->get(), raw, guard);
     }
   }
   if (reader.md != nullptr) {
@@ -205,9 +273,18 @@ Result<XmlDocPtr> parse_untrusted_xml_file(const std::filesystem::path& path,
                                            std::string* sha256_hex) {
   const bool stdin_input = path == "-";
   InputReader reader;
-  reader.fd = stdin_input ? 0 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO with no writer must not block; anything but
+  // a regular file (FIFO, device, directory) is then refused before a read.
+  reader.fd = stdin_input ? 0 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (reader.fd < 0) {
-    return make_error(Errc::io, "cannot open " + path.string() + ": " + std::strerror(errno));
+    return make_error(Errc::io, "cannot read " + path.string() + ": " + std::strerror(errno));
+  }
+  if (!stdin_input) {
+    struct stat st {};
+    if (::fstat(reader.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(reader.fd);
+      return make_error(Errc::io, "cannot read " + path.string() + ": not a regular file");
+    }
   }
   auto result = parse_with(reader, stdin_input ? "standard input" : path.string(), sha256_hex);
   if (!stdin_input) ::close(reader.fd);

@@ -7,6 +7,13 @@
 // network access is off and no external entity loader exists. Large text
 // nodes (base64 attachments of tens of MB) are allowed.
 //
+// Limits, checked as the tree is built (a parse beyond one fails with
+// Errc::malformed naming the limit): depth kMaxXmlDepth (real edXML is
+// under 15 levels; the recursive code after the parse, c14n and the
+// signature search among it, must never see a deep tree), kMaxXmlElements
+// elements and kMaxXmlAttributes attributes (namespace declarations count)
+// in all, kMaxXmlAttributesPerElement on one element.
+//
 // Thread-safety: init_xml() runs once per process (call_once); after it,
 // parsing distinct documents in distinct threads is safe. A document is not
 // shared between threads.
@@ -27,6 +34,11 @@ namespace edocgw::xml {
 inline constexpr const char* kEdxmlNs = "http://www.mic.gov.vn/TBT/QCVN_102_2016";
 inline constexpr const char* kEdxmlLegacyNs = "http://www.e-doc.vn/Schema/";
 inline constexpr const char* kDsigNs = "http://www.w3.org/2000/09/xmldsig#";
+
+inline constexpr size_t kMaxXmlDepth = 256;
+inline constexpr size_t kMaxXmlElements = 100000;
+inline constexpr size_t kMaxXmlAttributes = 200000;
+inline constexpr size_t kMaxXmlAttributesPerElement = 256;
 
 struct XmlDocDeleter {
   void operator()(xmlDoc* doc) const noexcept { xmlFreeDoc(doc); }

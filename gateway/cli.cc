@@ -69,6 +69,13 @@ int fail_with(const Error& e) {
   }
 }
 
+// JSON built from input, indented. The replace handler is a second line of
+// defence: reports are made valid UTF-8 when built, but a dump must never
+// throw on a byte that slipped through.
+std::string dump_json(const nlohmann::json& j) {
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 int usage_error(const std::string& message) {
   std::cerr << "edocgw: " << message << "\n" << kUsage;
   return kExitUsage;
@@ -210,6 +217,15 @@ int cmd_verify(const std::vector<std::string>& argv) {
   crypto::PackageVerifier verifier(*trust, options);
   const crypto::VerificationReport report = verifier.verify_file(args->get_or("--in", "-"));
   const bool io_failure = !report.checks.empty() && report.checks.back().name == "read";
+  if (io_failure) {
+    // Nothing was judged: say so in words that agree with exit code 2.
+    std::cerr << "edocgw: " << report.reason << "\n";
+    if (args->flag("--json")) {
+      std::cout << dump_json(nlohmann::json{{"error", "cannot_read"}, {"message", report.reason}})
+                << "\n";
+    }
+    return kExitUsage;
+  }
   if (report.state == crypto::VerificationState::invalid) {
     std::cerr << "edocgw: invalid: " << report.reason << "\n";
   } else if (report.state == crypto::VerificationState::unsigned_accepted) {
@@ -217,11 +233,10 @@ int cmd_verify(const std::vector<std::string>& argv) {
               << "): " << report.reason << "\n";
   }
   if (args->flag("--json")) {
-    std::cout << crypto::to_json(report).dump(2) << "\n";
+    std::cout << dump_json(crypto::to_json(report)) << "\n";
   } else {
     std::cout << crypto::to_text(report);
   }
-  if (io_failure) return kExitUsage;
   return report.accepted() ? kExitOk : kExitInvalid;
 }
 
@@ -267,7 +282,7 @@ int cmd_cert_verify(const std::vector<std::string>& argv) {
   report.finish();
   if (!report.valid) std::cerr << "edocgw: invalid: " << report.reason << "\n";
   if (args->flag("--json")) {
-    std::cout << crypto::to_json(report).dump(2) << "\n";
+    std::cout << dump_json(crypto::to_json(report)) << "\n";
   } else {
     std::cout << crypto::to_text(report);
   }
@@ -329,7 +344,7 @@ int cmd_edxml_inspect(const std::vector<std::string>& argv) {
     return fail_with(
         make_error(Errc::malformed, "not an edXML package: " + package.error().message));
   if (args->flag("--json")) {
-    std::cout << edxml::to_json(*package).dump(2) << "\n";
+    std::cout << dump_json(edxml::to_json(*package)) << "\n";
   } else {
     std::cout << edxml::to_text(*package);
   }

@@ -102,17 +102,37 @@ std::string sha256_hex(std::string_view bytes) {
   return to_hex(sha256(bytes));
 }
 
-Result<std::string> read_file(const std::filesystem::path& path) {
+Result<std::string> read_file(const std::filesystem::path& path, size_t max_bytes) {
   if (path == "-") {
     std::string data((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
     if (std::cin.bad()) return make_error(Errc::io, "cannot read standard input");
+    if (data.size() > max_bytes) {
+      return make_error(Errc::io, "cannot read standard input: more than " +
+                                      std::to_string(max_bytes) + " bytes");
+    }
     return data;
   }
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno_error("cannot open", path);
+  // O_NONBLOCK: opening a FIFO with no writer returns at once instead of
+  // blocking; it is then refused, with anything else not a regular file.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return errno_error("cannot read", path);
   std::string data;
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) data.reserve(static_cast<size_t>(st.st_size));
+  if (::fstat(fd, &st) != 0) {
+    auto err = errno_error("cannot read", path);
+    ::close(fd);
+    return err;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return make_error(Errc::io, "cannot read " + path.string() + ": not a regular file");
+  }
+  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
+    ::close(fd);
+    return make_error(Errc::io, "cannot read " + path.string() + ": larger than " +
+                                    std::to_string(max_bytes) + " bytes");
+  }
+  data.reserve(static_cast<size_t>(st.st_size));
   char buf[1 << 16];
   for (;;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
@@ -124,6 +144,12 @@ Result<std::string> read_file(const std::filesystem::path& path) {
       return err;
     }
     data.append(buf, static_cast<size_t>(n));
+    // The file may grow while read: the bound holds whatever fstat said.
+    if (data.size() > max_bytes) {
+      ::close(fd);
+      return make_error(Errc::io, "cannot read " + path.string() + ": larger than " +
+                                      std::to_string(max_bytes) + " bytes");
+    }
   }
   ::close(fd);
   return data;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -28,8 +29,10 @@ Result<std::string> base64_decode(std::string_view text);
 Sha256Digest sha256(std::string_view bytes);
 std::string sha256_hex(std::string_view bytes);
 
-// Reads a whole file; "-" reads standard input.
-Result<std::string> read_file(const std::filesystem::path& path);
+// Reads a whole regular file of at most `max_bytes`; "-" reads standard
+// input. A FIFO, device or directory is refused at once (Errc::io, "not a
+// regular file"), never waited on.
+Result<std::string> read_file(const std::filesystem::path& path, size_t max_bytes = SIZE_MAX);
 // Writes a whole file: to a temporary file beside it, fsync, rename, fsync of
 // the folder (skipped with sync_folder=false, for callers that fsync the
 // folder once for many files with sync_folder()). "-" writes to standard output.

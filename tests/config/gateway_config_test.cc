@@ -3,6 +3,8 @@
 #define BOOST_TEST_MODULE gateway_config
 #include <boost/test/unit_test.hpp>
 
+#include <sys/stat.h>
+
 #include "adapters/adapter.h"
 #include "config/gateway_config.h"
 #include "gateway/config_check.h"
@@ -268,4 +270,29 @@ BOOST_AUTO_TEST_CASE(config_check_and_routes_explain_on_the_command_line) {
                                     test::quote(dir / "gateway.xml"));
   BOOST_TEST(signed_pkg.exit_code == 1);  // the identity loads; the input is no edXML package
   BOOST_TEST(signed_pkg.err.find("not an edXML package") != std::string::npos, signed_pkg.err);
+}
+
+BOOST_AUTO_TEST_CASE(sizes_and_durations_that_would_wrap_are_refused) {
+  // 17179869184GB is 2^64 bytes: shifted, it wrapped to 0 and passed.
+  BOOST_TEST(!parse_size("17179869184GB").ok());
+  BOOST_TEST(!parse_size("18446744073709551615").ok());
+  BOOST_TEST(!parse_size("999999999999999GB").ok());
+  BOOST_TEST(*parse_size("1024GB") == kMaxSize);
+  BOOST_TEST(!parse_size("1025GB").ok());
+  BOOST_TEST(!parse_duration("999999999999h").ok());
+  BOOST_TEST(!parse_duration("9999999h").ok());
+  BOOST_TEST(parse_duration("24h")->count() == 86'400'000);
+  expect_error(with_line(4, R"(  <api listen="127.0.0.1:8080" max-body="17179869184GB">)"), 4,
+               "max-body");
+  expect_error(with_line(4, R"(  <api listen="127.0.0.1:8080" max-body="0">)"), 4, "max-body");
+}
+
+BOOST_AUTO_TEST_CASE(a_config_that_is_a_fifo_is_refused_at_once) {
+  test::TempDir dir;
+  const auto fifo = dir / "gateway.xml";
+  BOOST_REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  auto c = load_config(fifo);
+  BOOST_REQUIRE(!c.ok());
+  BOOST_TEST((c.error().code == Errc::io));
+  BOOST_TEST(c.error().message.find("not a regular file") != std::string::npos);
 }

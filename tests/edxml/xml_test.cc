@@ -10,6 +10,7 @@
 #include "edxml/xml.h"
 #include "tests/test_support.h"
 #include "util/bytes.h"
+#include "util/utf8.h"
 
 using namespace edocgw;
 
@@ -96,4 +97,81 @@ BOOST_AUTO_TEST_CASE(a_missing_file_is_an_io_error) {
   auto doc = xml::parse_untrusted_xml_file("/nonexistent/package.xml");
   BOOST_REQUIRE(!doc.ok());
   BOOST_TEST((doc.error().code == Errc::io));
+}
+
+// --- limits (issue 9) ---------------------------------------------------------
+
+namespace {
+
+std::string nested(size_t depth) {
+  std::string xml;
+  xml.reserve(depth * 7);
+  for (size_t i = 0; i < depth; ++i) xml += "<a>";
+  for (size_t i = 0; i < depth; ++i) xml += "</a>";
+  return xml;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_million_nested_elements_are_refused_naming_the_limit) {
+  const std::string deep = nested(1'000'000);
+  auto doc = xml::parse_untrusted_xml(deep);
+  BOOST_REQUIRE(!doc.ok());
+  BOOST_TEST((doc.error().code == Errc::malformed));
+  BOOST_TEST(doc.error().message.find("nested deeper than 256 levels") != std::string::npos,
+             doc.error().message);
+  test::TempDir dir;
+  test::write(dir / "deep.xml", deep);
+  auto from_file = xml::parse_untrusted_xml_file(dir / "deep.xml");
+  BOOST_REQUIRE(!from_file.ok());
+  BOOST_TEST(from_file.error().message.find("nested deeper than 256 levels") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(nesting_up_to_the_limit_parses) {
+  BOOST_TEST(xml::parse_untrusted_xml(nested(xml::kMaxXmlDepth)).ok());
+  BOOST_TEST(!xml::parse_untrusted_xml(nested(xml::kMaxXmlDepth + 1)).ok());
+}
+
+BOOST_AUTO_TEST_CASE(too_many_attributes_or_elements_are_refused_naming_the_limit) {
+  std::string one = "<a";
+  for (int i = 0; i < 80'000; ++i) one += " a" + std::to_string(i) + "=\"\"";
+  one += "/>";
+  auto wide = xml::parse_untrusted_xml(one);
+  BOOST_REQUIRE(!wide.ok());
+  BOOST_TEST(wide.error().message.find("more than 256 attributes") != std::string::npos,
+             wide.error().message);
+
+  std::string spread = "<r>";
+  for (int i = 0; i < 1'000; ++i) {
+    spread += "<e";
+    for (int k = 0; k < 250; ++k) spread += " a" + std::to_string(k) + "=\"\"";
+    spread += "/>";
+  }
+  spread += "</r>";
+  auto many_attributes = xml::parse_untrusted_xml(spread);
+  BOOST_REQUIRE(!many_attributes.ok());
+  BOOST_TEST(many_attributes.error().message.find("attributes") != std::string::npos);
+
+  std::string flat = "<r>";
+  for (size_t i = 0; i <= xml::kMaxXmlElements; ++i) flat += "<e/>";
+  flat += "</r>";
+  auto many_elements = xml::parse_untrusted_xml(flat);
+  BOOST_REQUIRE(!many_elements.ok());
+  BOOST_TEST(many_elements.error().message.find("elements") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_fifo_is_refused_at_once_not_waited_on) {
+  test::TempDir dir;
+  const auto fifo = dir / "pipe";
+  BOOST_REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  auto doc = xml::parse_untrusted_xml_file(fifo);
+  BOOST_REQUIRE(!doc.ok());
+  BOOST_TEST((doc.error().code == Errc::io));
+  BOOST_TEST(doc.error().message.find("not a regular file") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(an_error_message_quoting_invalid_utf8_is_made_valid) {
+  auto doc = xml::parse_untrusted_xml(std::string("\x3c\x61\xcb\x3e\x3c\x2f\x62\x3e", 8));
+  BOOST_REQUIRE(!doc.ok());
+  BOOST_TEST(valid_utf8(doc.error().message) == doc.error().message);
 }

@@ -3,6 +3,8 @@
 #define BOOST_TEST_MODULE cli
 #include <boost/test/unit_test.hpp>
 
+#include <sys/stat.h>
+
 #include <cstdlib>
 
 #include <nlohmann/json.hpp>
@@ -207,4 +209,94 @@ BOOST_AUTO_TEST_CASE(audit_usage_errors_exit_2_with_a_reason) {
                 quote(dir / "b.json"));
   BOOST_TEST(r.exit_code == 1);
   BOOST_TEST(r.err.find("not an edocgw audit bundle") != std::string::npos, r.err);
+}
+
+// --- hardening (issue 9) -----------------------------------------------------
+
+namespace {
+
+// An edXML root holding `depth` nested elements: the reader, the signature
+// search and c14n recursed on such a tree until the stack overflowed.
+std::string nested(size_t depth) {
+  std::string xml = "<edXML xmlns=\"http://www.mic.gov.vn/TBT/QCVN_102_2016\"><edXMLEnvelope>";
+  xml.reserve(depth * 7 + 200);
+  for (size_t i = 0; i < depth; ++i) xml += "<a>";
+  for (size_t i = 0; i < depth; ++i) xml += "</a>";
+  return xml + "</edXMLEnvelope></edXML>";
+}
+
+// Runs under `timeout`: a command that would block on a FIFO fails the test
+// with exit 124 instead of hanging it.
+test::CommandResult run_bounded(const std::string& args) {
+  return test::run("timeout 30 " + test::edocgw_cmd() + " " + args);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_million_nested_elements_are_refused_by_verify_and_inspect_without_a_crash) {
+  test::TempDir dir;
+  test::write(dir / "deep.xml", nested(1'000'000));
+  const auto v = run_bounded("verify --trust " + quote(pki("root.pem")) + " --json --in " +
+                             quote(dir / "deep.xml"));
+  BOOST_TEST(v.exit_code == 1, v.err);
+  BOOST_TEST(first_line(v.err).find("nested deeper than 256 levels") != std::string::npos, v.err);
+  BOOST_TEST(nlohmann::json::parse(v.out)["valid"] == false);
+  const auto i = run_bounded("edxml inspect --json " + quote(dir / "deep.xml"));
+  BOOST_TEST(i.exit_code == 1, i.err);
+  BOOST_TEST(first_line(i.err).find("nested deeper than 256 levels") != std::string::npos, i.err);
+  const auto s = run_bounded("sign --cert " + quote(pki("huong-hoa.pem")) + " --key " +
+                             quote(pki("huong-hoa.key")) + " --in " + quote(dir / "deep.xml") +
+                             " --out " + quote(dir / "signed.xml"));
+  BOOST_TEST(s.exit_code == 1, s.err);
+  BOOST_TEST(s.err.find("nested deeper than 256 levels") != std::string::npos, s.err);
+}
+
+BOOST_AUTO_TEST_CASE(verify_json_on_invalid_utf8_in_an_error_message_exits_1_with_a_report) {
+  test::TempDir dir;
+  test::write(dir / "bad.xml", std::string("\x3c\x61\xcb\x3e\x3c\x2f\x62\x3e", 8));
+  const auto v = run_bounded("verify --trust " + quote(pki("root.pem")) + " --json --in " +
+                             quote(dir / "bad.xml"));
+  BOOST_TEST(v.exit_code == 1, v.err);
+  const auto j = nlohmann::json::parse(v.out);  // valid UTF-8, or this throws
+  BOOST_TEST(j["valid"] == false);
+  BOOST_TEST(j["reason"].get<std::string>().find("not well-formed") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(verify_on_an_unreadable_file_says_cannot_read_and_exits_2) {
+  test::TempDir dir;
+  const auto v = run_bounded("verify --trust " + quote(pki("root.pem")) + " --in " +
+                             quote(dir / "missing.xml"));
+  BOOST_TEST(v.exit_code == 2, v.err);
+  BOOST_TEST(first_line(v.err).find("cannot read") != std::string::npos, v.err);
+  BOOST_TEST(v.out.find("INVALID") == std::string::npos, v.out);
+  BOOST_TEST(v.err.find("invalid") == std::string::npos, v.err);
+  const auto j = run_bounded("verify --trust " + quote(pki("root.pem")) + " --json --in " +
+                             quote(dir / "missing.xml"));
+  BOOST_TEST(j.exit_code == 2, j.err);
+  BOOST_TEST(nlohmann::json::parse(j.out)["error"] == "cannot_read");
+}
+
+BOOST_AUTO_TEST_CASE(a_fifo_is_refused_at_once_by_verify_inspect_and_config_check) {
+  test::TempDir dir;
+  const auto fifo = dir / "pipe";
+  BOOST_REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  for (const std::string& args :
+       {"verify --trust " + quote(pki("root.pem")) + " --in " + quote(fifo),
+        "edxml inspect " + quote(fifo), "config check " + quote(fifo)}) {
+    const auto r = run_bounded(args);
+    BOOST_TEST(r.exit_code == 2, args + ": " + r.err);
+    BOOST_TEST(first_line(r.err).find("not a regular file") != std::string::npos, r.err);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(edxml_build_refuses_characters_xml_forbids_naming_the_field) {
+  test::TempDir dir;
+  auto meta = test::sample_meta();
+  meta["subject"] = "Công văn \x01 \xEF\xBF\xBE";
+  test::write(dir / "meta.json", meta.dump());
+  const auto r = run_bounded("edxml build --meta " + quote(dir / "meta.json") + " --out " +
+                             quote(dir / "p.xml"));
+  BOOST_TEST(r.exit_code == 1, r.err);
+  BOOST_TEST(first_line(r.err).find("Subject holds U+0001") != std::string::npos, r.err);
+  BOOST_TEST(!std::filesystem::exists(dir / "p.xml"));
 }

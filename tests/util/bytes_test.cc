@@ -1,8 +1,11 @@
 #define BOOST_TEST_MODULE bytes
 #include <boost/test/unit_test.hpp>
 
+#include <sys/stat.h>
+
 #include "tests/test_support.h"
 #include "util/bytes.h"
+#include "util/utf8.h"
 
 using namespace edocgw;
 
@@ -56,4 +59,30 @@ BOOST_AUTO_TEST_CASE(constant_time_equal_compares_contents) {
   BOOST_TEST(constant_time_equal("token", "token"));
   BOOST_TEST(!constant_time_equal("token", "tokem"));
   BOOST_TEST(!constant_time_equal("token", "token2"));
+}
+
+BOOST_AUTO_TEST_CASE(valid_utf8_keeps_good_text_and_replaces_each_bad_sequence) {
+  BOOST_TEST(valid_utf8("UBND huyện Hướng Hóa") == "UBND huyện Hướng Hóa");
+  BOOST_TEST(valid_utf8(std::string("<a\xcb>", 4)) == "<a\xEF\xBF\xBD>");
+  BOOST_TEST(valid_utf8("\xC0\xAF") == "\xEF\xBF\xBD\xEF\xBF\xBD");                  // overlong
+  BOOST_TEST(valid_utf8("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
+  BOOST_TEST(valid_utf8("\xF4\x90\x80\x80").find("\xF4") == std::string::npos);      // > U+10FFFF
+  BOOST_TEST(valid_utf8("\xE1\x80") == "\xEF\xBF\xBD");  // truncated at the end
+  BOOST_TEST(valid_utf8(std::string("a\0b", 3)) == std::string("a\0b", 3));
+}
+
+BOOST_AUTO_TEST_CASE(read_file_refuses_a_fifo_at_once_and_bounds_the_size) {
+  test::TempDir dir;
+  const auto fifo = dir / "pipe";
+  BOOST_REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  auto r = read_file(fifo);
+  BOOST_REQUIRE(!r.ok());
+  BOOST_TEST((r.error().code == Errc::io));
+  BOOST_TEST(r.error().message.find("not a regular file") != std::string::npos);
+  BOOST_TEST(!read_file(dir.path()).ok());
+  test::write(dir / "f", "0123456789");
+  BOOST_TEST(*read_file(dir / "f", 10) == "0123456789");
+  auto big = read_file(dir / "f", 9);
+  BOOST_REQUIRE(!big.ok());
+  BOOST_TEST(big.error().message.find("larger than 9 bytes") != std::string::npos);
 }
