@@ -111,6 +111,7 @@ void start(Process& p, const std::string& bin, const fs::path& dir, const std::s
   if (p.pid == 0) {
     if (chdir(dir.c_str()) != 0) _exit(126);
     FILE* f = std::fopen((dir / "gateway.log").c_str(), "w");
+    dup2(fileno(f), 1);  // not our stdout: a pipe to `tee` would outlive us
     dup2(fileno(f), 2);
     execl(bin.c_str(), bin.c_str(), "serve", "--config", (dir / "gateway.xml").c_str(),
           static_cast<char*>(nullptr));
@@ -129,6 +130,7 @@ void start(Process& p, const std::string& bin, const fs::path& dir, const std::s
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
   std::cerr << "gateway in " << dir << " did not start:\n" << slurp(dir / "gateway.log");
+  p.stop();
   std::exit(2);
 }
 
@@ -372,6 +374,7 @@ RunResult run_one(const fs::path& pki, const std::string& bin, bool is_new,
     std::cerr << bin << ": Đakrông's list is empty after " << result.send.ok
               << " accepted sendEdoc; first failure: " << result.send.first_failure << "\n"
               << slurp(dir / "gateway.log").substr(0, 3000);
+    hub.stop();
     std::exit(2);
   }
 
@@ -404,7 +407,11 @@ int main(int argc, char** argv) {
     std::cerr << "usage: exchange_bench PKI_DIR NEW_BIN OLD_BIN [SECONDS] [DOCS]\n";
     return 2;
   }
-  const fs::path pki = fs::absolute(argv[1]);
+  // A private copy: the shared sample PKI is remade whenever someone runs
+  // the sample_pki test fixture, and a copy remade between signing a
+  // package and the hub loading its trust anchors fails verification.
+  const fs::path pki = fs::temp_directory_path() / ("edocgw-exchange-pki-" + random_uuid());
+  fs::copy(fs::absolute(argv[1]), pki, fs::copy_options::recursive);
   const std::string new_bin = fs::absolute(argv[2]).string();
   const std::string old_bin = fs::absolute(argv[3]).string();
   const double seconds = argc > 4 ? std::stod(argv[4]) : 5;
@@ -485,5 +492,7 @@ int main(int argc, char** argv) {
   line("sendEdoc (preload)", old_s.send, new_s.send);
   line("getReceivedEdocList", old_s.list, new_s.list);
   line("getEdoc", old_s.get, new_s.get);
+  std::error_code ec;
+  fs::remove_all(pki, ec);
   return 0;
 }
