@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <unordered_map>
 
 #include "crypto/xmlsec_init.h"
 #include "edxml/agency_code.h"
@@ -267,6 +268,11 @@ bool read_certificates(xmlNode* sig, SignatureParts& parts, VerificationReport& 
     if (!is_dsig(data, "X509Data")) continue;
     for (xmlNode* c : xml::element_children(data)) {
       if (!is_dsig(c, "X509Certificate")) continue;
+      // KeyInfo is outside the signature: anyone may add certificates.
+      if (parts.certificates.size() == kMaxKeyInfoCertificates) {
+        return fail("KeyInfo/X509Data holds more than " + std::to_string(kMaxKeyInfoCertificates) +
+                    " certificates, which is refused");
+      }
       auto der = base64_decode(xml::text_of(c));
       if (!der) return fail("an X509Certificate in KeyInfo is not valid base64");
       auto cert = certificate_from_der(*der);
@@ -278,14 +284,20 @@ bool read_certificates(xmlNode* sig, SignatureParts& parts, VerificationReport& 
     return fail("the signature carries no signer certificate (KeyInfo/X509Data/X509Certificate)");
   }
   // The signer is the one certificate that issued none of the others.
+  // Only a certificate whose subject is another's issuer name can have
+  // issued it: candidates are looked up by name hash, not tried pairwise.
+  std::unordered_multimap<unsigned long, size_t> by_issuer;
+  for (size_t j = 0; j < parts.certificates.size(); ++j) {
+    by_issuer.emplace(X509_issuer_name_hash(parts.certificates[j].get()), j);
+  }
   std::vector<size_t> leaves;
   for (size_t i = 0; i < parts.certificates.size(); ++i) {
     bool issues_another = false;
-    for (size_t j = 0; j < parts.certificates.size(); ++j) {
-      if (i != j && X509_check_issued(parts.certificates[i].get(), parts.certificates[j].get()) ==
-                        X509_V_OK) {
-        issues_another = true;
-      }
+    auto [first, last] = by_issuer.equal_range(X509_subject_name_hash(parts.certificates[i].get()));
+    for (auto it = first; it != last && !issues_another; ++it) {
+      const size_t j = it->second;
+      issues_another = i != j && X509_check_issued(parts.certificates[i].get(),
+                                                   parts.certificates[j].get()) == X509_V_OK;
     }
     if (!issues_another) leaves.push_back(i);
   }
@@ -426,6 +438,9 @@ std::optional<std::vector<TransitTrace>> without_transit_traces(xmlDoc* doc, X50
     xmlUnlinkNode(last);
     xmlFreeNode(last);
     pop_trailing_blanks(list);
+    // What remains must end in an element: other text there is no appended
+    // TraceHeader (and libxml2 would merge the whitespace added below into
+    // it, freeing the node this code frees again).
     std::vector<std::string> variants = {before};
     if (tail != before) variants.push_back(tail);
     if (!before.empty() && !tail.empty()) variants.emplace_back();

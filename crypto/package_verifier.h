@@ -42,6 +42,10 @@
 namespace edocgw::crypto {
 
 inline constexpr size_t kMaxTransitTraceHeaders = 8;
+// KeyInfo/X509Data is not covered by the signature: at most this many
+// certificates are read from it (a signer and its intermediates need a few);
+// more is refused with the limit named.
+inline constexpr size_t kMaxKeyInfoCertificates = 16;
 
 struct VerifyOptions {
   std::optional<TimePoint> at;  // certificates are judged at this time; default: now

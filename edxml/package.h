@@ -188,6 +188,11 @@ struct Skeleton {
 };
 Result<Skeleton> find_skeleton(xmlDoc* doc);
 
+// At most this many Attachment elements, and as many manifest References,
+// in one package; more is refused (Errc::malformed) before any signature
+// check. Real packages carry a handful.
+inline constexpr size_t kMaxAttachments = 1000;
+
 Result<Package> read_package(xmlDoc* doc, const ReadOptions& options = {});
 
 nlohmann::json to_json(const Package& package);

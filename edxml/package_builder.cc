@@ -6,6 +6,7 @@
 #include "edxml/agency_code.h"
 #include "edxml/xml.h"
 #include "util/bytes.h"
+#include "util/utf8.h"
 
 namespace edocgw::edxml {
 namespace {
@@ -155,9 +156,22 @@ class TreeWriter {
   xmlNode* element(xmlNode* parent, const char* name) {
     return xmlNewChild(parent, ns_, BAD_CAST name, nullptr);
   }
-  // Text children are escaped by libxml2 (xmlNewTextChild).
+  // Text children are escaped by libxml2 (xmlNewTextChild), but characters
+  // XML forbids (U+0001, U+FFFE) it writes raw: those are refused instead,
+  // in finish(), naming the field.
   xmlNode* text(xmlNode* parent, const char* name, const std::string& value) {
+    check(name, value);
     return xmlNewTextChild(parent, ns_, BAD_CAST name, BAD_CAST value.c_str());
+  }
+  void check(const char* field, std::string_view value) {
+    if (!problem_.empty()) return;
+    if (value.find('\0') != std::string_view::npos) {
+      problem_ = std::string(field) + " holds a NUL character, which XML does not allow";
+      return;
+    }
+    if (auto why = xml_char_problem(value); !why.empty()) {
+      problem_ = std::string(field) + " holds " + why + ", which XML does not allow";
+    }
   }
   void optional_text(xmlNode* parent, const char* name, const std::string& value) {
     if (!value.empty()) text(parent, name, value);
@@ -167,6 +181,7 @@ class TreeWriter {
     return xmlNewChild(parent, default_ns_, BAD_CAST name, nullptr);
   }
   xmlNode* plain_text(xmlNode* parent, const char* name, const std::string& value) {
+    check(name, value);
     return xmlNewTextChild(parent, default_ns_, BAD_CAST name, BAD_CAST value.c_str());
   }
   // <edXML:NAME xmlns:edXML="…">, outside the envelope's declaration.
@@ -203,13 +218,17 @@ class TreeWriter {
     text(n, "Email", s.email);
     text(n, "Mobile", s.mobile);
   }
-  std::string finish() { return xml::serialize(doc_.get(), /*pretty=*/true); }
+  Result<std::string> finish() {
+    if (!problem_.empty()) return make_error(Errc::malformed, problem_);
+    return xml::serialize(doc_.get(), /*pretty=*/true);
+  }
 
  private:
   xml::XmlDocPtr doc_;
   xmlNode* root_ = nullptr;
   xmlNs* default_ns_ = nullptr;
   xmlNs* ns_ = nullptr;
+  std::string problem_;  // the first text XML cannot hold, named; "" when none
 };
 
 // Whether a DocumentId we write as our own starts with a strict code.
@@ -584,6 +603,8 @@ Result<std::string> build_package(const nlohmann::json& meta, std::vector<Attach
 
   // Bussiness first, then the sender's TraceHeader, as EdXmlBuilder writes them.
   xmlNode* traces = w.element(header_node, "TraceHeaderList");
+  w.check("trace_list.id", list_id);
+  w.check("trace_list.version", list_version);
   if (!list_id.empty()) xmlNewProp(traces, BAD_CAST "id", BAD_CAST list_id.c_str());
   if (!list_version.empty()) xmlNewProp(traces, BAD_CAST "version", BAD_CAST list_version.c_str());
   write_business(w, traces, *business);
