@@ -16,6 +16,12 @@ namespace edocgw::audit {
 using crypto::up_ref;
 using crypto::X509Ptr;
 
+std::string string_field(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) return {};
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 namespace {
 
 struct Note {
@@ -79,11 +85,87 @@ std::string check_note(const Checkpoint& c, const LoggedCertificates& certs,
   return {};
 }
 
+// The fields of untrusted JSON, read with their types checked: a record or
+// a bundle may have been written by anyone, and nlohmann's value() throws on
+// a field of another type. The first wrong field is kept as `problem`.
+class Fields {
+ public:
+  Fields(const nlohmann::json& object, std::string where) : o_(object), where_(std::move(where)) {}
+  std::string str(const char* key, std::string fallback = "") {
+    auto it = o_.find(key);
+    if (it == o_.end()) return fallback;
+    if (!it->is_string()) {
+      wrong(key, "a string");
+      return fallback;
+    }
+    return it->get<std::string>();
+  }
+  void require_string(const char* key) {
+    if (o_.find(key) == o_.end())
+      wrong(key, "present");
+    else
+      (void)str(key);
+  }
+  void expect(const char* key, bool (nlohmann::json::*is)() const noexcept, const char* what) {
+    auto it = o_.find(key);
+    if (it != o_.end() && !((*it).*is)()) wrong(key, what);
+  }
+  void expect_strings(const char* key) {
+    auto it = o_.find(key);
+    if (it == o_.end()) return;
+    if (!it->is_array()) return wrong(key, "an array of strings");
+    for (const auto& x : *it)
+      if (!x.is_string()) return wrong(key, "an array of strings");
+  }
+  const std::string& problem() const { return problem_; }
+
+ private:
+  void wrong(const char* key, const char* what) {
+    if (problem_.empty()) problem_ = where_ + ": field " + key + " is not " + what;
+  }
+  const nlohmann::json& o_;
+  std::string where_;
+  std::string problem_;
+};
+
 std::string record_name(std::uint64_t index, const nlohmann::json& payload) {
   std::string name = "record " + std::to_string(index);
-  if (payload.is_object() && payload.contains("document_id"))
-    name += " (" + payload.value("event", "") + " of " + payload.value("document_id", "") + ")";
+  const std::string document_id = string_field(payload, "document_id");
+  if (!document_id.empty())
+    name += " (" + string_field(payload, "event") + " of " + document_id + ")";
   return name;
+}
+
+// Checks the types of a version 1 record's fields (README "The signature
+// log format"); "" when they hold. After it, value() on them cannot throw.
+std::string record_type_problem(std::uint64_t index, const nlohmann::json& payload) {
+  const std::string where = "record " + std::to_string(index);
+  if (!payload.is_object()) return where + " is not a JSON object";
+  const auto v = payload.find("v");
+  if (v == payload.end() || !v->is_number_integer() || v->get<std::int64_t>() != 1)
+    return where + ": field v is not the number 1 (this edocgw reads version 1 records)";
+  Fields f(payload, where);
+  f.require_string("kind");
+  if (!f.problem().empty()) return f.problem();
+  const std::string kind = f.str("kind");
+  if (kind == "certificate") {
+    f.require_string("der");
+    f.require_string("fingerprint");
+    f.expect("subject", &nlohmann::json::is_string, "a string");
+    f.expect("time", &nlohmann::json::is_string, "a string");
+    return f.problem();
+  }
+  if (kind != "event") return where + ": field kind is neither \"certificate\" nor \"event\"";
+  f.require_string("event");
+  for (const char* key : {"time", "message", "gateway", "document", "document_id", "from",
+                          "package", "package_sha256", "signer", "outcome", "reason",
+                          "failed_check", "checked_at", "config_sha256", "business_type"})
+    f.expect(key, &nlohmann::json::is_string, "a string");
+  f.expect_strings("certificates");
+  f.expect_strings("to");
+  f.expect("allow_sha1", &nlohmann::json::is_boolean, "a boolean");
+  f.expect("policy", &nlohmann::json::is_object, "an object");
+  return f.problem();
 }
 
 // Whether the logged outcome and a re-verification now agree: the same
@@ -117,44 +199,30 @@ std::string state_text(const crypto::VerificationReport& r) {
 
 }  // namespace
 
-AuditReport audit_log(const AuditOptions& options) {
-  const auto started = std::chrono::steady_clock::now();
-  AuditReport report;
-  const auto dir = log_dir(options.data_dir);
-  if (!std::filesystem::exists(dir / "records")) {
-    report.problems.push_back("no signature log in " + dir.string());
-    return report;
-  }
-  std::vector<Note> notes = load_notes(dir, report.problems);
-  for (size_t i = 0; i < options.kept_checkpoints.size(); ++i)
-    notes.push_back({"kept checkpoint " + std::to_string(i + 1),
-                     parse_checkpoint(options.kept_checkpoints[i])});
-  std::map<std::uint64_t, std::vector<size_t>> by_size;
-  for (size_t i = 0; i < notes.size(); ++i) {
-    if (!notes[i].checkpoint) {
-      report.problems.push_back("checkpoint " + notes[i].name +
-                                " is malformed: " + notes[i].checkpoint.error().message);
-      continue;
-    }
-    by_size[notes[i].checkpoint->size].push_back(i);
-  }
-  std::map<std::uint64_t, Hash> roots;  // recomputed root at each checkpoint size
-  if (by_size.count(0)) roots[0] = empty_tree_hash();
+namespace {
 
-  std::unique_ptr<crypto::TrustStore> no_crls;
-  if (options.trust != nullptr) {
-    std::vector<X509Ptr> anchors;
-    for (const auto& a : options.trust->anchors()) anchors.push_back(up_ref(a.get()));
-    no_crls = std::make_unique<crypto::TrustStore>(
-        crypto::TrustStore::from_certificates(std::move(anchors), {}));
-  }
+// The state of one pass over the records.
+struct Pass {
+  Pass(const AuditOptions& o, AuditReport& r,
+       const std::map<std::uint64_t, std::vector<size_t>>& sizes)
+      : options(o), report(r), by_size(sizes) {}
+  const AuditOptions& options;
+  AuditReport& report;
+  const std::map<std::uint64_t, std::vector<size_t>>& by_size;
+  std::unique_ptr<crypto::TrustStore> no_crls;  // the anchors, for re-verifying packages
   LoggedCertificates certs;
+  std::map<std::uint64_t, Hash> roots;  // recomputed root at each checkpoint size
   CompactRange range;
   Hash prev{};
-  std::uint64_t expected = 0;
   bool sequence_broken = false;
-  auto stop = scan_records(dir / "records", [&](const Record& r) {
-    report.bytes = r.end;
+  // Bodies missing from the data-dir, by the gateway's document id: purged
+  // unless a later "discard" record says the body was never kept.
+  std::vector<std::pair<std::string, std::string>> missing;  // document, description
+  std::set<std::string> discarded;
+
+  // False when the sequence or a link is broken (the scan stops).
+  bool link(const Record& r) {
+    const std::uint64_t expected = range.size();
     if (r.seq != expected) {
       report.problems.push_back(
           r.seq < expected
@@ -177,8 +245,62 @@ AuditReport audit_log(const AuditOptions& options) {
     }
     range.append(r.hash);
     prev = r.hash;
-    ++expected;
     if (by_size.count(range.size())) roots[range.size()] = range.root();
+    return true;
+  }
+
+  void certificate(const Record& r, const nlohmann::json& payload) {
+    ++report.certificates;
+    const std::string fingerprint = payload.value("fingerprint", "");
+    auto der = base64_decode(payload.value("der", ""));
+    if (!der || sha256_hex(*der) != fingerprint || !certs.add(fingerprint, std::move(*der)))
+      report.problems.push_back(record_name(r.seq, payload) +
+                                ": the certificate does not match its fingerprint");
+  }
+
+  void event(const Record& r, const nlohmann::json& payload) {
+    ++report.events;
+    if (payload.value("event", "") == "discard") {
+      discarded.insert(payload.value("document", ""));
+      return;
+    }
+    const std::string package = payload.value("package", "");
+    if (package.empty()) {
+      ++report.refused_unkept;  // a refusal: the log says no body was kept
+      return;
+    }
+    auto bytes = read_confined(options.data_dir, package, kMaxArchivedPackage);
+    if (!bytes) {
+      report.problems.push_back(record_name(r.seq, payload) + " names its package as " +
+                                bytes.error().message);
+      return;
+    }
+    if (!*bytes) {
+      missing.emplace_back(payload.value("document", ""), payload.value("document_id", "") + " (" +
+                                                              record_name(r.seq, payload) + ", " +
+                                                              package + ")");
+      return;
+    }
+    const std::string& body = **bytes;
+    if (sha256_hex(body) != payload.value("package_sha256", "")) {
+      report.problems.push_back("the archived package of " + record_name(r.seq, payload) + " (" +
+                                package + ") was changed: its SHA-256 is not the logged one");
+      return;
+    }
+    if (!no_crls) return;
+    crypto::PackageVerifier verifier(*no_crls, logged_options(payload));
+    const auto again = verifier.verify(body);
+    if (!outcomes_agree(payload, again)) {
+      report.problems.push_back("the archived package of " + record_name(r.seq, payload) +
+                                " was logged as " + payload.value("outcome", "") +
+                                " but verifies, under the logged policy, as " + state_text(again));
+    }
+    ++report.packages_verified;
+  }
+
+  bool on_record(const Record& r) {
+    report.bytes = r.end;
+    if (!link(r)) return false;
     // Certificates are needed for the checkpoints; events only when packages are checked.
     const bool is_certificate = r.payload.rfind("{\"der\":", 0) == 0;
     if (!is_certificate && !options.packages) {
@@ -186,48 +308,127 @@ AuditReport audit_log(const AuditOptions& options) {
       return true;
     }
     const auto payload = nlohmann::json::parse(r.payload, nullptr, false);
-    if (!payload.is_object() || payload.value("v", 0) != 1) {
-      report.problems.push_back(record_name(r.seq, payload) + " is not a version 1 JSON record");
+    if (payload.is_discarded()) {
+      report.problems.push_back("record " + std::to_string(r.seq) +
+                                " is not JSON in UTF-8 (a version 1 record is)");
       return true;
     }
-    if (payload.value("kind", "") == "certificate") {
-      ++report.certificates;
-      auto der = base64_decode(payload.value("der", ""));
-      if (!der || sha256_hex(*der) != payload.value("fingerprint", "") ||
-          !certs.add(payload.value("fingerprint", ""), std::move(*der)))
-        report.problems.push_back(record_name(r.seq, payload) +
-                                  ": the certificate does not match its fingerprint");
+    if (const std::string bad = record_type_problem(r.seq, payload); !bad.empty()) {
+      report.problems.push_back(bad);
       return true;
     }
-    ++report.events;
-    const std::string package = payload.value("package", "");
-    if (package.empty()) return true;
-    auto bytes = read_file(options.data_dir / package);
-    if (!bytes) {
-      report.purged.push_back(payload.value("document_id", "") + " (" +
-                              record_name(r.seq, payload) + ", " + package + ")");
-      return true;
-    }
-    if (sha256_hex(*bytes) != payload.value("package_sha256", "")) {
-      report.problems.push_back("the archived package of " + record_name(r.seq, payload) + " (" +
-                                package + ") was changed: its SHA-256 is not the logged one");
-      return true;
-    }
-    if (no_crls) {
-      crypto::PackageVerifier verifier(*no_crls, logged_options(payload));
-      const auto again = verifier.verify(*bytes);
-      if (!outcomes_agree(payload, again)) {
-        report.problems.push_back("the archived package of " + record_name(r.seq, payload) +
-                                  " was logged as " + payload.value("outcome", "") +
-                                  " but verifies, under the logged policy, as " +
-                                  state_text(again));
-      }
-      ++report.packages_verified;
-    }
+    if (payload.value("kind", "") == "certificate")
+      certificate(r, payload);
+    else
+      event(r, payload);
     return true;
+  }
+};
+
+// Checks one note against the recomputed roots, the logged certificates and
+// the configured gateway; "" when it holds.
+std::string judge_note(const Checkpoint& c, const Pass& pass, const std::string& origin,
+                       X509*& signer) {
+  const AuditOptions& options = pass.options;
+  if (c.origin != origin) return "is of another log: " + c.origin;
+  if (!options.expected_origin.empty() && c.origin != options.expected_origin)
+    return "is of log '" + c.origin + "', not of the configured gateway ('" +
+           options.expected_origin + "')";
+  if (std::string bad = check_note(c, pass.certs, options.trust); !bad.empty()) return bad;
+  signer = pass.certs.signer_of(c);
+  if (!options.expected_signer_der.empty() &&
+      crypto::certificate_der(signer) != options.expected_signer_der) {
+    auto configured = crypto::certificate_from_der(options.expected_signer_der);
+    if (!configured ||
+        crypto::describe(signer).subject != crypto::describe(configured->get()).subject)
+      return "is signed by '" + crypto::describe(signer).subject + "' (" +
+             crypto::describe(signer).sha256_fingerprint +
+             "), not by the configured gateway's certificate";
+  }
+  return {};
+}
+
+void judge_notes(const std::vector<Note>& notes,
+                 const std::map<std::uint64_t, std::vector<size_t>>& by_size, Pass& pass) {
+  AuditReport& report = pass.report;
+  for (const auto& [size, indexes] : by_size) {
+    for (size_t i : indexes) {
+      const Note& note = notes[i];
+      const Checkpoint& c = *note.checkpoint;
+      ++report.checkpoints;
+      if (report.origin.empty()) report.origin = c.origin;
+      const std::string name = "checkpoint " + note.name + " (size " + std::to_string(size) + ")";
+      X509* signer = nullptr;
+      bool holds = true;
+      if (const std::string bad = judge_note(c, pass, report.origin, signer); !bad.empty()) {
+        report.problems.push_back(name + " " + bad);
+        holds = false;
+      }
+      auto root = pass.roots.find(size);
+      if (root == pass.roots.end()) {
+        holds = false;
+        if (!pass.sequence_broken && size > report.records)
+          report.problems.push_back(name + " covers " + std::to_string(size) +
+                                    " records but the log has " + std::to_string(report.records) +
+                                    ": records were removed from the end");
+        else if (!pass.sequence_broken)
+          report.problems.push_back(name + " could not be compared");
+      } else if (root->second != c.root) {
+        holds = false;
+        report.problems.push_back(name + " does not match records 0.." + std::to_string(size - 1) +
+                                  ": a record before " + std::to_string(size) +
+                                  " was changed, added or removed, or the history was rebuilt");
+      }
+      if (!holds || signer == nullptr) continue;
+      const auto who = crypto::describe(signer);
+      report.rests_on = RestsOn{note.name, note.name.rfind("kept ", 0) == 0, size,
+                                c.time,    who.sha256_fingerprint,           who.subject};
+    }
+  }
+}
+
+}  // namespace
+
+AuditReport audit_log(const AuditOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  AuditReport report;
+  const auto dir = log_dir(options.data_dir);
+  if (!std::filesystem::exists(dir / "records")) {
+    report.problems.push_back("no signature log in " + dir.string());
+    return report;
+  }
+  std::vector<Note> notes = load_notes(dir, report.problems);
+  for (size_t i = 0; i < options.kept_checkpoints.size(); ++i)
+    notes.push_back({"kept checkpoint " + std::to_string(i + 1),
+                     parse_checkpoint(options.kept_checkpoints[i])});
+  std::map<std::uint64_t, std::vector<size_t>> by_size;
+  for (size_t i = 0; i < notes.size(); ++i) {
+    if (!notes[i].checkpoint) {
+      report.problems.push_back("checkpoint " + notes[i].name +
+                                " is malformed: " + notes[i].checkpoint.error().message);
+      continue;
+    }
+    by_size[notes[i].checkpoint->size].push_back(i);
+  }
+  Pass pass(options, report, by_size);
+  if (by_size.count(0)) pass.roots[0] = empty_tree_hash();
+  if (options.trust != nullptr) {
+    std::vector<X509Ptr> anchors;
+    for (const auto& a : options.trust->anchors()) anchors.push_back(up_ref(a.get()));
+    pass.no_crls = std::make_unique<crypto::TrustStore>(
+        crypto::TrustStore::from_certificates(std::move(anchors), {}));
+  }
+  auto stop = scan_records(dir / "records", [&](const Record& r) {
+    try {
+      return pass.on_record(r);
+    } catch (const std::exception& e) {  // a bug, not the input's fault: say where
+      report.problems.push_back("record " + std::to_string(r.seq) +
+                                " could not be read: " + e.what());
+      return false;
+    }
   });
-  report.records = range.size();
-  report.root = range.root();
+  report.records = pass.range.size();
+  report.root = pass.range.root();
   if (!stop) {
     report.problems.push_back(stop.error().message);
   } else if (*stop) {
@@ -241,34 +442,33 @@ AuditReport audit_log(const AuditOptions& options) {
       report.problems.insert(report.problems.begin(), s.message);
     }
   }
-  for (const auto& [size, indexes] : by_size) {
-    for (size_t i : indexes) {
-      const Checkpoint& c = *notes[i].checkpoint;
-      ++report.checkpoints;
-      if (report.origin.empty()) report.origin = c.origin;
-      const std::string name =
-          "checkpoint " + notes[i].name + " (size " + std::to_string(size) + ")";
-      if (c.origin != report.origin)
-        report.problems.push_back(name + " is of another log: " + c.origin);
-      if (const std::string bad = check_note(c, certs, options.trust); !bad.empty())
-        report.problems.push_back(name + ": " + bad);
-      auto root = roots.find(size);
-      if (root == roots.end()) {
-        if (!sequence_broken && size > report.records)
-          report.problems.push_back(name + " covers " + std::to_string(size) +
-                                    " records but the log has " + std::to_string(report.records) +
-                                    ": records were removed from the end");
-        else if (!sequence_broken)
-          report.problems.push_back(name + " could not be compared");
-      } else if (root->second != c.root) {
-        report.problems.push_back(name + " does not match records 0.." + std::to_string(size - 1) +
-                                  ": a record before " + std::to_string(size) +
-                                  " was changed, added or removed, or the history was rebuilt");
-      }
-    }
+  for (auto& [document, description] : pass.missing) {
+    if (pass.discarded.count(document))
+      report.never_kept.push_back(description);
+    else
+      report.purged.push_back(description);
   }
-  if (report.checkpoints == 0) report.notes.push_back("no checkpoint yet: nothing is signed");
-  if (options.packages && !no_crls)
+  judge_notes(notes, by_size, pass);
+  if (!report.rests_on && report.records > 0) {
+    report.problems.push_back(
+        report.checkpoints == 0
+            ? "the log has " + std::to_string(report.records) +
+                  " records but no signed checkpoint: nothing signed shows it was not rewritten "
+                  "(anyone can rebuild hashes and links without a key)"
+            : "no checkpoint of the log holds (see the problems above): nothing signed covers "
+              "its records");
+  } else if (report.rests_on && report.rests_on->size < report.records) {
+    report.notes.push_back("records " + std::to_string(report.rests_on->size) + ".." +
+                           std::to_string(report.records - 1) +
+                           " come after the last checkpoint and are not yet covered by a "
+                           "signature (the gateway signs one over them when it next starts)");
+  }
+  if (report.records == 0 && report.checkpoints == 0) report.notes.push_back("the log is empty");
+  if (!report.never_kept.empty())
+    report.notes.push_back(std::to_string(report.never_kept.size()) +
+                           " package bodies were never kept (discarded as the log records, not "
+                           "purged)");
+  if (options.packages && !pass.no_crls)
     report.notes.push_back(
         "archived packages were compared by SHA-256 only; give trust anchors to "
         "re-verify their signatures");
@@ -280,6 +480,15 @@ AuditReport audit_log(const AuditOptions& options) {
 }
 
 nlohmann::json to_json(const AuditReport& r) {
+  nlohmann::json rests_on = nullptr;
+  if (r.rests_on) {
+    rests_on = {{"checkpoint", r.rests_on->name},
+                {"kept", r.rests_on->kept},
+                {"size", r.rests_on->size},
+                {"time", r.rests_on->time},
+                {"signer", r.rests_on->signer_fingerprint},
+                {"signer_subject", r.rests_on->signer_subject}};
+  }
   return {{"ok", r.ok},
           {"origin", r.origin},
           {"records", r.records},
@@ -288,8 +497,11 @@ nlohmann::json to_json(const AuditReport& r) {
           {"bytes", r.bytes},
           {"root", hex(r.root)},
           {"checkpoints", r.checkpoints},
+          {"rests_on", rests_on},
           {"packages_verified", r.packages_verified},
           {"purged", r.purged},
+          {"never_kept", r.never_kept},
+          {"refused_not_kept", r.refused_unkept},
           {"first_problem", r.problems.empty() ? nlohmann::json() : nlohmann::json(r.problems[0])},
           {"problems", r.problems},
           {"notes", r.notes},
@@ -304,9 +516,19 @@ std::string to_text(const AuditReport& r) {
          std::to_string(r.bytes) + " bytes)\n";
   out += "root:         " + hex(r.root) + "\n";
   out += "checkpoints:  " + std::to_string(r.checkpoints) + "\n";
+  if (r.rests_on) {
+    out += "rests on:     " + std::string(r.rests_on->kept ? "" : "checkpoint ") +
+           r.rests_on->name + " (size " + std::to_string(r.rests_on->size) + ", time " +
+           r.rests_on->time + ", signer " + r.rests_on->signer_fingerprint + " '" +
+           r.rests_on->signer_subject + "')\n";
+  } else {
+    out += "rests on:     nothing signed\n";
+  }
   out += "packages:     " + std::to_string(r.packages_verified) + " re-verified, " +
-         std::to_string(r.purged.size()) + " purged\n";
+         std::to_string(r.purged.size()) + " purged, " + std::to_string(r.never_kept.size()) +
+         " never kept, " + std::to_string(r.refused_unkept) + " refused (not kept)\n";
   for (const auto& p : r.purged) out += "  purged: " + p + "\n";
+  for (const auto& p : r.never_kept) out += "  never kept: " + p + "\n";
   for (const auto& p : r.problems) out += "PROBLEM: " + p + "\n";
   for (const auto& n : r.notes) out += "note: " + n + "\n";
   return out;
@@ -332,10 +554,10 @@ Result<FullScan> full_scan(const std::filesystem::path& data_dir, const std::str
     auto payload = nlohmann::json::parse(r.payload, nullptr, false);
     if (!payload.is_object()) return true;
     if (is_certificate) {
-      if (auto der = base64_decode(payload.value("der", "")))
-        s.certs.add(payload.value("fingerprint", ""), std::move(*der));
-    } else if (payload.value("document", "") == document ||
-               payload.value("document_id", "") == document) {
+      if (auto der = base64_decode(string_field(payload, "der")))
+        s.certs.add(string_field(payload, "fingerprint"), std::move(*der));
+    } else if (string_field(payload, "document") == document ||
+               string_field(payload, "document_id") == document) {
       s.found = r.seq;
       s.found_leaf = std::string(r.leaf);
       s.found_payload = std::move(payload);
@@ -364,14 +586,33 @@ Result<nlohmann::json> make_bundle(const std::filesystem::path& data_dir,
   if (!scan->found)
     return make_error(Errc::usage, "the signature log has no record of document " + document);
   const std::uint64_t index = *scan->found;
+  if (const std::string bad = record_type_problem(index, scan->found_payload); !bad.empty())
+    return make_error(Errc::invalid, bad + "; run edocgw audit verify");
   std::vector<std::string> problems;
   std::optional<Checkpoint> covering;
+  std::string refused;  // why a covering checkpoint was passed over
   for (auto& note : load_notes(log_dir(data_dir), problems)) {
     if (!note.checkpoint || note.checkpoint->size <= index ||
         note.checkpoint->size > scan->leaves.size())
       continue;
-    if (!covering || note.checkpoint->size < covering->size) covering = *note.checkpoint;
+    if (covering && note.checkpoint->size >= covering->size) continue;
+    // Never prove from a checkpoint whose signature does not hold.
+    X509* signer = scan->certs.signer_of(*note.checkpoint);
+    Status signed_ok =
+        signer == nullptr
+            ? Status(
+                  make_error(Errc::invalid, "it is signed by a certificate the log does not hold"))
+            : verify_checkpoint(*note.checkpoint, signer);
+    if (!signed_ok) {
+      refused = "checkpoint " + note.name + ": " + signed_ok.error().message;
+      continue;
+    }
+    covering = *note.checkpoint;
   }
+  if (!covering && !refused.empty())
+    return make_error(Errc::invalid, "no checkpoint with a valid signature covers record " +
+                                         std::to_string(index) + " (" + refused +
+                                         "); run edocgw audit verify");
   if (!covering) {
     return make_error(Errc::usage, "no checkpoint covers record " + std::to_string(index) +
                                        " yet: ask the gateway for one (POST "
@@ -404,10 +645,70 @@ Result<nlohmann::json> make_bundle(const std::filesystem::path& data_dir,
       {"package", nullptr}};
   const std::string package = e.value("package", "");
   if (!package.empty()) {
-    if (auto bytes = read_file(data_dir / package)) bundle["package"] = base64_encode(*bytes);
+    auto bytes = read_confined(data_dir, package, kMaxArchivedPackage);
+    if (!bytes)
+      return make_error(Errc::invalid, "record " + std::to_string(index) +
+                                           " names its package as " + bytes.error().message);
+    if (*bytes) bundle["package"] = base64_encode(**bytes);
   }
   return bundle;
 }
+
+namespace {
+
+// The typed parts of a bundle (README "Auditing"), or the first field that
+// is missing or of another type.
+struct BundleFields {
+  std::uint64_t index = 0;
+  std::string leaf_b64, checkpoint, origin;
+  std::vector<std::string> certificates, proof;
+  std::optional<std::string> package;  // nullopt: null (purged)
+};
+
+Result<BundleFields> bundle_fields(const nlohmann::json& b) {
+  auto bad = [](const std::string& m) { return make_error(Errc::invalid, "the bundle's " + m); };
+  if (!b.is_object()) return bad("top level is not a JSON object");
+  if (string_field(b, "format") != "edocgw-audit-bundle/1")
+    return make_error(Errc::invalid, "not an edocgw audit bundle (format edocgw-audit-bundle/1)");
+  BundleFields f;
+  const auto record = b.find("record");
+  if (record == b.end() || !record->is_object()) return bad("field record is not an object");
+  const auto index = record->find("index");
+  if (index == record->end() || !index->is_number_unsigned())
+    return bad("field record.index is not a non-negative integer");
+  f.index = index->get<std::uint64_t>();
+  auto text = [&](const nlohmann::json& o, const char* key, const char* shown,
+                  std::string& out) -> Status {
+    auto it = o.find(key);
+    if (it == o.end() || !it->is_string())
+      return bad(std::string("field ") + shown + " is not a string");
+    out = it->get<std::string>();
+    return {};
+  };
+  auto strings = [&](const char* key, std::vector<std::string>& out) -> Status {
+    auto it = b.find(key);
+    if (it == b.end() || !it->is_array())
+      return bad(std::string("field ") + key + " is not an array of strings");
+    for (const auto& x : *it) {
+      if (!x.is_string()) return bad(std::string("field ") + key + " is not an array of strings");
+      out.push_back(x.get<std::string>());
+    }
+    return {};
+  };
+  for (Status st :
+       {text(*record, "leaf", "record.leaf", f.leaf_b64),
+        text(b, "checkpoint", "checkpoint", f.checkpoint), text(b, "origin", "origin", f.origin),
+        strings("certificates", f.certificates), strings("inclusion_proof", f.proof)}) {
+    if (!st) return st.error();
+  }
+  const auto package = b.find("package");
+  if (package == b.end() || !(package->is_null() || package->is_string()))
+    return bad("field package is neither base64 text nor null");
+  if (package->is_string()) f.package = package->get<std::string>();
+  return f;
+}
+
+}  // namespace
 
 BundleCheck check_bundle(const nlohmann::json& b, const crypto::TrustStore& anchors) {
   BundleCheck out;
@@ -415,87 +716,93 @@ BundleCheck check_bundle(const nlohmann::json& b, const crypto::TrustStore& anch
     out.problems.push_back(std::move(m));
     return out;
   };
-  if (!b.is_object() || b.value("format", "") != "edocgw-audit-bundle/1")
-    return fail("not an edocgw audit bundle (format edocgw-audit-bundle/1)");
-  try {
-    auto leaf = base64_decode(b.at("record").at("leaf").get<std::string>());
-    const std::uint64_t index = b.at("record").at("index").get<std::uint64_t>();
-    if (!leaf || leaf->size() < kLeafPrefix) return fail("the record is not base64 of a leaf");
-    std::uint64_t seq = 0;
-    for (int i = 0; i < 8; ++i) seq = seq << 8 | static_cast<unsigned char>((*leaf)[i]);
-    if (seq != index)
-      return fail("the record says it is number " + std::to_string(seq) + ", the bundle says " +
-                  std::to_string(index));
-    out.record = nlohmann::json::parse(leaf->substr(kLeafPrefix), nullptr, false);
-    if (!out.record.is_object()) return fail("the record is not a JSON object");
+  auto fields = bundle_fields(b);
+  if (!fields) return fail(fields.error().message);
+  const BundleFields& f = *fields;
+  const std::uint64_t index = f.index;
+  auto leaf = base64_decode(f.leaf_b64);
+  if (!leaf || leaf->size() < kLeafPrefix) return fail("the record is not base64 of a leaf");
+  std::uint64_t seq = 0;
+  for (int i = 0; i < 8; ++i) seq = seq << 8 | static_cast<unsigned char>((*leaf)[i]);
+  if (seq != index)
+    return fail("the record says it is number " + std::to_string(seq) + ", the bundle says " +
+                std::to_string(index));
+  out.record = nlohmann::json::parse(leaf->substr(kLeafPrefix), nullptr, false);
+  if (out.record.is_discarded()) out.record = nullptr;
+  if (const std::string bad = record_type_problem(index, out.record); !bad.empty())
+    return fail(bad);
 
-    std::vector<X509Ptr> certs;
-    std::vector<X509*> extra;
-    for (const auto& c : b.at("certificates")) {
-      auto der = base64_decode(c.get<std::string>());
-      auto x = der ? crypto::certificate_from_der(*der)
-                   : Result<X509Ptr>(make_error(Errc::malformed, ""));
-      if (!x) return fail("a certificate in the bundle is not base64 DER");
-      extra.push_back(x->get());
-      certs.push_back(std::move(*x));
-    }
-    auto checkpoint = parse_checkpoint(b.at("checkpoint").get<std::string>());
-    if (!checkpoint) return fail("the checkpoint is malformed: " + checkpoint.error().message);
-    X509* signer = nullptr;
-    for (auto& c : certs)
-      if (key_id_of(c.get()) == checkpoint->key_id) signer = c.get();
-    if (signer == nullptr)
-      return fail("the bundle lacks the certificate that signed the checkpoint");
-    if (auto st = verify_checkpoint(*checkpoint, signer); !st) return fail(st.error().message);
-    auto at = parse_rfc3339(checkpoint->time);
-    const auto chain = anchors.verify(signer, extra, at ? *at : now_seconds());
-    if (!chain.ok())
-      return fail("the checkpoint's signer does not chain to the trust anchors: " +
-                  chain.problems[0].message);
-    out.passed.push_back("checkpoint signed by '" + crypto::describe(signer).subject +
-                         "', which chains to the trust anchors");
-    if (checkpoint->origin != b.value("origin", ""))
-      return fail("the checkpoint is of log '" + checkpoint->origin + "'");
-    std::vector<Hash> proof;
-    for (const auto& h : b.at("inclusion_proof")) {
-      Hash x;
-      if (!from_hex(h.get<std::string>(), x)) return fail("the inclusion proof is not hex hashes");
-      proof.push_back(x);
-    }
-    if (!verify_inclusion(leaf_hash(*leaf), index, checkpoint->size, proof, checkpoint->root))
-      return fail(
-          "the record is not in the tree the checkpoint signs (the inclusion proof fails): "
-          "the record or the proof was changed");
-    out.passed.push_back("record " + std::to_string(index) + " is in the signed tree of size " +
-                         std::to_string(checkpoint->size));
-    if (b.at("package").is_null()) {
-      out.passed.push_back("no package body (purged before the bundle was made)");
-    } else {
-      auto package = base64_decode(b.at("package").get<std::string>());
-      if (!package) return fail("the package is not base64");
-      if (sha256_hex(*package) != out.record.value("package_sha256", ""))
-        return fail("the package is not the one logged: its SHA-256 differs");
-      out.passed.push_back("the package is the one logged (SHA-256 " + sha256_hex(*package) + ")");
-      std::vector<X509Ptr> anchor_copies;
-      for (const auto& a : anchors.anchors()) anchor_copies.push_back(up_ref(a.get()));
-      std::vector<X509Ptr> untrusted;
-      for (auto& c : certs) untrusted.push_back(up_ref(c.get()));
-      const auto store =
-          crypto::TrustStore::from_certificates(std::move(anchor_copies), std::move(untrusted));
-      const auto again =
-          crypto::PackageVerifier(store, logged_options(out.record)).verify(*package);
-      if (!outcomes_agree(out.record, again))
-        return fail("the package was logged as " + out.record.value("outcome", "") +
-                    " but verifies, under the logged policy, as " + state_text(again));
-      out.passed.push_back("the package verifies as logged (" + out.record.value("outcome", "") +
-                           ") as of " +
-                           out.record.value("checked_at", out.record.value("time", "")));
-    }
-  } catch (const nlohmann::json::exception& e) {
-    return fail(std::string("the bundle is missing a field: ") + e.what());
+  std::vector<X509Ptr> certs;
+  std::vector<X509*> extra;
+  for (const auto& c : f.certificates) {
+    auto der = base64_decode(c);
+    auto x =
+        der ? crypto::certificate_from_der(*der) : Result<X509Ptr>(make_error(Errc::malformed, ""));
+    if (!x) return fail("a certificate in the bundle is not base64 DER");
+    extra.push_back(x->get());
+    certs.push_back(std::move(*x));
+  }
+  auto checkpoint = parse_checkpoint(f.checkpoint);
+  if (!checkpoint) return fail("the checkpoint is malformed: " + checkpoint.error().message);
+  X509* signer = nullptr;
+  for (auto& c : certs)
+    if (key_id_of(c.get()) == checkpoint->key_id) signer = c.get();
+  if (signer == nullptr) return fail("the bundle lacks the certificate that signed the checkpoint");
+  if (auto st = verify_checkpoint(*checkpoint, signer); !st) return fail(st.error().message);
+  auto at = parse_rfc3339(checkpoint->time);
+  const auto chain = anchors.verify(signer, extra, at ? *at : now_seconds());
+  if (!chain.ok())
+    return fail("the checkpoint's signer does not chain to the trust anchors: " +
+                chain.problems[0].message);
+  out.passed.push_back("checkpoint signed by '" + crypto::describe(signer).subject +
+                       "', which chains to the trust anchors");
+  if (checkpoint->origin != f.origin)
+    return fail("the checkpoint is of log '" + checkpoint->origin + "'");
+  std::vector<Hash> proof;
+  for (const auto& h : f.proof) {
+    Hash x;
+    if (!from_hex(h, x)) return fail("the inclusion proof is not hex hashes");
+    proof.push_back(x);
+  }
+  if (!verify_inclusion(leaf_hash(*leaf), index, checkpoint->size, proof, checkpoint->root))
+    return fail(
+        "the record is not in the tree the checkpoint signs (the inclusion proof fails): "
+        "the record or the proof was changed");
+  out.passed.push_back("record " + std::to_string(index) + " is in the signed tree of size " +
+                       std::to_string(checkpoint->size));
+  if (!f.package) {
+    out.passed.push_back("no package body (purged before the bundle was made)");
+  } else {
+    auto package = base64_decode(*f.package);
+    if (!package) return fail("the package is not base64");
+    if (sha256_hex(*package) != out.record.value("package_sha256", ""))
+      return fail("the package is not the one logged: its SHA-256 differs");
+    out.passed.push_back("the package is the one logged (SHA-256 " + sha256_hex(*package) + ")");
+    std::vector<X509Ptr> anchor_copies;
+    for (const auto& a : anchors.anchors()) anchor_copies.push_back(up_ref(a.get()));
+    std::vector<X509Ptr> untrusted;
+    for (auto& c : certs) untrusted.push_back(up_ref(c.get()));
+    const auto store =
+        crypto::TrustStore::from_certificates(std::move(anchor_copies), std::move(untrusted));
+    const auto again = crypto::PackageVerifier(store, logged_options(out.record)).verify(*package);
+    if (!outcomes_agree(out.record, again))
+      return fail("the package was logged as " + out.record.value("outcome", "") +
+                  " but verifies, under the logged policy, as " + state_text(again));
+    out.passed.push_back("the package verifies as logged (" + out.record.value("outcome", "") +
+                         ") as of " + out.record.value("checked_at", out.record.value("time", "")));
   }
   out.ok = true;
   return out;
+}
+
+BundleCheck check_bundle_bytes(std::string_view bytes, const crypto::TrustStore& anchors) {
+  const auto bundle = nlohmann::json::parse(bytes, nullptr, false);
+  if (bundle.is_discarded()) {
+    BundleCheck out;
+    out.problems.push_back("the bundle is not JSON in UTF-8");
+    return out;
+  }
+  return check_bundle(bundle, anchors);
 }
 
 Result<nlohmann::json> prove_consistency(const std::filesystem::path& data_dir,

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -36,6 +37,21 @@ struct AuditOptions {
   bool packages = true;  // read and re-verify the archived packages
   // Checkpoints kept by the auditor from before: each must match the log.
   std::vector<std::string> kept_checkpoints;
+  // From the gateway's configuration (--config): every checkpoint's origin
+  // must be this ("edocgw/ORGAN-ID"), and its signer this certificate (DER)
+  // or an earlier one of the same subject. Empty: not checked (--data-dir).
+  std::string expected_origin;
+  std::string expected_signer_der;
+};
+
+// What the verdict rests on: the largest checkpoint (or kept checkpoint,
+// the auditor's anchor) whose signature, signer and root all held.
+struct RestsOn {
+  std::string name;  // file name, or "kept checkpoint N"
+  bool kept = false;
+  std::uint64_t size = 0;
+  std::string time;
+  std::string signer_fingerprint, signer_subject;
 };
 
 struct AuditReport {
@@ -44,7 +60,10 @@ struct AuditReport {
   std::uint64_t records = 0, events = 0, certificates = 0, bytes = 0;
   std::uint64_t checkpoints = 0;
   std::uint64_t packages_verified = 0;
-  std::vector<std::string> purged;    // documents whose package body is gone (retention)
+  std::vector<std::string> purged;      // documents whose package body is gone (retention)
+  std::vector<std::string> never_kept;  // bodies the log itself says were not kept (discarded)
+  std::uint64_t refused_unkept = 0;     // verifications logged with no body kept (refusals)
+  std::optional<RestsOn> rests_on;
   std::vector<std::string> problems;  // in the order found; the first is the first bad thing
   std::vector<std::string> notes;
   Hash root{};
@@ -66,6 +85,14 @@ struct BundleCheck {
   nlohmann::json record;
 };
 BundleCheck check_bundle(const nlohmann::json& bundle, const crypto::TrustStore& anchors);
+// The same from the bundle file's bytes (not JSON: a problem, never a throw).
+// With audit_log on a folder, the entry points a fuzzer drives: neither
+// needs a configuration file.
+BundleCheck check_bundle_bytes(std::string_view bytes, const crypto::TrustStore& anchors);
+
+// A string field of untrusted JSON: its text, or "" when absent, not an
+// object or not a string (for display; checks use the typed reads inside).
+std::string string_field(const nlohmann::json& object, const char* key);
 
 // A consistency proof from a checkpoint the auditor kept to the latest one
 // in the data-dir, verified (RFC 9162 2.1.4.2); an error when the log is

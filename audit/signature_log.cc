@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -109,6 +110,84 @@ std::filesystem::path log_dir(const std::filesystem::path& data_dir) {
   return data_dir / "signature-log";
 }
 
+std::string dump_payload(const nlohmann::json& payload) {
+  return payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Result<std::optional<std::string>> read_confined(const std::filesystem::path& data_dir,
+                                                 std::string_view relative, size_t max_bytes) {
+  const std::string shown(relative);
+  auto refuse = [&](const std::string& why) {
+    return make_error(Errc::invalid, "the path '" + shown + "' " + why);
+  };
+  if (relative.empty()) return refuse("is empty");
+  if (relative.front() == '/') return refuse("is absolute: it must be inside the data-dir");
+  if (relative.find('\0') != std::string_view::npos) return refuse("holds a NUL byte");
+  std::vector<std::string> parts;
+  for (size_t pos = 0; pos <= relative.size();) {
+    size_t slash = relative.find('/', pos);
+    if (slash == std::string_view::npos) slash = relative.size();
+    const std::string part(relative.substr(pos, slash - pos));
+    if (part.empty() || part == "." || part == "..")
+      return refuse("has an empty, '.' or '..' part: it must stay inside the data-dir");
+    parts.push_back(part);
+    pos = slash + 1;
+  }
+  int dir = ::open(data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return sys_error("cannot open", data_dir);
+  int fd = -1;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const bool last = i + 1 == parts.size();
+    const int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (last ? O_NONBLOCK : O_DIRECTORY);
+    fd = ::openat(dir, parts[i].c_str(), flags);
+    const int err = errno;
+    ::close(dir);
+    if (fd < 0) {
+      if (err == ENOENT) return std::optional<std::string>();
+      if (err == ELOOP || err == ENOTDIR)
+        return refuse(
+            "goes through a symbolic link or a non-folder, which the auditor never follows");
+      errno = err;
+      return sys_error("cannot open", data_dir / shown);
+    }
+    dir = fd;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    auto e = sys_error("cannot stat", data_dir / shown);
+    ::close(fd);
+    return e;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return refuse("is not a regular file");
+  }
+  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
+    ::close(fd);
+    return refuse("names a file larger than " + std::to_string(max_bytes) + " bytes");
+  }
+  std::string out;
+  out.reserve(static_cast<size_t>(st.st_size));
+  char buffer[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      auto e = sys_error("cannot read", data_dir / shown);
+      ::close(fd);
+      return e;
+    }
+    if (n == 0) break;
+    out.append(buffer, static_cast<size_t>(n));
+    if (out.size() > max_bytes) {  // grew while read
+      ::close(fd);
+      return refuse("names a file larger than " + std::to_string(max_bytes) + " bytes");
+    }
+  }
+  ::close(fd);
+  return std::optional<std::string>(std::move(out));
+}
+
 std::string encode_frame(std::uint64_t seq, const Hash& prev, std::string_view payload) {
   std::string leaf;
   leaf.reserve(kLeafPrefix + payload.size());
@@ -191,6 +270,18 @@ Result<Checkpoint> parse_checkpoint(const std::string& text) {
     pos = nl + 1;
   }
   if (lines.size() < 4) return make_error(Errc::malformed, "a checkpoint body has four lines");
+  // Printable ASCII only: these lines reach reports and JSON (an origin that
+  // is not UTF-8 made the auditor's output throw).
+  auto printable = [](const std::string& t) {
+    return !t.empty() && std::all_of(t.begin(), t.end(), [](char ch) {
+      return static_cast<unsigned char>(ch) >= 0x20 && static_cast<unsigned char>(ch) < 0x7f;
+    });
+  };
+  if (!printable(lines[0]) || lines[0].find(' ') != std::string::npos)
+    return make_error(Errc::malformed,
+                      "the checkpoint's origin line is not printable ASCII without spaces");
+  if (!printable(lines[3]))
+    return make_error(Errc::malformed, "the checkpoint's time line is not printable ASCII");
   c.origin = lines[0];
   char* end = nullptr;
   c.size = std::strtoull(lines[1].c_str(), &end, 10);
@@ -211,6 +302,8 @@ Result<Checkpoint> parse_checkpoint(const std::string& text) {
   if (space == std::string::npos)
     return make_error(Errc::malformed, "the checkpoint's signature line has no signature");
   c.key_name = sig_line.substr(dash.size(), space - dash.size());
+  if (!printable(c.key_name))
+    return make_error(Errc::malformed, "the checkpoint's key name is not printable ASCII");
   std::string sig_b64 = sig_line.substr(space + 1);
   while (!sig_b64.empty() && sig_b64.back() == '\n') sig_b64.pop_back();
   auto sig = base64_decode(sig_b64);
@@ -242,9 +335,12 @@ Result<std::vector<std::pair<std::string, std::string>>> read_checkpoint_files(
   if (ec) return out;  // none yet
   for (const auto& e : it) {
     if (e.path().extension() != ".note") continue;
-    auto text = read_file(e.path());
-    if (!text) return text.error();
-    out.emplace_back(e.path().filename().string(), std::move(*text));
+    const std::string name = e.path().filename().string();
+    auto text = read_confined(log_folder, "checkpoints/" + name, kMaxCheckpointNote);
+    if (!text)
+      return make_error(text.error().code, "checkpoint " + name + ": " + text.error().message);
+    if (!*text) continue;  // removed while listed
+    out.emplace_back(name, std::move(**text));
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -350,7 +446,7 @@ std::uint64_t SignatureLog::checkpointed_size() const {
 }
 
 Result<std::uint64_t> SignatureLog::append_locked(const nlohmann::json& payload) {
-  const std::string frame = encode_frame(range_.size(), prev_, payload.dump());
+  const std::string frame = encode_frame(range_.size(), prev_, dump_payload(payload));
   size_t done = 0;
   while (done < frame.size()) {
     const ssize_t n = ::write(fd_, frame.data() + done, frame.size() - done);

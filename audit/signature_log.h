@@ -63,7 +63,24 @@ inline constexpr size_t kFrameHeader = 6;             // magic, version, length
 inline constexpr size_t kLeafPrefix = 8 + 32;         // seq, prev
 inline constexpr std::uint32_t kMaxLeaf = 64u << 20;  // a record is far smaller
 
+inline constexpr size_t kMaxArchivedPackage = 256u << 20;  // above any body a gateway accepts
+inline constexpr size_t kMaxCheckpointNote = 64u << 10;    // a note is a few hundred bytes
+
 std::filesystem::path log_dir(const std::filesystem::path& data_dir);
+
+// Reads DATA_DIR/RELATIVE for the auditor, confined to the data-dir, since
+// the path comes from a record an operator could have written: RELATIVE must
+// be relative, without "..", "." or empty parts; no symbolic link is
+// followed (any part), and only a regular file of at most `max_bytes` is
+// read. nullopt when it does not exist (a purged body); an error says why it
+// was refused or could not be read.
+Result<std::optional<std::string>> read_confined(const std::filesystem::path& data_dir,
+                                                 std::string_view relative, size_t max_bytes);
+
+// The JSON text of a payload: invalid UTF-8 from input (a libxml2 message
+// quoting raw bytes) is replaced with U+FFFD, so that a dump never throws and
+// a verification is never left unlogged for it.
+std::string dump_payload(const nlohmann::json& payload);
 
 struct Record {
   std::uint64_t seq = 0;

@@ -10,6 +10,7 @@
 
 #include "adapters/adapter.h"
 #include "audit/auditor.h"
+#include "audit/signature_log.h"
 #include "config/gateway_config.h"
 #include "crypto/certificate.h"
 #include "crypto/identity.h"
@@ -404,6 +405,8 @@ int cmd_routes_explain(const std::vector<std::string>& argv) {
 struct AuditSource {
   std::filesystem::path data_dir;
   std::optional<crypto::TrustStore> trust;
+  // With --config: the log must be this gateway's (origin and checkpoint signer).
+  std::string origin, signer_der;
 };
 
 Result<AuditSource> audit_source(const Args& args) {
@@ -417,6 +420,12 @@ Result<AuditSource> audit_source(const Args& args) {
     auto trust = crypto::TrustStore::load(config->trust.anchors, {}, {});
     if (!trust) return trust.error();
     src.trust = std::move(*trust);
+    src.origin = "edocgw/" + config->organ_id;
+    if (!config->identity.cert.empty()) {
+      auto certs = crypto::load_certificates(config->identity.cert);
+      if (!certs) return certs.error();
+      if (!certs->empty()) src.signer_der = crypto::certificate_der(certs->front().get());
+    }
   } else if (auto dir = args.get("--data-dir")) {
     src.data_dir = *dir;
   } else {
@@ -430,6 +439,9 @@ Result<AuditSource> audit_source(const Args& args) {
   return src;
 }
 
+// A bundle holds one package (base64) and a few certificates.
+constexpr size_t kMaxBundleBytes = audit::kMaxArchivedPackage / 3 * 4 + (1u << 20);
+
 int cmd_audit_verify(const std::vector<std::string>& argv) {
   auto args = Args::parse(
       argv, {{"--config", "--data-dir", "--trust", "--keep"}, {"--json", "--no-packages"}});
@@ -440,6 +452,8 @@ int cmd_audit_verify(const std::vector<std::string>& argv) {
   options.data_dir = src->data_dir;
   options.trust = src->trust ? &*src->trust : nullptr;
   options.packages = !args->flag("--no-packages");
+  options.expected_origin = src->origin;
+  options.expected_signer_der = src->signer_der;
   for (const auto& kept : args->all("--keep")) {
     auto text = read_file(kept);
     if (!text) return fail_with(text.error());
@@ -449,7 +463,9 @@ int cmd_audit_verify(const std::vector<std::string>& argv) {
   if (!report.ok)
     std::cerr << "edocgw: the signature log does not verify: " << report.problems[0] << "\n";
   if (args->flag("--json")) {
-    std::cout << audit::to_json(report).dump(2) << "\n";
+    std::cout << audit::to_json(report).dump(2, ' ', false,
+                                             nlohmann::json::error_handler_t::replace)
+              << "\n";
   } else {
     std::cout << audit::to_text(report);
   }
@@ -464,7 +480,9 @@ int cmd_audit_prove(const std::vector<std::string>& argv) {
   if (!src) return fail_with(src.error());
   auto bundle = audit::make_bundle(src->data_dir, args->positional()[0]);
   if (!bundle) return fail_with(bundle.error());
-  if (auto st = write_file_atomic(args->get_or("--out", "-"), bundle->dump(2) + "\n"); !st)
+  const std::string text =
+      bundle->dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  if (auto st = write_file_atomic(args->get_or("--out", "-"), text); !st)
     return fail_with(st.error());
   return kExitOk;
 }
@@ -476,26 +494,26 @@ int cmd_audit_check_bundle(const std::vector<std::string>& argv) {
     return usage_error("audit check-bundle needs --trust ANCHORS.pem and one BUNDLE");
   auto trust = crypto::TrustStore::load({*args->get("--trust")}, {}, {});
   if (!trust) return fail_with(trust.error());
-  auto text = read_file(args->positional()[0]);
+  auto text = read_file(args->positional()[0], kMaxBundleBytes);
   if (!text) return fail_with(text.error());
-  const auto bundle = nlohmann::json::parse(*text, nullptr, false);
-  const auto check = audit::check_bundle(bundle, *trust);
+  const auto check = audit::check_bundle_bytes(*text, *trust);
   if (!check.ok) std::cerr << "edocgw: the bundle does not verify: " << check.problems[0] << "\n";
   if (args->flag("--json")) {
     std::cout << nlohmann::json{{"valid", check.ok},
                                 {"passed", check.passed},
                                 {"problems", check.problems},
                                 {"record", check.record}}
-                     .dump(2)
+                     .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
               << "\n";
   } else {
     std::cout << (check.ok ? "BUNDLE VERIFIES\n"
                            : "BUNDLE DOES NOT VERIFY: " + check.problems[0] + "\n");
     for (const auto& p : check.passed) std::cout << "ok: " << p << "\n";
     if (check.record.is_object()) {
-      std::cout << "record: " << check.record.value("event", "") << " of "
-                << check.record.value("document_id", "") << " at " << check.record.value("time", "")
-                << ", outcome " << check.record.value("outcome", "") << "\n";
+      const auto& r = check.record;
+      std::cout << "record: " << audit::string_field(r, "event") << " of "
+                << audit::string_field(r, "document_id") << " at " << audit::string_field(r, "time")
+                << ", outcome " << audit::string_field(r, "outcome") << "\n";
     }
   }
   return check.ok ? kExitOk : kExitInvalid;
@@ -511,7 +529,9 @@ int cmd_audit_consistency(const std::vector<std::string>& argv) {
   if (!old) return fail_with(old.error());
   auto proof = audit::prove_consistency(src->data_dir, *old);
   if (!proof) return fail_with(proof.error());
-  if (auto st = write_file_atomic(args->get_or("--out", "-"), proof->dump(2) + "\n"); !st)
+  const std::string text =
+      proof->dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  if (auto st = write_file_atomic(args->get_or("--out", "-"), text); !st)
     return fail_with(st.error());
   return kExitOk;
 }

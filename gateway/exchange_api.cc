@@ -233,48 +233,59 @@ HttpResponse Gateway::handle_exchange(const HttpRequest& r) {
   const config::ExchangeConfig& ex = *c->config.exchange;
 
   if (send) {
+    std::string package;
+    // Every refusal of an authenticated sendEdoc is logged as refused, with
+    // its reason and no package file (nothing is kept), before it is
+    // answered: no refusal goes unlogged.
+    auto refuse = [&](unsigned status, const std::string& reason) {
+      crypto::VerificationReport refused;
+      refused.sender_organ_id = q.get("from");
+      refused.package_sha256 = sha256_hex(package.empty() ? r.body : package);
+      refused.checked_at = format_rfc3339(now_seconds());
+      refused.add("request", crypto::CheckOutcome::fail, reason);
+      refused.finish();
+      const std::string label = q.get("messagetype") == "status" ? "status" : "edoc";
+      if (auto st = pipeline_->log_verification(*c, refused, label, ""); !st)
+        return finish(
+            fail(503, "the signature log cannot be written: " + st.error().message, true));
+      metrics_.inc("edocgw_hub_refused_total{reason=\"request\"}");
+      return finish(fail(status, reason, true));
+    };
     // The body is the package, plus the CRLF the SDK appends: the hash-file
     // (SHA-256 without zero padding, as the SDK writes it) says which.
     const std::string hash = q.get("hash-file");
-    if (hash.empty()) return finish(fail(400, "sendEdoc needs a signed hash-file", true));
-    std::string package;
+    if (hash.empty()) return refuse(400, "sendEdoc needs a signed hash-file");
     if (r.body.size() >= 2 && r.body.compare(r.body.size() - 2, 2, "\r\n") == 0 &&
         vdxp::sdk_hash_file(std::string_view(r.body).substr(0, r.body.size() - 2)) == hash) {
       package = r.body.substr(0, r.body.size() - 2);
     } else if (vdxp::sdk_hash_file(r.body) == hash) {
       package = r.body;
     } else {
-      return finish(fail(400,
-                         "hash-file " + hash +
+      return refuse(400, "hash-file " + hash +
                              " is not the SDK's SHA-256 (unpadded hex) of the body, with or "
-                             "without its trailing CRLF",
-                         true));
+                             "without its trailing CRLF");
     }
     std::string service = q.get("servicetype");
     for (auto& ch : service) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    if (service != "edoc") return finish(fail(400, "servicetype must be eDoc", true));
+    if (service != "edoc") return refuse(400, "servicetype must be eDoc");
     const std::string label = q.get("messagetype");
     if (label != "edoc" && label != "status")
-      return finish(fail(400, "messagetype must be edoc or status, not '" + label + "'", true));
+      return refuse(400, "messagetype must be edoc or status, not '" + label + "'");
     const std::string from = q.get("from");
     if (!serves(client, from)) {
-      return finish(
-          fail(403, "system id " + client.system_id + " does not send for '" + from + "'", true));
+      return refuse(403, "system id " + client.system_id + " does not send for '" + from + "'");
     }
     auto route = route_of(package);
-    if (!route) return finish(fail(400, route.error().message, true));
+    if (!route) return refuse(400, route.error().message);
     const std::string kind = route->kind == edxml::PackageKind::status ? "status" : "edoc";
     if (route->from != from) {
-      return finish(fail(
-          422, "the package's From/OrganId is '" + route->from + "' but from is '" + from + "'",
-          true));
+      return refuse(
+          422, "the package's From/OrganId is '" + route->from + "' but from is '" + from + "'");
     }
     if (route->to.empty() || std::any_of(route->to.begin(), route->to.end(),
                                          [](const std::string& t) { return t.empty(); })) {
-      return finish(fail(422,
-                         kind == "status" ? "the status package has no ResponseFor/OrganId"
-                                          : "the package has no To/OrganId",
-                         true));
+      return refuse(422, kind == "status" ? "the status package has no ResponseFor/OrganId"
+                                          : "the package has no To/OrganId");
     }
     // `to` is optional (real clients do not send it); when sent, a JSON
     // array naming exactly the package's recipients, in any order.
@@ -290,17 +301,15 @@ HttpResponse Gateway::handle_exchange(const HttpRequest& r) {
             named.insert(t.get<std::string>());
         }
       }
-      if (!strings) return finish(fail(400, "to must be a JSON array of agency codes", true));
+      if (!strings) return refuse(400, "to must be a JSON array of agency codes");
       if (named != std::set<std::string>(route->to.begin(), route->to.end())) {
-        return finish(
-            fail(422, "to " + to_header + " does not name the package's recipients", true));
+        return refuse(422, "to " + to_header + " does not name the package's recipients");
       }
     }
     std::vector<const config::ExchangeClient*> recipients;
     for (const auto& organ : route->to) {
       const config::ExchangeClient* served = ex.client_for_organ(organ);
-      if (served == nullptr)
-        return finish(fail(422, "no system connected to this hub serves " + organ, true));
+      if (served == nullptr) return refuse(422, "no system connected to this hub serves " + organ);
       recipients.push_back(served);
     }
     if (label != kind) {
@@ -337,8 +346,11 @@ HttpResponse Gateway::handle_exchange(const HttpRequest& r) {
       m.notation = route->notation;
       rows.push_back(std::move(m));
     }
-    if (auto st = store_->add_mail(rows, package); !st)
+    if (auto st = store_->add_mail(rows, package); !st) {
+      (void)pipeline_->log_discard(*c, package_id, report.document_id,
+                                   "not stored: " + st.error().message);
       return finish(fail(503, "not stored: " + st.error().message, true));
+    }
     metrics_.inc("edocgw_hub_accepted_total{kind=\"" + kind + "\"}");
     log_info("hub accepted a package", {{"from", from},
                                         {"document_id", route->document_id},

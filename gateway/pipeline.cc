@@ -162,6 +162,20 @@ Status Pipeline::log_verification(const LoadedConfig& config,
   return log_.append_event(std::move(e), certs);
 }
 
+Status Pipeline::log_discard(const LoadedConfig& config, const std::string& id,
+                             const std::string& document_id, const std::string& reason) {
+  nlohmann::json e = {{"time", format_rfc3339(now_seconds())},
+                      {"event", "discard"},
+                      {"gateway", config.config.organ_id},
+                      {"document", id},
+                      {"document_id", document_id},
+                      {"package", ""},
+                      {"outcome", "discarded"},
+                      {"reason", reason},
+                      {"config_sha256", config.config.sha256}};
+  return log_.append_event(std::move(e), {});
+}
+
 Pipeline::QueueRequest Pipeline::status_request(const std::string& document_id,
                                                 const std::string& code, const std::string& to) {
   QueueRequest q;
@@ -219,6 +233,14 @@ Result<Pipeline::Queued> Pipeline::queue(const LoadedConfig& config,
     return st.error();
   auto stored =
       store_.submit(row, signed_package, q.idempotency_key, [this] { return log_.sync(); });
+  // The signing record names packages/ID.xml; when the store did not keep
+  // it, say so, so that the auditor does not call the body purged.
+  if (!stored || stored->repeated) {
+    (void)log_discard(config, row.id, q.document_id,
+                      stored ? "a repeat of document " + stored->id +
+                                   " (the same Idempotency-Key): these signed bytes were not kept"
+                             : "not stored: " + stored.error().message);
+  }
   if (!stored) return stored.error();
   return Queued{stored->id, stored->repeated};
 }

@@ -89,6 +89,11 @@ class Pipeline {
   // package (packages/ID.xml), "" when its bytes are not kept.
   Status log_verification(const LoadedConfig& config, const crypto::VerificationReport& report,
                           const std::string& message_type, const std::string& id);
+  // Appends that the package a record above named as packages/ID.xml was
+  // not kept after all (a repeat, a store failure): the auditor then says
+  // "never kept", not "purged".
+  Status log_discard(const LoadedConfig& config, const std::string& id,
+                     const std::string& document_id, const std::string& reason);
 
  private:
   struct Queued {
