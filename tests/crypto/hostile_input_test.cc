@@ -121,3 +121,59 @@ BOOST_AUTO_TEST_CASE(inspect_refuses_broken_input_with_exit_1) {
   BOOST_TEST(r.exit_code == 1);
   BOOST_TEST(r.err.find("not well-formed") != std::string::npos);
 }
+
+BOOST_AUTO_TEST_CASE(a_million_nested_elements_are_refused_by_signer_and_verifier) {
+  std::string deep = "<edXML xmlns=\"http://www.mic.gov.vn/TBT/QCVN_102_2016\"><edXMLEnvelope>";
+  deep.reserve(7'000'100);
+  for (int i = 0; i < 1'000'000; ++i) deep += "<a>";
+  for (int i = 0; i < 1'000'000; ++i) deep += "</a>";
+  deep += "</edXMLEnvelope></edXML>";
+  auto id = crypto::load_identity({pki("huong-hoa.pem"), pki("huong-hoa.key"), pki("ca.pem"), ""});
+  BOOST_REQUIRE(id.ok());
+  auto signer = crypto::PackageSigner::create(std::move(*id));
+  BOOST_REQUIRE(signer.ok());
+  auto signed_deep = signer->sign(deep, now_seconds());
+  BOOST_REQUIRE(!signed_deep.ok());
+  BOOST_TEST(signed_deep.error().message.find("nested deeper than 256 levels") != std::string::npos,
+             signed_deep.error().message);
+  // 70,000 levels inside a real package once killed the signer.
+  std::string seventy = *edxml::build_package(test::sample_meta(), {}, now_seconds());
+  std::string inner;
+  for (int i = 0; i < 70'000; ++i) inner += "<a>";
+  for (int i = 0; i < 70'000; ++i) inner += "</a>";
+  seventy = test::replace_once(seventy, "</edXML:edXMLEnvelope>", inner + "</edXML:edXMLEnvelope>");
+  BOOST_TEST(!signer->sign(seventy, now_seconds()).ok());
+
+  test::TempDir dir;
+  expect_refusal(verify_bytes(dir, deep), "nested deeper than 256 levels");
+}
+
+BOOST_AUTO_TEST_CASE(more_than_16_keyinfo_certificates_are_refused_naming_the_limit) {
+  const std::string pkg = signed_package();
+  // Before </X509Data>, with the prefix the signer used for XMLDSig.
+  const auto open = pkg.find("X509Data>");
+  const auto close = pkg.find("X509Data>", open + 1);
+  BOOST_REQUIRE(close != std::string::npos);
+  const auto end = pkg.rfind('<', close);
+  const std::string prefix = pkg.substr(end + 2, close - end - 2);
+  // The CA certificate repeated: KeyInfo is outside the signature.
+  std::string ca_pem = test::read(pki("ca.pem"));
+  std::string b64;
+  {
+    const auto from = ca_pem.find("-----BEGIN CERTIFICATE-----");
+    const auto body = ca_pem.find('\n', from) + 1;
+    b64 = ca_pem.substr(body, ca_pem.find("-----END CERTIFICATE-----") - body);
+  }
+  std::string extra;
+  for (int i = 0; i < 40; ++i)
+    extra += "<" + prefix + "X509Certificate>" + b64 + "</" + prefix + "X509Certificate>";
+  std::string many = pkg;
+  many.insert(end, extra);
+  test::TempDir dir;
+  expect_refusal(verify_bytes(dir, many), "more than 16 certificates");
+  // A few extra copies still verify as before (the CA issues the signer: not a leaf).
+  std::string few = pkg;
+  few.insert(end, "<" + prefix + "X509Certificate>" + b64 + "</" + prefix + "X509Certificate>");
+  const auto ok = verify_bytes(dir, few);
+  BOOST_TEST(ok.exit_code == 0, ok.err);
+}

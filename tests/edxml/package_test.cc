@@ -599,3 +599,66 @@ BOOST_AUTO_TEST_CASE(the_kind_comes_from_the_content) {
   BOOST_REQUIRE(!no_to.ok());
   BOOST_TEST(no_to.error().message.find("no To") != std::string::npos);
 }
+
+// --- limits and forbidden characters (issue 9) --------------------------------
+
+namespace {
+
+// `bytes` with the element `<tag ...>...</tag>` (first one) repeated to `n` copies.
+std::string repeated(const std::string& bytes, const std::string& tag, size_t n) {
+  const auto from = bytes.find("<" + tag + ">");
+  const std::string close = "</" + tag + ">";
+  const auto to = bytes.find(close, from) + close.size();
+  BOOST_REQUIRE(from != std::string::npos && to > from);
+  std::string one = bytes.substr(from, to - from), copies;
+  for (size_t i = 1; i < n; ++i) copies += one;
+  std::string out = bytes;
+  out.insert(to, copies);
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(twenty_thousand_attachments_are_refused_naming_the_limit) {
+  auto bytes = build_package(test::sample_meta(), {{"a.pdf", "%PDF", "", ""}}, kNow);
+  BOOST_REQUIRE(bytes.ok());
+  for (const char* tag : {"Attachment", "edXML:Reference"}) {
+    // 2,000: the package reader's cap; 20,000: the parser's element cap first.
+    auto doc = xml::parse_untrusted_xml(repeated(*bytes, tag, 2'000));
+    BOOST_REQUIRE(doc.ok());
+    auto p = read_package(doc->get());
+    BOOST_REQUIRE(!p.ok());
+    BOOST_TEST(p.error().message.find("more than 1000 attachments") != std::string::npos,
+               p.error().message);
+    auto huge = xml::parse_untrusted_xml(repeated(*bytes, tag, 20'000));
+    BOOST_REQUIRE(!huge.ok());
+    BOOST_TEST(huge.error().message.find("more than 100000 elements") != std::string::npos,
+               huge.error().message);
+  }
+  // At the limit, every attachment is matched to its manifest entry.
+  auto at_limit = xml::parse_untrusted_xml(repeated(*bytes, "Attachment", kMaxAttachments));
+  BOOST_REQUIRE(at_limit.ok());
+  auto p = read_package(at_limit->get());
+  BOOST_REQUIRE(p.ok());
+  BOOST_TEST(p->attachments.size() == kMaxAttachments);
+  for (const auto& w : p->warnings) BOOST_TEST(w.find("not listed") == std::string::npos, w);
+}
+
+BOOST_AUTO_TEST_CASE(characters_xml_forbids_are_refused_naming_the_field) {
+  for (const std::string& bad : {std::string("Công văn \x01"), std::string("x\xEF\xBF\xBEy")}) {
+    auto meta = test::sample_meta();
+    meta["subject"] = bad;
+    auto built = build_package(meta, {}, kNow);
+    BOOST_REQUIRE(!built.ok());
+    BOOST_TEST(built.error().message.find("Subject") != std::string::npos, built.error().message);
+    BOOST_TEST(built.error().message.find("XML does not allow") != std::string::npos);
+  }
+  // A file name is a field too.
+  auto named = build_package(test::sample_meta(), {{"a\x02.pdf", "%PDF", "", ""}}, kNow);
+  BOOST_REQUIRE(!named.ok());
+  BOOST_TEST(named.error().message.find("AttachmentName") != std::string::npos);
+  // What we do build, we read back.
+  auto good = build_package(test::sample_meta(), {{"a.pdf", "%PDF", "", "tab\there"}}, kNow);
+  BOOST_REQUIRE(good.ok());
+  read_back(*good);
+}
