@@ -441,6 +441,7 @@ std::optional<std::vector<TransitTrace>> without_transit_traces(xmlDoc* doc, X50
     // What remains must end in an element: other text there is no appended
     // TraceHeader (and libxml2 would merge the whitespace added below into
     // it, freeing the node this code frees again).
+    if (list->last != nullptr && list->last->type != XML_ELEMENT_NODE) return std::nullopt;
     std::vector<std::string> variants = {before};
     if (tail != before) variants.push_back(tail);
     if (!before.empty() && !tail.empty()) variants.emplace_back();
