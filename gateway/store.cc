@@ -1,5 +1,7 @@
 #include "gateway/store.h"
 
+#include <map>
+
 #include "util/bytes.h"
 
 namespace edocgw::gateway {
@@ -594,7 +596,22 @@ Result<std::vector<InboxRow>> Store::inbox(const std::string& since, int limit) 
   if (!q.ok()) return q.error("cannot read the inbox");
   std::vector<InboxRow> out;
   while (q.step() == SQLITE_ROW) out.push_back(inbox_row(q));
-  for (auto& row : out) row.history = history_locked(row.id, "");
+  // Every row's history in one query: the listing holds the store's lock,
+  // which the incoming pipeline waits on.
+  std::map<std::string, InboxRow*> by_id;
+  for (auto& row : out) by_id[row.id] = &row;
+  Stmt h(db_,
+         "SELECT s.ref, s.organ_id, s.code, s.description, s.timestamp, s.received_at, "
+         "s.direction, s.applied FROM statuses s JOIN (SELECT id FROM inbox WHERE kind = 'edoc' "
+         "AND seq > IFNULL((SELECT seq FROM inbox WHERE id = ?), 0) ORDER BY seq DESC LIMIT ?) i "
+         "ON s.ref = i.id ORDER BY s.ref, s.timestamp, s.received_at, s.rowid");
+  h.bind(since).bind(static_cast<std::int64_t>(limit));
+  while (h.ok() && h.step() == SQLITE_ROW) {
+    auto it = by_id.find(h.text(0));
+    if (it == by_id.end() || it->second->history.size() >= 1000) continue;
+    it->second->history.push_back({h.text(1), h.text(2), h.text(3), h.integer(4), h.integer(5),
+                                   h.text(6), h.integer(7) != 0});
+  }
   return out;
 }
 
