@@ -14,6 +14,25 @@ constexpr int kIoThreads = 2;
 constexpr auto kDeliveryTick = std::chrono::milliseconds(200);
 }  // namespace
 
+void Gateway::run_job(const std::string& job, const std::function<void()>& fn) noexcept {
+  // An exception escaping a pool job would end the process (std::terminate),
+  // and the same input would end it again after every restart. Whatever the
+  // job was doing stays where it was (a queued document, a file in the
+  // pickup folder) and is tried again next round.
+  try {
+    fn();
+    return;
+  } catch (const std::exception& e) {
+    log_error("a job failed; it runs again next round", {{"job", job}, {"error", e.what()}});
+  } catch (...) {
+    log_error("a job failed; it runs again next round", {{"job", job}, {"error", "unknown"}});
+  }
+  try {
+    metrics_.inc("edocgw_job_failures_total{job=\"" + job + "\"}");
+  } catch (...) {  // out of memory: the log line above is what remains
+  }
+}
+
 Result<std::unique_ptr<Gateway>> Gateway::create(const std::filesystem::path& config_path) {
   std::unique_ptr<Gateway> g(new Gateway(config_path));
   adapters::register_builtin_adapters(g->registry_);
@@ -50,7 +69,8 @@ Status Gateway::start() {
     HttpLimits limits;
     limits.max_body_bytes = c->config.api->max_body_bytes;
     api_server_ = std::make_shared<HttpServer>(
-        io_, pool_, limits, [this](const HttpRequest& r) { return handle_local(r); }, c->api_tls);
+        io_, pool_, limits, [this](const HttpRequest& r) { return handle_local(r); }, c->api_tls,
+        [this](const HttpRequest& head) { return local_head(head); });
     auto port = api_server_->listen(c->config.api->listen.host, c->config.api->listen.port);
     if (!port) return port.error();
     log_info("local API listening",
@@ -74,6 +94,9 @@ Status Gateway::start() {
   delivery_timer_ = std::make_unique<asio::steady_timer>(io_);
   schedule_delivery();
   checkpoint_timer_ = std::make_unique<asio::steady_timer>(io_);
+  // After a kill -9 the log ends with records no checkpoint covers: sign
+  // one over them now, so an auditor need not wait for the timer.
+  if (signature_log_->size() > signature_log_->checkpointed_size()) (void)checkpoint();
   schedule_checkpoint();
   sync_repeating(*c);
   log_info("gateway started",
@@ -88,15 +111,14 @@ void Gateway::schedule_delivery() {
     if (ec || stopping_) return;
     if (!delivering_.exchange(true)) {
       asio::post(pool_, [this] {
-        while (!stopping_ && pipeline_->deliver_due() > 0) {
-        }
+        run_job("delivery", [this] {
+          while (!stopping_ && pipeline_->deliver_due() > 0) {
+          }
+        });
         delivering_ = false;
       });
     }
     schedule_delivery();
-  // After a kill -9 the log ends with records no checkpoint covers: sign
-  // one over them now, so an auditor need not wait for the timer.
-  if (signature_log_->size() > signature_log_->checkpointed_size()) (void)checkpoint();
   });
 }
 
@@ -115,7 +137,9 @@ void Gateway::schedule_checkpoint() {
     if (ec || stopping_) return;
     if (!checkpointing_.exchange(true)) {
       asio::post(pool_, [this] {
-        if (signature_log_->size() > signature_log_->checkpointed_size()) (void)checkpoint();
+        run_job("checkpoint", [this] {
+          if (signature_log_->size() > signature_log_->checkpointed_size()) (void)checkpoint();
+        });
         checkpointing_ = false;
       });
     }
@@ -131,6 +155,7 @@ void Gateway::sync_repeating(const LoadedConfig& config) {
       wanted["poll:" + name] = {a->poll_interval(), [this, name] { pipeline_->poll(name); }};
     if (a->picks_up())
       wanted["pickup:" + name] = {a->pickup_interval(), [this, name] { pipeline_->pick_up(name); }};
+    // (arm_repeating runs each of them through run_job.)
   }
   std::lock_guard lock(repeating_mutex_);
   auto retire = [&](std::map<std::string, Repeating>::iterator it) {
@@ -166,7 +191,7 @@ void Gateway::arm_repeating(asio::steady_timer* timer, const std::string& key,
     }
     if (start) {
       asio::post(pool_, [this, key, job] {
-        if (!stopping_) job();
+        if (!stopping_) run_job(key.substr(0, key.find(':')), job);
         std::lock_guard lock(polling_mutex_);
         polling_.erase(key);
       });
@@ -232,7 +257,7 @@ int Gateway::run() {
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
-        asio::post(pool_, [this] { (void)reload(); });
+        asio::post(pool_, [this] { run_job("reload", [this] { (void)reload(); }); });
         wait_signal();
         return;
       }

@@ -53,6 +53,9 @@ class Gateway {
   explicit Gateway(std::filesystem::path config_path) : config_path_(std::move(config_path)) {}
 
   HttpResponse handle_local(const HttpRequest& request);
+  // The local API's head check (local_api.cc): the bearer token, and the
+  // body's Content-Type where it matters, judged before any body is read.
+  HeadDecision local_head(const HttpRequest& head);
   HttpResponse handle_exchange(const HttpRequest& request);
   // An error the exchange's HTTP server answers by itself, in the VDXP shape.
   static HttpResponse exchange_error(unsigned status, const std::string& code,
@@ -74,6 +77,10 @@ class Gateway {
                      std::chrono::milliseconds interval, std::function<void()> job);
   void drain_and_stop();
   void check_drained();
+  // Runs one job posted to the pool: an exception is logged and counted in
+  // /metrics (edocgw_job_failures_total{job=...}), never let out, so that no
+  // job can end the process. Every post to pool_ goes through it.
+  void run_job(const std::string& job, const std::function<void()>& fn) noexcept;
 
   std::filesystem::path config_path_;
   adapters::AdapterRegistry registry_;

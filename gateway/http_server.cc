@@ -53,7 +53,36 @@ HttpResponse json_response(unsigned status, const std::string& json) {
 }
 
 HttpResponse error_response(unsigned status, const std::string& code, const std::string& message) {
-  return json_response(status, nlohmann::json{{"error", code}, {"message", message}}.dump());
+  // The message may quote input (a path, a header): bytes that are not
+  // UTF-8 become U+FFFD rather than an exception and a 500.
+  return json_response(status, nlohmann::json{{"error", code}, {"message", message}}.dump(
+                                   -1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+bool HttpServer::open_from(const std::string& address) {
+  std::lock_guard lock(per_address_mutex_);
+  auto& n = per_address_[address];
+  if (n >= limits_.max_connections_per_address) {
+    if (n == 0) per_address_.erase(address);
+    return false;
+  }
+  ++n;
+  return true;
+}
+
+void HttpServer::close_from(const std::string& address) {
+  std::lock_guard lock(per_address_mutex_);
+  auto it = per_address_.find(address);
+  if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
+}
+
+bool HttpServer::reserve_body(std::uint64_t bytes) {
+  std::uint64_t held = bodies_reserved_.load();
+  do {
+    if (bytes > limits_.max_bodies_in_flight || held > limits_.max_bodies_in_flight - bytes)
+      return false;
+  } while (!bodies_reserved_.compare_exchange_weak(held, held + bytes));
+  return true;
 }
 
 Result<std::uint16_t> HttpServer::listen(const std::string& host, std::uint16_t port) {
@@ -114,13 +143,21 @@ awaitable<void> HttpServer::session(tcp::socket socket) {
     std::atomic<std::size_t>& n;
     ~Count() { --n; }
   } count{connections_};
-  const bool over_cap = ++connections_ > limits_.max_connections;
   boost::system::error_code ec;
   std::string remote;
   {
     auto ep = socket.remote_endpoint(ec);
     if (!ec) remote = ep.address().to_string();
   }
+  struct AddressCount {
+    HttpServer* server;
+    std::string address;
+    bool counted;
+    ~AddressCount() {
+      if (counted) server->close_from(address);
+    }
+  } by_address{this, remote, open_from(remote)};
+  const bool over_cap = ++connections_ > limits_.max_connections || !by_address.counted;
   if (!tls_) {
     beast::tcp_stream stream(std::move(socket));
     co_await serve(stream, remote, over_cap);
@@ -180,6 +217,45 @@ std::string too_large(std::uint64_t limit) {
   return "the body is larger than the limit of " + std::to_string(limit) + " bytes";
 }
 
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 0;  // continuation bytes
+    if (c < 0x80)
+      n = 0;
+    else if (c >= 0xC2 && c <= 0xDF)
+      n = 1;
+    else if (c >= 0xE0 && c <= 0xEF)
+      n = 2;
+    else if (c >= 0xF0 && c <= 0xF4)
+      n = 3;
+    else
+      return false;
+    if (n > s.size() - i - 1) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+// Why a header could not be parsed, for the client: nullopt when there is
+// no one to answer (closed, timed out) or nothing was sent.
+std::optional<std::pair<unsigned, std::string>> header_fault(const boost::system::error_code& ec) {
+  if (ec == http::error::header_limit)
+    return std::pair{431u, std::string("the request header is larger than 64 KB")};
+  if (ec == http::error::bad_transfer_encoding || ec == http::error::bad_content_length)
+    return std::pair{400u, "the body's framing is ambiguous or wrong (" + ec.message() +
+                               "): send Content-Length or Transfer-Encoding: chunked, not both"};
+  if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+      ec != http::error::end_of_stream && ec != http::error::partial_message &&
+      ec != http::error::need_more && ec != http::error::body_limit)
+    return std::pair{400u, "the request is not valid HTTP/1.1: " + ec.message()};
+  return std::nullopt;
+}
+
 }  // namespace
 
 template <class Stream>
@@ -228,9 +304,9 @@ awaitable<void> HttpServer::serve(Stream& stream, const std::string& remote, boo
     http::request_parser<http::string_body> parser;
     parser.body_limit(limits_.max_body_bytes);
     parser.header_limit(64 * 1024);
-    // The first request gets the read timeout; later ones the idle timeout too.
-    tcp_layer.expires_after(first ? limits_.read_timeout
-                                  : limits_.idle_timeout + limits_.read_timeout);
+    // The first header gets the header timeout; later ones the idle timeout too.
+    tcp_layer.expires_after(first ? limits_.header_timeout
+                                  : limits_.idle_timeout + limits_.header_timeout);
     first = false;
     co_await http::async_read_header(stream, buffer, parser,
                                      asio::redirect_error(use_awaitable, ec));
@@ -238,9 +314,17 @@ awaitable<void> HttpServer::serve(Stream& stream, const std::string& remote, boo
       co_await refuse(error_format_(413, "too_large", too_large(limits_.max_body_bytes)));
       break;
     }
-    if (ec) break;  // closed, timed out or not HTTP: nothing to answer
+    if (auto fault = ec ? header_fault(ec) : std::nullopt) {
+      co_await refuse(error_format_(fault->first, "bad_request", fault->second));
+      break;
+    }
+    if (ec) break;  // closed or timed out: nothing to answer
     HttpRequest request = head_of(parser.get(), remote);
     const bool keep_alive = parser.get().keep_alive();
+    if (!valid_utf8(request.target)) {
+      co_await refuse(error_format_(400, "bad_request", "the request's path is not UTF-8"));
+      break;
+    }
 
     const HeadDecision decision = admit(request);
     if (decision.refuse) {
@@ -248,10 +332,23 @@ awaitable<void> HttpServer::serve(Stream& stream, const std::string& remote, boo
       break;
     }
     const std::uint64_t limit = *decision.body_limit;
-    if (const auto length = parser.content_length(); length && *length > limit) {
+    const auto length = parser.content_length();
+    if (length && *length > limit) {
       co_await refuse(error_format_(413, "too_large", too_large(limit)));
       break;
     }
+    // The body's room in the budget, held until the answer is written.
+    const std::uint64_t reserved = parser.is_done() ? 0 : length.value_or(limit);
+    if (reserved > 0 && !reserve_body(reserved)) {
+      co_await refuse(
+          error_format_(503, "busy", "too many request bodies in flight; try again shortly"));
+      break;
+    }
+    struct Release {
+      std::atomic<std::uint64_t>& held;
+      std::uint64_t bytes;
+      ~Release() { held -= bytes; }
+    } release{bodies_reserved_, reserved};
     parser.body_limit(limit);  // also bounds a chunked body as it arrives
     if (!parser.is_done()) {
       if (expects_continue(request)) {
@@ -264,6 +361,12 @@ awaitable<void> HttpServer::serve(Stream& stream, const std::string& remote, boo
       co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
       if (ec == http::error::body_limit) {
         co_await refuse(error_format_(413, "too_large", too_large(limit)));
+        break;
+      }
+      if (ec && ec.category() == http::make_error_code(http::error::bad_chunk).category() &&
+          ec != http::error::partial_message && ec != http::error::end_of_stream) {
+        co_await refuse(
+            error_format_(400, "bad_request", "the body is malformed: " + ec.message()));
         break;
       }
       if (ec) break;

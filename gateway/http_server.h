@@ -23,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -94,9 +95,20 @@ using HttpHeadCheck = std::function<HeadDecision(const HttpRequest& head)>;
 
 struct HttpLimits {
   std::uint64_t max_body_bytes = 64ull << 20;
+  // All bodies being read or handled at once, per server: a request is
+  // admitted only if what its header announces (Content-Length, or the body
+  // limit for a chunked body) fits beside the others; 503 "busy" otherwise.
+  std::uint64_t max_bodies_in_flight = 256ull << 20;
+  // A header must arrive whole this soon after the connection (or the
+  // previous answer plus the idle timeout): a slow, half-sent header cannot
+  // hold a connection for the body's read timeout.
+  std::chrono::seconds header_timeout{10};
   std::chrono::seconds read_timeout{60};
   std::chrono::seconds idle_timeout{30};
   std::size_t max_connections = 512;
+  // Connections from one address at once; beyond it 503 and close, so that
+  // one address cannot take the room of the others (and of /healthz).
+  std::size_t max_connections_per_address = 128;
 };
 
 class HttpServer : public std::enable_shared_from_this<HttpServer> {
@@ -125,6 +137,11 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
  private:
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> session(asio::ip::tcp::socket socket);
+  // Counts a connection from `address`; false when that address is at its cap.
+  bool open_from(const std::string& address);
+  void close_from(const std::string& address);
+  // Reserves `bytes` of the bodies-in-flight budget; false when they do not fit.
+  bool reserve_body(std::uint64_t bytes);
   // The HTTP exchanges of one connection, over TCP or TLS.
   template <class Stream>
   asio::awaitable<void> serve(Stream& stream, const std::string& remote, bool over_cap);
@@ -145,6 +162,9 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
   asio::ip::tcp::acceptor acceptor_;
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::size_t> in_flight_{0};
+  std::atomic<std::uint64_t> bodies_reserved_{0};
+  std::mutex per_address_mutex_;
+  std::map<std::string, std::size_t> per_address_;  // open connections by address
   std::atomic<bool> stopping_{false};
 };
 

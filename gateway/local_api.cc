@@ -202,7 +202,39 @@ std::optional<HttpResponse> package_from_form(const std::string& content_type,
   return std::nullopt;
 }
 
+// The body types POST /v1/documents takes: XML, a form, and the types
+// generic clients send an XML body with (curl -d: form-urlencoded). Anything
+// else (image/png...) is a client's mistake worth naming before the body.
+bool acceptable_document_type(std::string type) {
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.pop_back();
+  for (auto& ch : type) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return type.empty() || type == "application/xml" || type == "text/xml" ||
+         (type.size() > 4 && type.ends_with("+xml")) || type == "multipart/form-data" ||
+         type == "application/x-www-form-urlencoded" || type == "application/octet-stream";
+}
+
 }  // namespace
+
+HeadDecision Gateway::local_head(const HttpRequest& head) {
+  // Judged on the header alone, so that a client without a token never gets
+  // to make the gateway hold its body in memory.
+  if (head.path() == "/healthz") return {};
+  const auto c = config();
+  if (!c->config.api) return {};  // handle_local answers 503
+  if (authenticate(*c->config.api, head).empty()) {
+    return error_response(401, "unauthorized",
+                          "send Authorization: Bearer TOKEN of a configured client");
+  }
+  if (head.method == "POST" && head.path() == "/v1/documents" &&
+      !acceptable_document_type(head.header("content-type"))) {
+    return error_response(415, "unsupported_media_type",
+                          "send the package as application/xml or a multipart/form-data form, "
+                          "not " +
+                              head.header("content-type"));
+  }
+  return {};
+}
 
 HttpResponse Gateway::handle_local(const HttpRequest& r) {
   const auto started = std::chrono::steady_clock::now();
@@ -232,6 +264,10 @@ HttpResponse Gateway::handle_local(const HttpRequest& r) {
     return finish(resp);
   }
 
+  // The key with its body's hash: a key reused for another body is refused.
+  const std::string client_key = r.header("idempotency-key");
+  const std::string idempotency_key =
+      client_key.empty() ? client_key : idempotency_key_with_body(client_key, sha256_hex(r.body));
   const auto s = segments(path);
   if (s.size() < 2 || s[0] != "v1")
     return finish(error_response(404, "not_found", "no such endpoint: " + path));
@@ -241,14 +277,14 @@ HttpResponse Gateway::handle_local(const HttpRequest& r) {
       if (type.rfind("multipart/", 0) == 0) {
         std::string package;
         if (auto refused = package_from_form(type, r.body, package)) return finish(*refused);
-        return finish(pipeline_->submit(package, client, r.header("idempotency-key")));
+        return finish(pipeline_->submit(package, client, idempotency_key));
       }
-      return finish(pipeline_->submit(r.body, client, r.header("idempotency-key")));
+      return finish(pipeline_->submit(r.body, client, idempotency_key));
     }
     if (s.size() == 4 && s[3] == "followup" && r.method == "POST") {
       Pipeline::FollowUpRequest request;
       if (auto refused = followup_from_json(r.body, request)) return finish(*refused);
-      return finish(pipeline_->follow_up(s[2], request, client, r.header("idempotency-key")));
+      return finish(pipeline_->follow_up(s[2], request, client, idempotency_key));
     }
     if (s.size() == 4 && s[3] == "status" && r.method == "POST") {
       // {"code": "13", "description": TEXT, "recipients": [ID...] (optional: all)}

@@ -294,6 +294,8 @@ HttpResponse Pipeline::sign_and_queue(const LoadedConfig& config, const std::str
   }
   if (!idempotency_key.empty()) {  // a repeat is answered without signing again
     auto first = store_.idempotent(client, idempotency_key);
+    if (!first && first.error().code == Errc::invalid)  // the key, another body: sign nothing
+      return error_response(409, "idempotency_key_reused", first.error().message);
     if (!first) return error_response(503, "store_unavailable", first.error().message);
     if (*first)
       return json_response(202, nlohmann::json{{"id", **first}, {"status", "queued"}}.dump());

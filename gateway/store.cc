@@ -33,8 +33,11 @@ CREATE TABLE IF NOT EXISTS statuses (
   timestamp INTEGER NOT NULL, received_at INTEGER NOT NULL, direction TEXT NOT NULL,
   applied INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS statuses_by_ref ON statuses(ref, organ_id);
+-- body_sha256: the SHA-256 of the request body the key first came with
+-- ('' for keys stored before it was recorded: any body then repeats them).
 CREATE TABLE IF NOT EXISTS idempotency (
-  client TEXT NOT NULL, key TEXT NOT NULL, document TEXT NOT NULL, PRIMARY KEY (client, key));
+  client TEXT NOT NULL, key TEXT NOT NULL, document TEXT NOT NULL,
+  body_sha256 TEXT NOT NULL DEFAULT '', PRIMARY KEY (client, key));
 CREATE TABLE IF NOT EXISTS inbox (
   id TEXT PRIMARY KEY, seq INTEGER NOT NULL, kind TEXT NOT NULL, adapter TEXT NOT NULL,
   remote_id TEXT NOT NULL, sender TEXT NOT NULL, document_id TEXT NOT NULL, subject TEXT NOT NULL,
@@ -160,6 +163,15 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& data_dir
     if (auto st = store->exec(pragma); !st) return st.error();
   }
   if (auto st = store->exec(kSchema); !st) return st.error();
+  // Stores made before idempotency keys recorded their body: add the column
+  // (SQLite has no ADD COLUMN IF NOT EXISTS; "duplicate column" is the
+  // expected failure on every later start).
+  if (!store->has_column("idempotency", "body_sha256")) {
+    if (auto st =
+            store->exec("ALTER TABLE idempotency ADD COLUMN body_sha256 TEXT NOT NULL DEFAULT ''");
+        !st)
+      return st.error();
+  }
   return store;
 }
 
@@ -252,8 +264,13 @@ void Store::commit_pending(std::vector<PendingSubmit*> batch) {
     const std::string& key = *p->idempotency_key;
     if (!key.empty()) {  // a repeat, perhaps within this very batch
       // A failed lookup falls through: the INSERT below then fails the batch.
-      if (auto first = idempotent_locked(d.client, key); first && !first->empty()) {
+      auto first = idempotent_locked(d.client, key);
+      if (first && !first->empty()) {
         p->result = Submitted{*first, true};
+        continue;
+      }
+      if (!first && first.error().code == Errc::invalid) {  // the key, another body
+        p->result = first.error();
         continue;
       }
     }
@@ -295,8 +312,10 @@ void Store::commit_pending(std::vector<PendingSubmit*> batch) {
       st = run(rec, "cannot store a recipient");
     }
     if (st && !key.empty()) {
-      Stmt idem(db_, "INSERT INTO idempotency (client, key, document) VALUES (?,?,?)");
-      idem.bind(d.client).bind(key).bind(d.id);
+      const auto [name, body_sha256] = split_idempotency_key(key);
+      Stmt idem(db_,
+                "INSERT INTO idempotency (client, key, document, body_sha256) VALUES (?,?,?,?)");
+      idem.bind(d.client).bind(name).bind(d.id).bind(body_sha256);
       st = run(idem, "cannot store the idempotency key");
     }
     if (!st) {
@@ -309,11 +328,38 @@ void Store::commit_pending(std::vector<PendingSubmit*> batch) {
   finish();
 }
 
+std::string idempotency_key_with_body(const std::string& key, const std::string& body_sha256) {
+  return key.empty() ? key : key + '\n' + body_sha256;
+}
+
+std::pair<std::string, std::string> split_idempotency_key(const std::string& key) {
+  const auto nl = key.find('\n');
+  if (nl == std::string::npos) return {key, {}};
+  return {key.substr(0, nl), key.substr(nl + 1)};
+}
+
+bool Store::has_column(const char* table, const char* column) {
+  const std::string sql = std::string("PRAGMA table_info(") + table + ")";
+  Stmt q(db_, sql.c_str());
+  while (q.ok() && q.step() == SQLITE_ROW) {
+    if (q.text(1) == column) return true;
+  }
+  return false;
+}
+
 Result<std::string> Store::idempotent_locked(const std::string& client, const std::string& key) {
-  Stmt q(db_, "SELECT document FROM idempotency WHERE client = ? AND key = ?");
-  q.bind(client).bind(key);
+  const auto [name, body_sha256] = split_idempotency_key(key);
+  Stmt q(db_, "SELECT document, body_sha256 FROM idempotency WHERE client = ? AND key = ?");
+  q.bind(client).bind(name);
   if (!q.ok()) return q.error("cannot read idempotency keys");
-  return q.step() == SQLITE_ROW ? q.text(0) : std::string();
+  if (q.step() != SQLITE_ROW) return std::string();
+  const std::string first = q.text(0), first_body = q.text(1);
+  if (!body_sha256.empty() && !first_body.empty() && body_sha256 != first_body) {
+    return make_error(Errc::invalid, "the Idempotency-Key \"" + name + "\" was used for document " +
+                                         first +
+                                         " with another body; use a new key for a new body");
+  }
+  return first;
 }
 
 Result<std::optional<std::string>> Store::idempotent(const std::string& client,

@@ -123,6 +123,13 @@ struct AgencyRow {
   std::string code, name, mail, pid, id;
 };
 
+// An Idempotency-Key as the store keeps it: the client's key and the
+// SHA-256 (hex) of the body it came with, so that the same key with another
+// body is refused rather than answered with the first document. A newline
+// cannot occur in an HTTP header value, so it separates them.
+std::string idempotency_key_with_body(const std::string& key, const std::string& body_sha256);
+std::pair<std::string, std::string> split_idempotency_key(const std::string& key);
+
 class Store {
  public:
   static Result<std::unique_ptr<Store>> open(const std::filesystem::path& data_dir);
@@ -145,7 +152,9 @@ class Store {
   Result<Submitted> submit(const DocumentRow& document, const std::string& package,
                            const std::string& idempotency_key,
                            const std::function<Status()>& after_package = {});
-  // The document a client's Idempotency-Key already created, if any.
+  // The document a client's Idempotency-Key already created, if any; an
+  // Errc::invalid error when the key came with another body's hash (see
+  // idempotency_key_with_body). Keys without a hash match any body.
   Result<std::optional<std::string>> idempotent(const std::string& client, const std::string& key);
   Result<std::optional<DocumentRow>> document(const std::string& id);
   Result<std::vector<DueDelivery>> due_deliveries(std::int64_t now, int limit);
@@ -222,6 +231,7 @@ class Store {
   std::vector<StatusEntry> history_locked(const std::string& ref, const std::string& organ_id);
   // The document of (client, key), "" when none; the caller holds mutex_.
   Result<std::string> idempotent_locked(const std::string& client, const std::string& key);
+  bool has_column(const char* table, const char* column);
   Store(sqlite3* db, std::filesystem::path data_dir) : db_(db), data_dir_(std::move(data_dir)) {}
   Status exec(const char* sql);
   Status refresh_document_status(const std::string& document, std::int64_t now);
