@@ -35,6 +35,10 @@ class ObjectReader {
 
   Status finish() const {
     if (!error_.empty()) return make_error(Errc::malformed, error_);
+    if (!j_.is_object()) {  // e.g. a key given twice, the last one an array
+      return make_error(Errc::malformed, (where_.empty() ? std::string("the metadata") : where_) +
+                                             " must be a JSON object");
+    }
     for (auto it = j_.begin(); it != j_.end(); ++it) {
       if (!used_.count(it.key())) {
         return make_error(Errc::malformed,

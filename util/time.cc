@@ -19,7 +19,9 @@ bool digits(std::string_view s, size_t pos, size_t n, int& out) {
 }
 
 std::tm to_tm_utc(TimePoint t) {
-  const std::time_t tt = Clock::to_time_t(t);
+  // Straight from the seconds: system_clock::to_time_t would first convert to
+  // the clock's nanoseconds, which overflows for a far year read from input.
+  const std::time_t tt = static_cast<std::time_t>(t.time_since_epoch().count());
   std::tm tm{};
   gmtime_r(&tt, &tm);
   return tm;
