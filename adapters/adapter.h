@@ -69,6 +69,10 @@ class Adapter {
   // Whether poll() has anything to offer, and how often to ask.
   virtual bool polls() const { return false; }
   virtual std::chrono::milliseconds poll_interval() const { return std::chrono::seconds(5); }
+  // The most packages one poll() hands over (0: no limit). A poll that
+  // hands over this many may have left more waiting: the caller polls again
+  // at once instead of waiting for the next interval.
+  virtual std::size_t poll_bite() const { return 0; }
   // Fetches packages waiting for us one at a time and hands each to
   // `on_each` as soon as it is fetched, before fetching the next, so a poll
   // holds one package at a time (plus what `on_each` keeps). Each must later

@@ -534,9 +534,30 @@ bool Pipeline::deliver_one(const LoadedConfig& config, const DueDelivery& d) {
 }
 
 int Pipeline::poll(const std::string& adapter_name) {
-  const auto config = config_();
-  auto adapter = config->adapter(adapter_name);
-  if (!adapter || !adapter->polls()) return 0;
+  // A full bite may have left more waiting at the exchange: poll again at
+  // once (a backlog drains at the pipeline's pace, not one bite per
+  // interval), within a time budget so that packages offered again and
+  // again (an office folder that cannot be written) cannot keep it busy.
+  constexpr auto kDrainBudget = std::chrono::seconds(10);
+  const auto started = std::chrono::steady_clock::now();
+  int total = 0;
+  for (;;) {
+    const auto config = config_();
+    auto adapter = config->adapter(adapter_name);
+    if (!adapter || !adapter->polls()) return total;
+    const int n = poll_once(*config, *adapter);
+    total += n;
+    const std::size_t bite = adapter->poll_bite();
+    if (bite == 0 || static_cast<std::size_t>(n) < bite ||
+        std::chrono::steady_clock::now() - started > kDrainBudget)
+      return total;
+  }
+}
+
+int Pipeline::poll_once(const LoadedConfig& loaded, adapters::Adapter& polled) {
+  const LoadedConfig* config = &loaded;
+  adapters::Adapter* adapter = &polled;
+  const std::string& adapter_name = polled.name();
   // Packages are taken as the adapter fetches them, never a whole poll at
   // once: at most kIncomingWorkers at a time and, beyond the first,
   // kIncomingBytesInFlight bytes together (the fetch waits), so memory
@@ -606,9 +627,9 @@ int Pipeline::pick_up(const std::string& adapter_name) {
     // The same bytes dropped again (or offered again after a crash before
     // the file moved) get the first answer, not a second document.
     const HttpResponse answer =
-        d.readable ? submit(d.bytes, "pickup:" + adapter_name, "pickup:" + sha256_hex(d.bytes))
-                   : error_response(d.refusal_code == "too_large" ? 413 : 422, d.refusal_code,
-                                    d.bytes);
+        d.readable
+            ? submit(d.bytes, "pickup:" + adapter_name, "pickup:" + sha256_hex(d.bytes))
+            : error_response(d.refusal_code == "too_large" ? 413 : 422, d.refusal_code, d.bytes);
     if (answer.status >= 500) {
       log_warn("picked-up package left for the next round",
                {{"adapter", adapter_name}, {"file", d.handle}, {"answer", answer.body}});

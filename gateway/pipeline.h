@@ -128,6 +128,8 @@ class Pipeline {
   void refuse_document(const LoadedConfig& config, const InboxRow& row);
   // Delivers one package; false when the adapter could not reach its far side.
   bool deliver_one(const LoadedConfig& config, const DueDelivery& due);
+  // One poll of `adapter`: how many packages it handed over.
+  int poll_once(const LoadedConfig& config, adapters::Adapter& adapter);
   void take_incoming(const LoadedConfig& config, adapters::Adapter& adapter,
                      const adapters::IncomingPackage& incoming);
   // Builds, signs and queues a status package about a document we received.

@@ -45,6 +45,7 @@ class VdxpAdapter final : public Adapter {
   // is fetched (the rest stay listed at the exchange until acknowledged,
   // and come with the next poll).
   static constexpr std::size_t kMaxPackagesPerPoll = 32;
+  std::size_t poll_bite() const override { return kMaxPackagesPerPoll; }
   // Every answer from the exchange is capped while it is read (curl's write
   // callback refuses beyond the cap): a getEdoc answer at kMaxAnswerBytes
   // (a package of the 64 MB default body limit is ~86 MB in base64), any
