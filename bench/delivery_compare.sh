@@ -1,0 +1,45 @@
+#!/bin/sh
+# bench/delivery_compare.sh: load_bench's A -> hub -> B delivery rate for two
+# builds in one run, alternating (old, new, old, new, ...), so the spread
+# between runs of one build is seen next to the difference between builds.
+#
+#   bench/delivery_compare.sh PKI NEW_LOAD_BENCH NEW_EDOCGW OLD_LOAD_BENCH OLD_EDOCGW \
+#       [SECONDS] [ROUNDS]
+#
+# Each build is driven by its own load_bench (each writes its own build's
+# configuration). SECONDS (default 5) is how long A accepts submissions
+# before the hub and B start; ROUNDS (default 2) runs of each build. Prints
+# every run, then the median accepted and delivered docs/s per build and
+# the ratio new/old. Run it on an otherwise idle machine.
+set -eu
+if [ $# -lt 5 ]; then
+  sed -n '4,6p' "$0" >&2
+  exit 2
+fi
+pki=$1 new_bench=$2 new_bin=$3 old_bench=$4 old_bin=$5
+seconds=${6:-5} rounds=${7:-2}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+i=0
+while [ "$i" -lt "$rounds" ]; do
+  for build in old new; do
+    if [ "$build" = old ]; then b=$old_bench e=$old_bin; else b=$new_bench e=$new_bin; fi
+    log=$("$b" "$pki" "$e" "$seconds")
+    accepted=$(printf '%s\n' "$log" | sed -n 's/^accepted.* = \([0-9.]*\) docs\/s.*/\1/p')
+    delivered=$(printf '%s\n' "$log" | sed -n 's/.*: \([0-9.]*\) docs\/s delivered$/\1/p')
+    summary=$(printf '%s\n' "$log" | grep -- '-> B:' || true)
+    echo "run $((i + 1)) $build: accepted ${accepted:-?} docs/s; $summary"
+    echo "$build ${accepted:-0} ${delivered:-0}" >>"$out"
+  done
+  i=$((i + 1))
+done
+
+median() { sort -n | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+for col in 2 3; do
+  name=$([ "$col" = 2 ] && echo "accepted (A, 16 connections)" || echo "delivered A -> hub -> B")
+  o=$(awk -v c="$col" '$1 == "old" {print $c}' "$out" | median)
+  n=$(awk -v c="$col" '$1 == "new" {print $c}' "$out" | median)
+  awk -v name="$name" -v o="$o" -v n="$n" \
+    'BEGIN {printf "%-30s old %7.1f  new %7.1f docs/s (medians)  new/old %.2f\n", name, o, n, (o > 0 ? n / o : 0)}'
+done
