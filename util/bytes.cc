@@ -172,9 +172,9 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view byt
     return {};
   }
   const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-  std::string tmp_name(1, '.');
-  tmp_name.append(path.filename().string()).append(".tmp-").append(random_uuid());
-  const auto tmp = dir / tmp_name;
+  // A temporary name of fixed length (41 bytes), not derived from the final
+  // name: any final name up to NAME_MAX has a temporary that fits.
+  const auto tmp = dir / (".tmp-" + random_uuid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return errno_error("cannot create", tmp);
   size_t done = 0;

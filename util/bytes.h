@@ -36,6 +36,8 @@ Result<std::string> read_file(const std::filesystem::path& path, size_t max_byte
 // Writes a whole file: to a temporary file beside it, fsync, rename, fsync of
 // the folder (skipped with sync_folder=false, for callers that fsync the
 // folder once for many files with sync_folder()). "-" writes to standard output.
+// The temporary is ".tmp-UUID" whatever the final name, so any name up to
+// NAME_MAX can be written; it is removed on failure.
 Status write_file_atomic(const std::filesystem::path& path, std::string_view bytes,
                          bool sync_folder = true);
 Status sync_folder(const std::filesystem::path& folder);

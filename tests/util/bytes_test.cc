@@ -3,6 +3,9 @@
 
 #include <sys/stat.h>
 
+#include <string>
+#include <vector>
+
 #include "tests/test_support.h"
 #include "util/bytes.h"
 #include "util/utf8.h"
@@ -39,6 +42,25 @@ BOOST_AUTO_TEST_CASE(atomic_write_replaces_the_file_and_leaves_no_temporary) {
   int entries = 0;
   for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir.path())) ++entries;
   BOOST_TEST(entries == 1);
+}
+
+BOOST_AUTO_TEST_CASE(atomic_write_of_a_name_near_name_max_succeeds_and_leaves_no_temporary) {
+  // Issue 9, item 13: the temporary name was the final name plus ~42 bytes,
+  // so a final name above ~213 bytes failed with ENAMETOOLONG.
+  test::TempDir dir;
+  for (const size_t length : {size_t{213}, size_t{250}, size_t{255}}) {
+    const std::string name = std::string(length - 4, 'n') + ".xml";
+    BOOST_TEST_CONTEXT("a name of " << length << " bytes") {
+      const auto st = write_file_atomic(dir / name, "bytes of " + std::to_string(length));
+      BOOST_TEST(st.ok(), (st.ok() ? std::string() : st.error().message));
+      BOOST_TEST(test::read(dir / name) == "bytes of " + std::to_string(length));
+    }
+  }
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    names.push_back(e.path().filename().string());
+  BOOST_TEST(names.size() == 3u);
+  for (const auto& n : names) BOOST_TEST(n.find("tmp") == std::string::npos, n);
 }
 
 BOOST_AUTO_TEST_CASE(read_file_names_the_missing_file) {
