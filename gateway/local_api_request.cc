@@ -9,6 +9,7 @@
 #include "edxml/package_builder.h"
 #include "gateway/multipart.h"
 #include "util/bytes.h"
+#include "util/utf8.h"
 
 namespace edocgw::gateway {
 namespace {
@@ -44,6 +45,74 @@ bool read_code_and_description(const nlohmann::json& body, StatusBody& out) {
   out.code = body["code"].get<std::string>();
   out.description = std::move(*description);
   return true;
+}
+
+// Every text read from a request ends up in an edXML package, the store or a
+// JSON answer. libxml2 takes C strings (a NUL cuts the text short, silently)
+// and writes U+0001 or U+FFFE raw into a package no reader accepts: such a
+// text, or one that is not UTF-8, is refused naming `field`.
+Refused text_refusal(const std::string& field, std::string_view text) {
+  const std::string why = xml_char_problem(text);
+  if (why.empty()) return std::nullopt;
+  return refusal(400, "forbidden_character",
+                 field + " holds " + why + ", which XML does not allow");
+}
+
+// The same for every text of the metadata, member names included, at any
+// depth (walked breadth first without recursion: a body may nest deeply),
+// named by its path: "subject", "to[0].organ_name".
+Refused meta_text_refusal(const nlohmann::json& meta) {
+  constexpr size_t kRoot = static_cast<size_t>(-1);
+  struct Step {
+    const nlohmann::json* node;
+    size_t parent;           // index in `steps`; kRoot for the metadata itself
+    const std::string* key;  // the member name, or nullptr for an array element
+    size_t index;            // the array index
+  };
+  std::vector<Step> steps;
+  steps.push_back(Step{&meta, kRoot, nullptr, 0});
+  const auto path = [&](size_t i) {
+    std::vector<std::string> parts;
+    for (; steps[i].parent != kRoot; i = steps[i].parent) {
+      parts.push_back(steps[i].key ? "." + *steps[i].key
+                                   : "[" + std::to_string(steps[i].index) + "]");
+    }
+    std::string out;
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it) out += *it;
+    return out.starts_with(".") ? out.substr(1) : out;
+  };
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const nlohmann::json& node = *steps[i].node;
+    if (node.is_string()) {
+      if (auto refused =
+              text_refusal("the meta field " + path(i), node.get_ref<const std::string&>()))
+        return refused;
+    } else if (node.is_object()) {
+      for (auto it = node.begin(); it != node.end(); ++it) {
+        const std::string where = path(i);
+        if (auto refused = text_refusal(
+                where.empty() ? "a member name of meta" : "a member name in meta field " + where,
+                it.key()))
+          return refused;
+        steps.push_back(Step{&it.value(), i, &it.key(), 0});
+      }
+    } else if (node.is_array()) {
+      for (size_t k = 0; k < node.size(); ++k) steps.push_back(Step{&node[k], i, nullptr, k});
+    }
+  }
+  return std::nullopt;
+}
+
+// A status's code (quoted back when it is not one the pipeline knows), its
+// description and the recipients it names.
+Refused status_text_refusal(const StatusBody& status) {
+  if (auto refused = text_refusal("code", status.code)) return refused;
+  if (auto refused = text_refusal("description", status.description)) return refused;
+  for (size_t i = 0; i < status.recipients.size(); ++i) {
+    if (auto refused = text_refusal("recipients[" + std::to_string(i) + "]", status.recipients[i]))
+      return refused;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -94,7 +163,11 @@ Refused read_document_form(std::string_view content_type, std::string_view body,
                    boundary.error().message);
   }
   auto parts = parse_multipart(body, *boundary);
-  if (!parts) return refusal(400, "bad_multipart", parts.error().message);
+  if (!parts) {
+    return refusal(400,
+                   parts.error().code == Errc::invalid ? "forbidden_character" : "bad_multipart",
+                   parts.error().message);
+  }
   std::optional<nlohmann::json> meta;
   std::vector<edxml::AttachmentFile> files;
   for (auto& part : *parts) {
@@ -103,6 +176,7 @@ Refused read_document_form(std::string_view content_type, std::string_view body,
       auto j = nlohmann::json::parse(part.body, nullptr, false);
       if (j.is_discarded() || !j.is_object())
         return refusal(400, "bad_meta", "the \"meta\" part is not a JSON object");
+      if (auto refused = meta_text_refusal(j)) return refused;
       meta = std::move(j);
     } else if (!part.file_name.empty()) {
       edxml::AttachmentFile f;
@@ -140,8 +214,9 @@ Refused read_followup(std::string_view text, FollowUpBody& out) {
     out.type = 3;
   else
     return refusal(400, "bad_type", "type must be \"revocation\", \"update\" or \"replacement\"");
+  if (auto refused = text_refusal("reason", *reason)) return refused;
   out.reason = *reason;
-  out.package = *package;
+  out.package = *package;  // XML, judged by its parser
   if (body->contains("receivers")) {
     const auto& receivers = (*body)["receivers"];
     if (out.type != 2 || !receivers.is_array())
@@ -153,6 +228,9 @@ Refused read_followup(std::string_view text, FollowUpBody& out) {
       if (!organ || organ->empty() || !change || (*change != "added" && *change != "removed"))
         return refusal(400, "bad_receivers",
                        "a receiver is {\"organ_id\": ID, \"change\": \"added\"|\"removed\"}");
+      if (auto refused = text_refusal(
+              "receivers[" + std::to_string(out.receivers.size()) + "].organ_id", *organ))
+        return refused;
       out.receivers.push_back({*organ, *change == "added"});
     }
   }
@@ -163,7 +241,7 @@ Refused read_inbox_status(std::string_view text, StatusBody& out) {
   auto body = json_object(text);
   if (!body || !read_code_and_description(*body, out))
     return refusal(400, "bad_request", "send {\"code\": \"03\", \"description\": \"...\"}");
-  return std::nullopt;
+  return status_text_refusal(out);
 }
 
 Refused read_document_status(std::string_view text, StatusBody& out) {
@@ -183,7 +261,7 @@ Refused read_document_status(std::string_view text, StatusBody& out) {
     return refusal(400, "bad_request",
                    "send {\"code\": \"13\", \"description\": \"...\", \"recipients\": [...]}");
   }
-  return std::nullopt;
+  return status_text_refusal(out);
 }
 
 }  // namespace edocgw::gateway

@@ -7,7 +7,15 @@
 // Apart from gateway/local_api.cc so that it has no coroutines, no server
 // and no store: tests/fuzz/local_api_fuzz.cc drives it as the handler does.
 // A reader either fills its output or returns the refusal to answer, never
-// both; it never throws on any input. Stateless functions; thread-safe.
+// both; it never throws on any input.
+//
+// Every text a reader passes on ends up in an edXML package, the store or a
+// JSON answer: one that is not UTF-8 or holds a character XML forbids (NUL,
+// U+0001, U+FFFE...) is refused with 400 "forbidden_character" naming the
+// field (a form part's field name, file name or Content-Type, a metadata
+// path such as "to[0].organ_name", "reason", "description"), instead of
+// being cut at the NUL by libxml2 or written raw into a package no reader
+// accepts. Stateless functions; thread-safe.
 #pragma once
 
 #include <optional>

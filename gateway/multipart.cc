@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "util/utf8.h"
+
 namespace edocgw::gateway {
 namespace {
 
@@ -123,6 +125,17 @@ Result<FormPart> parse_part(std::string_view raw, size_t index) {
   // A path in a file name is the sender's business, not ours.
   const size_t slash = part.file_name.find_last_of("/\\");
   if (slash != std::string::npos) part.file_name = part.file_name.substr(slash + 1);
+  // Names and types end up in the package and in answers: one that XML
+  // cannot hold is refused here, naming it, rather than cut at a NUL by
+  // libxml2 or written raw further on.
+  const std::pair<const char*, const std::string*> texts[] = {{"field name", &part.name},
+                                                              {"file name", &part.file_name},
+                                                              {"Content-Type", &part.content_type}};
+  for (const auto& [what, text] : texts) {
+    if (auto why = xml_char_problem(*text); !why.empty())
+      return make_error(Errc::invalid,
+                        where + ": its " + what + " holds " + why + ", which XML does not allow");
+  }
   return part;
 }
 

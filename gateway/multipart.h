@@ -6,7 +6,11 @@
 // (quoted, raw UTF-8 as browsers and curl send it, or RFC 5987 `filename*`).
 // Preamble and epilogue are ignored; a body without the closing boundary,
 // a part without a name or with malformed headers is an error, never a
-// partial result. Stateless and thread-safe.
+// partial result. A field name, file name or Content-Type that is not
+// UTF-8 or holds a character XML forbids (NUL, U+0001...) is an error of
+// code Errc::invalid naming the part and the field: they end up in the
+// package and in answers. Bodies are bytes, NULs included. Stateless and
+// thread-safe.
 #pragma once
 
 #include <string>

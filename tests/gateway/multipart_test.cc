@@ -87,3 +87,37 @@ BOOST_AUTO_TEST_CASE(the_boundary_comes_from_the_content_type) {
   BOOST_TEST(!multipart_boundary("multipart/form-data; boundary=" + std::string(71, 'x')).ok());
   BOOST_TEST((multipart_boundary("multipart/mixed; boundary=x").error().code == Errc::unsupported));
 }
+
+BOOST_AUTO_TEST_CASE(a_control_character_in_a_name_or_file_name_is_refused_naming_the_field) {
+  // Names end up in the edXML package and in JSON answers: a NUL would
+  // truncate them in libxml2, a U+0001 would make a package XML refuses.
+  const auto refused = [](const std::string& headers) {
+    auto r = parse_multipart("--b\r\n" + headers + "\r\n\r\nx\r\n--b--", "b");
+    return r.ok() ? std::string() : r.error().message;
+  };
+  const std::string nul_file_name =
+      refused("Content-Disposition: form-data; name=\"file\"; filename=\"cong\0van.pdf\""s);
+  BOOST_TEST(nul_file_name.find("file name") != std::string::npos, nul_file_name);
+  BOOST_TEST(nul_file_name.find("U+0000") != std::string::npos, nul_file_name);
+  BOOST_TEST(nul_file_name.find("part 1") != std::string::npos, nul_file_name);
+  const std::string encoded =
+      refused("Content-Disposition: form-data; name=\"file\"; filename*=UTF-8''cong%00van.pdf");
+  BOOST_TEST(encoded.find("file name") != std::string::npos, encoded);
+  BOOST_TEST(encoded.find("U+0000") != std::string::npos, encoded);
+  const std::string control =
+      refused("Content-Disposition: form-data; name=\"file\"; filename=\"a\x01.pdf\"");
+  BOOST_TEST(control.find("U+0001") != std::string::npos, control);
+  const std::string field = refused("Content-Disposition: form-data; name=\"me\0ta\""s);
+  BOOST_TEST(field.find("field name") != std::string::npos, field);
+  BOOST_TEST(field.find("U+0000") != std::string::npos, field);
+  const std::string type = refused(
+      "Content-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n"
+      "Content-Type: application/pdf\0x"s);
+  BOOST_TEST(type.find("Content-Type") != std::string::npos, type);
+  const std::string not_utf8 =
+      refused("Content-Disposition: form-data; name=\"file\"; filename=\"c\xf4ng.pdf\"");
+  BOOST_TEST(not_utf8.find("not UTF-8") != std::string::npos, not_utf8);
+  // Tabs are text; bodies may hold anything (see above).
+  BOOST_TEST(
+      refused("Content-Disposition: form-data; name=\"file\"; filename=\"a\tb.pdf\"").empty());
+}
