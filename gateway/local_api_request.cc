@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -148,10 +150,15 @@ std::vector<std::string> path_segments(std::string_view path) {
 }
 
 Refused read_inbox_limit(const std::string& text, int& limit) {
+  // Judged as written, before any narrowing: a cast to int made 2^32 a 0
+  // (refused) and -(2^32 - 1) a 1 (taken). Beyond an int is everything.
   char* end = nullptr;
-  limit = static_cast<int>(std::strtol(text.c_str(), &end, 10));
-  if (*end != '\0' || limit < 1)
+  errno = 0;
+  const long long n = std::strtoll(text.c_str(), &end, 10);
+  if (end == text.c_str() || *end != '\0' || n < 1)
     return refusal(400, "bad_limit", "limit must be a positive number");
+  limit = errno == ERANGE || n > std::numeric_limits<int>::max() ? std::numeric_limits<int>::max()
+                                                                 : static_cast<int>(n);
   return std::nullopt;
 }
 

@@ -175,3 +175,22 @@ BOOST_AUTO_TEST_CASE(a_status_about_a_received_document_with_a_nul_in_its_descri
       post_json(inbox + "/status", kTokenB, R"({"code": "03", "description": "Đã vào sổ"})");
   BOOST_TEST(clean.status == 202, clean.body);
 }
+
+BOOST_AUTO_TEST_CASE(an_inbox_limit_beyond_int_is_taken_as_everything_not_wrapped) {
+  Province p;
+  id_of(p.submit(package("440")));
+  BOOST_REQUIRE(test::eventually([&] { return p.inbox_b().size() == 1; }));
+  const auto inbox = [&](const std::string& limit) {
+    return test::http("GET", p.b->api_url() + "/v1/inbox?limit=" + limit,
+                      {"Authorization: Bearer " + kTokenB});
+  };
+  // 2^32 was cast to an int: 0, refused as not positive; 2^32 + 1 became 1.
+  for (const std::string limit : {"4294967296", "4294967297", "99999999999999999999999"}) {
+    const auto r = inbox(limit);
+    BOOST_TEST(r.status == 200, limit << ": " << r.body);
+    BOOST_TEST(json::parse(r.body, nullptr, false).size() == 1u, limit << ": " << r.body);
+  }
+  BOOST_TEST(inbox("0").status == 400);
+  BOOST_TEST(inbox("-4294967295").status == 400);
+  BOOST_TEST(inbox("2x").status == 400);
+}
