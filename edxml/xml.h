@@ -12,7 +12,14 @@
 // under 15 levels; the recursive code after the parse, c14n and the
 // signature search among it, must never see a deep tree), kMaxXmlElements
 // elements and kMaxXmlAttributes attributes (namespace declarations count)
-// in all, kMaxXmlAttributesPerElement on one element.
+// in all, kMaxXmlAttributesPerElement on one element. That last one is also
+// checked by a linear pre-scan of the bytes before libxml2 reads them, as
+// libxml2 spends quadratic time on a tag's attributes before the tree sees
+// any (and does so even for a malformed tag).
+//
+// The bytes are read as UTF-8 (QCVN 102 packages are): an encoding named in
+// the XML declaration is not honoured, and input that begins as UTF-16,
+// UTF-32 or EBCDIC text does is refused.
 //
 // Thread-safety: init_xml() runs once per process (call_once); after it,
 // parsing distinct documents in distinct threads is safe. A document is not

@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "edxml/xml.h"
 #include "tests/test_support.h"
@@ -174,4 +177,138 @@ BOOST_AUTO_TEST_CASE(an_error_message_quoting_invalid_utf8_is_made_valid) {
   auto doc = xml::parse_untrusted_xml(std::string("\x3c\x61\xcb\x3e\x3c\x2f\x62\x3e", 8));
   BOOST_REQUIRE(!doc.ok());
   BOOST_TEST(valid_utf8(doc.error().message) == doc.error().message);
+}
+
+// --- the attribute pre-scan (issue 9, item 4) ----------------------------------
+
+namespace {
+
+const std::string kTooManyAttributes =
+    "an element holds more than 256 attributes, which is refused";
+
+// ` a0="" a1="" ...`: n attributes named from `first`.
+std::string attributes(size_t n, size_t first = 0) {
+  std::string out;
+  out.reserve(n * 10);
+  for (size_t i = first; i < first + n; ++i) out += " a" + std::to_string(i) + "=\"\"";
+  return out;
+}
+
+std::string utf16le_with_bom(const std::string& ascii) {
+  std::string out = "\xff\xfe";
+  for (char c : ascii) {
+    out += c;
+    out += '\0';
+  }
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(eighty_thousand_attributes_in_one_tag_are_refused_before_libxml2_reads_them) {
+  // libxml2 2.9 compares every pair of a tag's attributes (about 2 s for
+  // 80,000) before any SAX callback can count them, and does so even for a
+  // tag it then finds malformed (a name repeated, the tag never closed), when
+  // no callback comes at all: the bytes are counted before libxml2 has them.
+  const std::vector<std::pair<std::string, std::string>> inputs = {
+      {"well-formed", "<a" + attributes(80'000) + "/>"},
+      {"a name repeated", "<a a0=\"\"" + attributes(80'000) + "/>"},
+      {"never closed", "<a" + attributes(80'000)},
+  };
+  test::TempDir dir;
+  for (const auto& [what, input] : inputs) {
+    BOOST_TEST_CONTEXT(what) {
+      const auto started = std::chrono::steady_clock::now();
+      auto doc = xml::parse_untrusted_xml(input);
+      const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+      BOOST_TEST_MESSAGE(what << ": refused in " << took.count() << " s");
+      BOOST_REQUIRE(!doc.ok());
+      BOOST_TEST((doc.error().code == Errc::malformed));
+      BOOST_TEST(doc.error().message == kTooManyAttributes);
+      // The same through the file reader, which streams.
+      test::write(dir / "wide.xml", input);
+      auto from_file = xml::parse_untrusted_xml_file(dir / "wide.xml");
+      BOOST_REQUIRE(!from_file.ok());
+      BOOST_TEST(from_file.error().message == kTooManyAttributes);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(two_hundred_fifty_six_attributes_namespaces_included_are_accepted) {
+  const std::string at_limit =
+      "<a xmlns=\"urn:x\" xmlns:p=\"urn:p\" p:z=\"1\"" + attributes(253) + "/>";
+  auto doc = xml::parse_untrusted_xml(at_limit);
+  BOOST_REQUIRE_MESSAGE(doc.ok(), (doc.ok() ? std::string() : doc.error().message));
+  size_t n = 0;
+  for (xmlAttr* a = xmlDocGetRootElement(doc->get())->properties; a != nullptr; a = a->next) ++n;
+  BOOST_TEST(n == 254u);  // and two namespace declarations
+  auto over = xml::parse_untrusted_xml("<a xmlns=\"urn:x\" xmlns:p=\"urn:p\" p:z=\"1\"" +
+                                       attributes(254) + "/>");
+  BOOST_REQUIRE(!over.ok());
+  BOOST_TEST(over.error().message == kTooManyAttributes);
+}
+
+BOOST_AUTO_TEST_CASE(equals_signs_in_comments_cdata_pis_values_and_text_are_not_attributes) {
+  const std::string eq(1000, '=');
+  // Quotes and markup-like text where they mean nothing must not derail the
+  // count either: an unbalanced quote in a comment, a tag in a CDATA section.
+  std::string element = "<e";
+  for (int i = 0; i < 128; ++i) {
+    element += " d" + std::to_string(i) + " = \"x=y>z'==\"";
+    element += " s" + std::to_string(i) + "='=\">=/>'";
+  }
+  element += ">" + eq + "</e>";
+  const std::string input = "\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<?note " + eq +
+                            " 'x\" a=b ?>\n<!-- " + eq + " ' \" <a b=c> - -->\n<r>" + eq +
+                            "<![CDATA[" + eq + " <x y=\" ']] ]>" + eq + "]]>" + element + "<?pi " +
+                            eq + "?>" + eq + "<!--" + eq + "--></r>\n<!-- ' -->";
+  auto doc = xml::parse_untrusted_xml(input);
+  BOOST_REQUIRE_MESSAGE(doc.ok(), (doc.ok() ? std::string() : doc.error().message));
+  xmlNode* e = nullptr;
+  for (xmlNode* c = xmlDocGetRootElement(doc->get())->children; c != nullptr; c = c->next)
+    if (c->type == XML_ELEMENT_NODE) e = c;
+  BOOST_REQUIRE(e != nullptr);
+  size_t n = 0;
+  for (xmlAttr* a = e->properties; a != nullptr; a = a->next) ++n;
+  BOOST_TEST(n == 256u);
+  BOOST_TEST(xml::text_of(e) == eq);
+}
+
+BOOST_AUTO_TEST_CASE(a_quoted_gt_does_not_end_the_tag_for_the_count) {
+  for (const std::string first : {"x=\">\"", "x='>'", "x='\">\"'"}) {
+    BOOST_TEST_CONTEXT(first) {
+      auto doc = xml::parse_untrusted_xml("<a " + first + attributes(300));  // never closed
+      BOOST_REQUIRE(!doc.ok());
+      BOOST_TEST(doc.error().message == kTooManyAttributes);
+    }
+  }
+  // Counted again for every tag: 200 and 200 are two fine elements.
+  auto two = xml::parse_untrusted_xml("<r><a x='>'" + attributes(200) + "/><b" + attributes(200) +
+                                      "/></r>");
+  BOOST_TEST(two.ok());
+}
+
+BOOST_AUTO_TEST_CASE(a_doctype_full_of_equals_signs_is_refused_as_a_doctype) {
+  const std::string eq(1000, '=');
+  auto doc = xml::parse_untrusted_xml("<!DOCTYPE r [<!ATTLIST r a CDATA \"" + eq +
+                                      "\"> <!-- ' ] --> <!ENTITY e '<a " + eq + ">'>]><r" +
+                                      attributes(300) + "/>");
+  BOOST_REQUIRE(!doc.ok());
+  BOOST_TEST(doc.error().message.find("DOCTYPE") != std::string::npos, doc.error().message);
+}
+
+BOOST_AUTO_TEST_CASE(utf16_input_is_refused_and_a_declared_encoding_cannot_hide_markup) {
+  // The count reads bytes as UTF-8 (packages are UTF-8): so must libxml2, or
+  // an encoding would carry markup past it.
+  auto wide = xml::parse_untrusted_xml(utf16le_with_bom("<a>x</a>"));
+  BOOST_REQUIRE(!wide.ok());
+  BOOST_TEST((wide.error().code == Errc::malformed));
+  BOOST_TEST(wide.error().message.find("UTF-8") != std::string::npos, wide.error().message);
+  // In UTF-7 "+ADw-" is '<': read as UTF-8 it is text.
+  auto utf7 =
+      xml::parse_untrusted_xml("<?xml version=\"1.0\" encoding=\"UTF-7\"?><a>+ADw-b/+AD4-</a>");
+  BOOST_REQUIRE_MESSAGE(utf7.ok(), (utf7.ok() ? std::string() : utf7.error().message));
+  xmlNode* root = xmlDocGetRootElement(utf7->get());
+  BOOST_TEST(xml::element_children(root).empty());
+  BOOST_TEST(xml::text_of(root) == "+ADw-b/+AD4-");
 }
