@@ -1,12 +1,15 @@
-// Fuzzes what the local API does with a request before any store or
-// pipeline sees it. Gateway::handle_local is private and its readers
-// (package_from_form, followup_from_json in gateway/local_api.cc) sit in an
-// anonymous namespace, so this drives the parts they are made of, in the
-// same order: the Content-Type, the multipart splitter, the "meta" part as JSON and the package
-// builder, then the built package read back as its recipient would.
+// Fuzzes what the local API reads from a request before any store or
+// pipeline sees it: the readers of gateway/local_api_request.h, which
+// Gateway::handle_local calls, routed by the path as it routes them. Then
+// what the pipeline does next with what was read, where that needs no
+// store: a submitted package parsed and read; a form's built package read
+// back; a follow-up made from the package given (or a fixed original) and
+// read back; a status package built from a status's code and description
+// and read back. A text a reader lets through must never make a package
+// its own reader refuses (issue 9 #16, #19): that aborts.
 //
-// (HttpRequest's own accessors live in gateway/http_server.cc, which
-// clang 14 cannot build: no C++20 coroutines with libstdc++ 12.)
+// (Gateway::handle_local itself, and HttpRequest's accessors, live beside
+// the coroutine server, which clang 14 cannot build against libstdc++ 12.)
 //
 // Input: the request target, a newline, the Content-Type value, a
 // newline, then the body.
@@ -14,21 +17,36 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "edxml/followup.h"
 #include "edxml/package.h"
 #include "edxml/package_builder.h"
 #include "edxml/xml.h"
-#include "gateway/multipart.h"
+#include "gateway/local_api_request.h"
+#include "util/utf8.h"
 
 namespace {
 
-const edocgw::TimePoint kNow = std::chrono::sys_days{std::chrono::year{2026} / 11 / 29};
+using namespace edocgw;
+
+// Fixed, so that a run is reproducible.
+const TimePoint kNow = std::chrono::sys_days{std::chrono::year{2026} / 11 / 29};
+
+// The original a follow-up without a package of its own repeats.
+std::string original_package;
+
+config::ApiConfig api_with_one_client() {
+  config::ApiConfig api;
+  config::ApiClient client;
+  client.name = "qlvb";
+  client.token_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+  api.clients.push_back(client);
+  return api;
+}
+const config::ApiConfig kApi = api_with_one_client();
 
 std::string_view next_line(std::string_view& input) {
   const size_t nl = input.find('\n');
@@ -37,53 +55,149 @@ std::string_view next_line(std::string_view& input) {
   return line;
 }
 
+// The value of `key` in the target's query, as HttpRequest::query reads it.
+std::string query(std::string_view target, std::string_view key) {
+  const size_t q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view rest = target.substr(q + 1);
+  size_t pos = 0;
+  while (pos <= rest.size()) {
+    const size_t amp = std::min(rest.find('&', pos), rest.size());
+    const std::string_view pair = rest.substr(pos, amp - pos);
+    const size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == key)
+      return eq == std::string_view::npos ? std::string() : std::string(pair.substr(eq + 1));
+    pos = amp + 1;
+  }
+  return {};
+}
+
+[[noreturn]] void finding(const char* what, const std::string& detail) {
+  std::fprintf(stderr, "local_api: %s: %s\n", what, detail.c_str());
+  std::abort();
+}
+
+// A text a reader let through must be one XML can hold.
+void must_be_clean(const char* field, const std::string& text) {
+  if (auto why = xml_char_problem(text); !why.empty())
+    finding("a reader let through a text XML cannot hold", std::string(field) + ": " + why);
+}
+
+// What the pipeline does first with a submitted package: parse and read it.
+Result<edxml::Package> read(std::string_view package) {
+  auto doc = xml::parse_untrusted_xml(package);
+  if (!doc) return doc.error();
+  return edxml::read_package(doc->get(), edxml::ReadOptions{.decode_attachments = false});
+}
+
+// A package the gateway made itself must read back.
+void must_read_back(const char* what, const std::string& package) {
+  if (auto r = read(package); !r) finding(what, r.error().message);
+}
+
+void submit(std::string_view content_type, std::string_view body) {
+  if (!gateway::acceptable_document_type(content_type)) return;  // 415 on the header
+  if (content_type.substr(0, 10) != "multipart/") {
+    (void)read(body);
+    return;
+  }
+  std::string package;
+  if (gateway::read_document_form(content_type, body, kNow, package)) return;
+  must_read_back("the local API built a package its own reader refuses", package);
+}
+
+void follow_up(std::string_view body) {
+  gateway::FollowUpBody request;
+  if (gateway::read_followup(body, request)) return;
+  must_be_clean("reason", request.reason);
+  edxml::FollowUp f;
+  f.type = request.type;
+  f.reason = request.reason;
+  f.document_id = "000.00.12.H50,2026/11/28,701/UBND-VP";
+  f.sender_organ_id = "000.00.12.H50";
+  f.content_changed = !request.package.empty();
+  f.receivers = request.receivers;
+  for (const auto& r : request.receivers) must_be_clean("receivers[].organ_id", r.organ_id);
+  f.replaced_for = {"000.00.13.H50"};
+  const std::string& base = request.package.empty() ? original_package : request.package;
+  auto made = edxml::make_followup(base, f, kNow);
+  // From a package that reads, the follow-up must read too; from one that
+  // does not, the pipeline refuses what comes out (422), which is fine.
+  if (made && read(base))
+    must_read_back("a follow-up the local API made from a readable package does not read back",
+                   *made);
+}
+
+void status(const gateway::StatusBody& s) {
+  must_be_clean("code", s.code);
+  must_be_clean("description", s.description);
+  for (const auto& r : s.recipients) must_be_clean("recipients[]", r);
+  const std::string code = s.code == "14" ? "15" : s.code;  // as Pipeline::send_status
+  if (!edxml::is_known_status_code(code)) return;           // refused by the pipeline
+  edxml::StatusInfo info;  // as the pipeline's status_about fills it
+  info.from.organ_id = "000.00.13.H50";
+  info.from.organ_name = "UBND huyện Đakrông";
+  info.response_for.organ_id = "000.00.12.H50";
+  info.response_for.document_id = "000.00.12.H50,2026/11/28,701/UBND-VP";
+  info.response_for.code = "701/UBND-VP";
+  info.response_for.promulgation_date = "2026/11/28";
+  info.status_code = code;
+  info.description = s.description;
+  info.timestamp = format_edxml_time(kNow);
+  auto built = edxml::build_status_package(info);
+  if (!built) finding("a status the local API read cannot be built", built.error().message);
+  must_read_back("a status package the local API built does not read back", *built);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  edocgw::xml::init_xml();
+  xml::init_xml();
+  nlohmann::json meta = {
+      {"from", {{"organ_id", "000.00.12.H50"}, {"organ_name", "UBND huyện Hướng Hóa"}}},
+      {"to", {{{"organ_id", "000.00.13.H50"}, {"organ_name", "UBND huyện Đakrông"}}}},
+      {"code", {{"number", "701"}, {"notation", "UBND-VP"}}},
+      {"promulgation", {{"place", "Hướng Hóa"}, {"date", "2026/11/28"}}},
+      {"document_type", {{"type", "1"}, {"name", "Công văn"}}},
+      {"subject", "V/v phối hợp kiểm tra"},
+      {"signer",
+       {{"competence", "TM. UBND"}, {"position", "Chủ tịch"}, {"full_name", "Nguyễn Văn Ánh"}}}};
+  auto built = edxml::build_package(meta, {}, kNow);
+  if (!built) finding("cannot build the original package", built.error().message);
+  original_package = std::move(*built);
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  using namespace edocgw;
   std::string_view input(reinterpret_cast<const char*>(data), size);
   const std::string_view target = next_line(input);
-  if (target.substr(0, target.find('?')) != "/v1/documents") return 0;
   const std::string_view content_type = next_line(input);
-  if (content_type.rfind("multipart/", 0) != 0) return 0;  // as handle_local decides
-
-  auto boundary = gateway::multipart_boundary(content_type);
-  if (!boundary) return 0;
-  auto parts = gateway::parse_multipart(input, *boundary);
-  if (!parts) return 0;
-  std::optional<nlohmann::json> meta;
-  std::vector<edxml::AttachmentFile> files;
-  for (auto& part : *parts) {
-    if (part.name == "meta") {
-      auto j = nlohmann::json::parse(part.body, nullptr, false);
-      if (j.is_discarded() || !j.is_object() || meta) return 0;
-      meta = std::move(j);
-    } else if (!part.file_name.empty()) {
-      files.push_back({part.file_name, std::move(part.body),
-                       part.content_type == "application/octet-stream" ? "" : part.content_type,
-                       ""});
-    } else {
-      return 0;
+  // A std::string, as HttpRequest::body is: never a null data() when empty.
+  const std::string body(input);
+  // The header checks: the token (here the Content-Type line stands in for
+  // the Authorization value) and the body's type.
+  (void)gateway::authenticated_client(kApi, content_type);
+  const auto s = gateway::path_segments(target.substr(0, target.find('?')));
+  if (s.size() < 2 || s[0] != "v1") return 0;
+  if (s[1] == "documents") {
+    if (s.size() == 2) submit(content_type, body);
+    if (s.size() == 4 && s[3] == "followup") follow_up(body);
+    if (s.size() == 4 && s[3] == "status") {
+      gateway::StatusBody status_body;
+      if (!gateway::read_document_status(body, status_body)) status(status_body);
     }
-  }
-  if (!meta) return 0;
-  auto built = edxml::build_package(*meta, std::move(files), kNow);
-  if (!built) return 0;
-  auto doc = xml::parse_untrusted_xml(*built);
-  if (!doc) {
-    std::fprintf(stderr, "the local API built a package its own parser refuses: %s\n",
-                 doc.error().message.c_str());
-    std::abort();
-  }
-  if (auto read = edxml::read_package(doc->get()); !read) {
-    std::fprintf(stderr, "the local API built a package read_package refuses: %s\n",
-                 read.error().message.c_str());
-    std::abort();
+  } else if (s[1] == "inbox") {
+    if (s.size() == 2) {
+      int limit = 1000000;
+      if (const std::string text = query(target, "limit"); !text.empty()) {
+        if (!gateway::read_inbox_limit(text, limit) && limit < 1)
+          finding("an inbox limit was taken that is not positive", text);
+      }
+    }
+    if (s.size() == 4 && s[3] == "status") {
+      gateway::StatusBody status_body;
+      if (!gateway::read_inbox_status(body, status_body)) status(status_body);
+    }
   }
   return 0;
 }

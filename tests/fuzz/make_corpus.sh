@@ -80,6 +80,23 @@ def put(target, name, data_bytes):
     with open(os.path.join(out, target, name), "wb") as f:
         f.write(data_bytes)
 
+def local_api_seeds(put, document):
+    doc_id = b"/v1/documents/3f0a23a3-aad3-4c3e-894a-53c7896524a2"
+    inbox_id = b"/v1/inbox/c96081b1-0d01-45a5-b396-5e9bfde78093"
+    js = lambda o: json.dumps(o, ensure_ascii=False).encode()
+    put("local_api", "post-document-xml", b"/v1/documents\napplication/xml\n" + document)
+    put("local_api", "followup-revocation", doc_id + b"/followup\napplication/json\n" +
+        js({"type": "revocation", "reason": "Thu hồi do nhầm số văn bản"}))
+    put("local_api", "followup-update", doc_id + b"/followup\napplication/json\n" +
+        js({"type": "update", "reason": "Bổ sung nơi nhận", "package": document.decode(),
+            "receivers": [{"organ_id": "000.00.14.H50", "change": "added"},
+                          {"organ_id": "000.00.13.H50", "change": "removed"}]}))
+    put("local_api", "document-status-13", doc_id + b"/status\napplication/json\n" +
+        js({"code": "13", "description": "Đề nghị thu hồi", "recipients": ["000.00.13.H50"]}))
+    put("local_api", "inbox-status-03", inbox_id + b"/status\napplication/json\n" +
+        js({"code": "03", "description": "Đã vào sổ"}))
+    put("local_api", "inbox-page", b"/v1/inbox?since=c96081b1-0d01-45a5-b396-5e9bfde78093&limit=10\n\n")
+
 def trim(xml):
     # Base64 blobs of hundreds of KB teach the fuzzer nothing more than a short one.
     return re.sub(rb"[A-Za-z0-9+/=\r\n]{512,}", base64.b64encode(b"%PDF-1.4 trimmed"), xml)
@@ -141,6 +158,9 @@ body2 = form(b"XyZ", [(b'Content-Disposition: form-data; name="meta"', meta_byte
 put("multipart", "value-and-rfc5987", b'multipart/form-data; boundary="XyZ"\n' + body2)
 put("local_api", "post-document", b"/v1/documents\n" + ct + b"\n" + body)
 put("local_api", "post-document-rfc5987", b"/v1/documents?x=1\n" + b'multipart/form-data; boundary="XyZ"\n' + body2)
+# The local API's other bodies: a package as XML, the JSON of a follow-up
+# (an update carrying a new package and a recipient), statuses, a listing.
+local_api_seeds(put, packages["edxml-captured-document.edxml"])
 
 # gateway.xml: the harness's folder holds PKI/ (the sample PKI) and organs.txt.
 good = open(os.path.join(work, "gw", "gateway.xml")).read()
