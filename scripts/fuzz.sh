@@ -7,9 +7,10 @@
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      e.g. scripts/fuzz.sh 3600 auditor
 #
-# TARGET is a name of tests/fuzz/<name>_fuzz.cc (default: all). New inputs
-# found are kept in build-fuzz/corpus/<target>/ across runs (not in the repo:
-# copy a small, interesting one into tests/fuzz/corpus/ by hand). Targets run
+# TARGET is a name of tests/fuzz/<name>_fuzz.cc, with or without the _fuzz
+# (default: all). New inputs found are kept in build-fuzz/corpus/<target>/
+# across runs (not in the repo: copy a small, interesting one into
+# tests/fuzz/corpus/ by hand). Targets run
 # EDOCGW_FUZZ_JOBS at a time (default: the number of cores).
 # EDOCGW_BUILD_LOCK=FILE serialises the build with others through flock;
 # EDOCGW_FUZZ_NO_BUILD=1 runs the targets as last built.
@@ -56,7 +57,7 @@ rm -f "$build/logs/failed"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-targets=("$@")
+targets=("${@%_fuzz}")  # "local_api" or "local_api_fuzz"
 if [ ${#targets[@]} -eq 0 ]; then
   for f in tests/fuzz/*_fuzz.cc; do
     n=$(basename "$f" _fuzz.cc)
@@ -82,13 +83,15 @@ status=0
 printf '%-18s %12s %8s %8s %8s  %s\n' target executions exec/s cov ft result
 for t in "${targets[@]}"; do
   log=$build/logs/$t.log
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
-  ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
+  # A target that failed on its seeds has no cov: line (nor a log, if it
+  # could not start): its row still prints, with "?".
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" 2>/dev/null | tail -1 || true)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" 2>/dev/null | tail -1 || true)
+  cov=$(grep -oE 'cov: [0-9]+' "$log" 2>/dev/null | tail -1 | cut -d' ' -f2 || true)
+  ft=$(grep -oE 'ft: [0-9]+' "$log" 2>/dev/null | tail -1 | cut -d' ' -f2 || true)
   result=ok
   if grep -qxF "$t" "$build/logs/failed" 2>/dev/null; then
-    result="FAILED: $(grep -m1 -E 'ERROR: |runtime error|SUMMARY' "$log" || tail -1 "$log")"
+    result="FAILED: $(grep -m1 -E 'ERROR: |runtime error|SUMMARY' "$log" || tail -1 "$log" 2>/dev/null || true)"
     status=1
   fi
   printf '%-18s %12s %8s %8s %8s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$result"
