@@ -9,6 +9,7 @@
 #include "edxml/package.h"
 #include "edxml/package_builder.h"
 #include "edxml/xml.h"
+#include "gateway/local_api_request.h"
 #include "tests/test_support.h"
 
 using namespace edocgw;
@@ -46,4 +47,23 @@ BOOST_AUTO_TEST_CASE(metadata_with_an_array_where_an_object_belongs_is_refused_n
   BOOST_REQUIRE(!j.is_discarded());
   auto built = edxml::build_package(j, {}, now_seconds());
   BOOST_TEST(!built.ok());
+}
+
+BOOST_AUTO_TEST_CASE(a_form_whose_file_type_holds_a_nul_is_refused_not_built_unreadable) {
+  // The local_api target's input: the request target, the Content-Type, the
+  // body. A file part's Content-Type with a NUL and a non-UTF-8 byte went
+  // raw into a package the builder's own reader refused.
+  std::string input = test::read(std::filesystem::path(EDOCGW_SOURCE_DIR) /
+                                 "tests/fuzz/crashes/local_api-built-unreadable.form");
+  const size_t first = input.find('\n');
+  const size_t second = input.find('\n', first + 1);
+  BOOST_REQUIRE(second != std::string::npos);
+  const std::string content_type = input.substr(first + 1, second - first - 1);
+  const std::string body = input.substr(second + 1);
+  std::string package;
+  const auto refused = gateway::read_document_form(content_type, body, now_seconds(), package);
+  BOOST_REQUIRE(refused.has_value());
+  BOOST_TEST(refused->status == 400u);
+  BOOST_TEST(refused->code == "forbidden_character");
+  BOOST_TEST(refused->message.find("Content-Type") != std::string::npos, refused->message);
 }
