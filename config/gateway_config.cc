@@ -134,14 +134,93 @@ class Reader {
     return *size;
   }
 
+  // A whole number from `low` to `high` (digits only: no sign, no spaces,
+  // no unit), or `fallback` when the attribute is absent. `high_name` names
+  // where the upper bound comes from, when it is another setting.
+  Result<std::uint64_t> number(const pugi::xml_node& n, const char* attribute, std::uint64_t low,
+                               std::uint64_t high, std::uint64_t fallback,
+                               const std::string& high_name = "") const {
+    const auto a = n.attribute(attribute);
+    if (!a) return fallback;
+    const std::string v = a.value();
+    const auto refused = [&] {
+      return error(n, std::string(attribute) + "=\"" + v + "\" must be a whole number from " +
+                          std::to_string(low) + " to " + std::to_string(high) +
+                          (high_name.empty() ? "" : " (" + high_name + ")"));
+    };
+    // At most 18 digits: stoull cannot overflow; the range check does the rest.
+    if (v.empty() || v.size() > 18 ||
+        !std::all_of(v.begin(), v.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+      return refused();
+    const std::uint64_t value = std::stoull(v);
+    if (value < low || value > high) return refused();
+    return value;
+  }
+
+  // header-timeout: "10" (seconds) or a duration in whole seconds ("10s", "1m").
+  Result<std::chrono::seconds> header_timeout(const pugi::xml_node& n) const {
+    const auto a = n.attribute("header-timeout");
+    if (!a) return std::chrono::seconds(10);
+    const std::string v = a.value();
+    const bool bare = !v.empty() && v.size() <= 18 && std::all_of(v.begin(), v.end(), [](char ch) {
+      return ch >= '0' && ch <= '9';
+    });
+    std::optional<std::chrono::milliseconds> ms;
+    if (bare) {
+      ms = std::chrono::milliseconds(std::min<std::uint64_t>(std::stoull(v), 1'000'000) * 1000);
+    } else if (auto d = parse_duration(v); d) {
+      ms = *d;
+    }
+    if (!ms || ms->count() % 1000 != 0 || *ms < std::chrono::seconds(1) ||
+        *ms > std::chrono::seconds(600)) {
+      return error(n, "header-timeout=\"" + v +
+                          "\" must be whole seconds from 1 to 600, such as \"10\" or \"10s\"");
+    }
+    return std::chrono::duration_cast<std::chrono::seconds>(*ms);
+  }
+
+  // The connection and memory limits of a listener (gateway/http_server.h).
+  Status listener_limits(const pugi::xml_node& n, ListenerConfig& out) const {
+    const std::uint64_t default_budget = std::max<std::uint64_t>(256ull << 20, out.max_body_bytes);
+    if (n.attribute("max-bodies-in-flight")) {
+      const std::string v = n.attribute("max-bodies-in-flight").value();
+      auto size = parse_size(v);
+      if (!size) return error(n, "max-bodies-in-flight: " + size.error().message);
+      if (*size < out.max_body_bytes) {
+        return error(n, "max-bodies-in-flight=\"" + v + "\" is less than max-body (" +
+                            std::to_string(out.max_body_bytes) +
+                            " bytes): one body of the largest size would never be admitted; "
+                            "raise max-bodies-in-flight or lower max-body");
+      }
+      out.max_bodies_in_flight = *size;
+    } else {
+      out.max_bodies_in_flight = default_budget;
+    }
+    auto timeout = header_timeout(n);
+    if (!timeout) return timeout.error();
+    out.header_timeout = *timeout;
+    auto connections = number(n, "max-connections", 1, 65536, 512);
+    if (!connections) return connections.error();
+    out.max_connections = static_cast<std::size_t>(*connections);
+    auto per_address = number(n, "max-connections-per-address", 1, *connections,
+                              std::min<std::uint64_t>(128, *connections), "max-connections");
+    if (!per_address) return per_address.error();
+    out.max_connections_per_address = static_cast<std::size_t>(*per_address);
+    return {};
+  }
+
   // The attributes of <api> and <exchange>; their children are <client>s.
   // `hub`: <exchange>, which also takes register-agencies and <agency>.
   Status listener(const pugi::xml_node& n, ListenerConfig& out, bool hub = false) const {
     if (auto st = hub ? only(n,
-                             {"listen", "max-body", "tls-cert", "tls-key", "tls-client-ca",
-                              "register-agencies"},
+                             {"listen", "max-body", "max-bodies-in-flight", "header-timeout",
+                              "max-connections", "max-connections-per-address", "tls-cert",
+                              "tls-key", "tls-client-ca", "register-agencies"},
                              {"client", "agency"})
-                      : only(n, {"listen", "max-body", "tls-cert", "tls-key", "tls-client-ca"},
+                      : only(n,
+                             {"listen", "max-body", "max-bodies-in-flight", "header-timeout",
+                              "max-connections", "max-connections-per-address", "tls-cert",
+                              "tls-key", "tls-client-ca"},
                              {"client"});
         !st)
       return st;
@@ -152,6 +231,7 @@ class Reader {
     auto body = max_body(n);
     if (!body) return body.error();
     out.max_body_bytes = *body;
+    if (auto st = listener_limits(n, out); !st) return st;
     auto t = tls(n);
     if (!t) return t.error();
     out.tls = *t;

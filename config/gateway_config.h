@@ -127,9 +127,18 @@ struct TlsConfig {
 };
 
 // What <api> and <exchange> share: where to listen and how much to take.
+// The limits are the server's (gateway/http_server.h, HttpLimits).
 struct ListenerConfig {
   Listen listen;
-  std::uint64_t max_body_bytes = 64ull << 20;
+  std::uint64_t max_body_bytes = 64ull << 20;  // max-body
+  // max-bodies-in-flight: all request bodies read or handled at once; at
+  // least max_body_bytes (when not given: 256 MB, or max-body if larger).
+  std::uint64_t max_bodies_in_flight = 256ull << 20;
+  std::chrono::seconds header_timeout{10};  // header-timeout, 1..600 s
+  std::size_t max_connections = 512;        // max-connections, 1..65536
+  // max-connections-per-address, 1..max_connections (when not given: 128,
+  // or max-connections if smaller).
+  std::size_t max_connections_per_address = 128;
   std::optional<TlsConfig> tls;
   int line = 0;
 };

@@ -296,3 +296,74 @@ BOOST_AUTO_TEST_CASE(a_config_that_is_a_fifo_is_refused_at_once) {
   BOOST_TEST((c.error().code == Errc::io));
   BOOST_TEST(c.error().message.find("not a regular file") != std::string::npos);
 }
+
+BOOST_AUTO_TEST_CASE(listener_limits_read_into_typed_values_with_defaults) {
+  auto c = parse(kGood);
+  BOOST_REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
+  BOOST_TEST(c->api->max_bodies_in_flight == 256ull << 20);
+  BOOST_TEST(c->api->header_timeout.count() == 10);
+  BOOST_TEST(c->api->max_connections == 512u);
+  BOOST_TEST(c->api->max_connections_per_address == 128u);
+
+  auto set =
+      with_line(4, R"(  <api listen="127.0.0.1:8080" max-body="1MB" max-bodies-in-flight="2MB")"
+                   R"( header-timeout="3" max-connections="64" max-connections-per-address="8">)");
+  set[6] = R"(  <exchange listen="127.0.0.1:9090" max-bodies-in-flight="64MB" header-timeout="1m")"
+           R"( max-connections="65536" max-connections-per-address="65536">)";
+  c = parse(set);
+  BOOST_REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
+  BOOST_TEST(c->api->max_bodies_in_flight == 2ull << 20);
+  BOOST_TEST(c->api->header_timeout.count() == 3);
+  BOOST_TEST(c->api->max_connections == 64u);
+  BOOST_TEST(c->api->max_connections_per_address == 8u);
+  BOOST_TEST(c->exchange->max_bodies_in_flight == 64ull << 20);
+  BOOST_TEST(c->exchange->header_timeout.count() == 60);
+  BOOST_TEST(c->exchange->max_connections == 65536u);
+  BOOST_TEST(c->exchange->max_connections_per_address == 65536u);
+
+  // Left out, the budget grows to one body of max-body, and the share of
+  // one address shrinks to max-connections.
+  c = parse(with_line(4, R"(  <api listen="127.0.0.1:8080" max-body="1GB" max-connections="16">)"));
+  BOOST_REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
+  BOOST_TEST(c->api->max_bodies_in_flight == 1ull << 30);
+  BOOST_TEST(c->api->max_connections_per_address == 16u);
+}
+
+BOOST_AUTO_TEST_CASE(listener_limits_out_of_range_are_refused_naming_the_attribute) {
+  const auto api = [](const std::string& attributes) {
+    return with_line(4, R"(  <api listen="127.0.0.1:8080" )" + attributes + ">");
+  };
+  const auto exchange = [](const std::string& attributes) {
+    return with_line(7, R"(  <exchange listen="127.0.0.1:9090" )" + attributes + ">");
+  };
+  for (const std::string bad : {"0", "-1", "1.5", "10 ", "+10", "ten", "", "601", "11m", "1500ms",
+                                "500ms", "99999999999999999999", "18446744073709551617"}) {
+    expect_error(api("header-timeout=\"" + bad + "\""), 4, "header-timeout");
+    expect_error(exchange("header-timeout=\"" + bad + "\""), 7, "header-timeout");
+  }
+  for (const std::string bad : {"0", "-1", "65537", "1e3", "512 ", "0x200", "", "many",
+                                "99999999999999999999", "18446744073709551617"}) {
+    expect_error(api("max-connections=\"" + bad + "\""), 4, "max-connections");
+    expect_error(exchange("max-connections=\"" + bad + "\""), 7, "max-connections");
+    expect_error(api("max-connections-per-address=\"" + bad + "\""), 4,
+                 "max-connections-per-address");
+  }
+  // More per address than in all.
+  expect_error(api(R"(max-connections="64" max-connections-per-address="65")"), 4,
+               "max-connections-per-address=\"65\" must be a whole number from 1 to 64");
+  expect_error(exchange(R"(max-connections-per-address="513")"), 7, "max-connections-per-address");
+  for (const std::string bad : {"0", "-1MB", "lots", "1TB", "17179869184GB", "2000GB", ""}) {
+    expect_error(api("max-bodies-in-flight=\"" + bad + "\""), 4, "max-bodies-in-flight");
+    expect_error(exchange("max-bodies-in-flight=\"" + bad + "\""), 7, "max-bodies-in-flight");
+  }
+  // Less than one body of max-body: names both.
+  for (const auto& lines : {api(R"(max-body="2MB" max-bodies-in-flight="1MB")"),
+                            api(R"(max-bodies-in-flight="63MB")")}) {
+    auto c = parse(lines);
+    BOOST_REQUIRE(!c.ok());
+    BOOST_TEST(c.error().message.find("max-bodies-in-flight") != std::string::npos,
+               c.error().message);
+    BOOST_TEST(c.error().message.find("max-body (") != std::string::npos, c.error().message);
+  }
+  expect_error(exchange(R"(max-body="2MB" max-bodies-in-flight="1MB")"), 7, "less than max-body");
+}
