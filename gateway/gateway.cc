@@ -12,6 +12,18 @@ namespace edocgw::gateway {
 namespace {
 constexpr int kIoThreads = 2;
 constexpr auto kDeliveryTick = std::chrono::milliseconds(200);
+
+// What a listener's config says about its connections and bodies; the
+// read and idle timeouts keep the server's defaults.
+HttpLimits http_limits(const config::ListenerConfig& listener) {
+  HttpLimits limits;
+  limits.max_body_bytes = listener.max_body_bytes;
+  limits.max_bodies_in_flight = listener.max_bodies_in_flight;
+  limits.header_timeout = listener.header_timeout;
+  limits.max_connections = listener.max_connections;
+  limits.max_connections_per_address = listener.max_connections_per_address;
+  return limits;
+}
 }  // namespace
 
 void Gateway::run_job(const std::string& job, const std::function<void()>& fn) noexcept {
@@ -66,8 +78,7 @@ std::shared_ptr<const LoadedConfig> Gateway::config() const {
 Status Gateway::start() {
   const auto c = config();
   if (c->config.api) {
-    HttpLimits limits;
-    limits.max_body_bytes = c->config.api->max_body_bytes;
+    const HttpLimits limits = http_limits(*c->config.api);
     api_server_ = std::make_shared<HttpServer>(
         io_, pool_, limits, [this](const HttpRequest& r) { return handle_local(r); }, c->api_tls,
         [this](const HttpRequest& head) { return local_head(head); });
@@ -78,8 +89,7 @@ Status Gateway::start() {
               {"tls", c->api_tls ? "on" : "off"}});
   }
   if (c->config.exchange) {
-    HttpLimits limits;
-    limits.max_body_bytes = c->config.exchange->max_body_bytes;
+    const HttpLimits limits = http_limits(*c->config.exchange);
     exchange_server_ = std::make_shared<HttpServer>(
         io_, pool_, limits, [this](const HttpRequest& r) { return handle_exchange(r); },
         c->exchange_tls, [this](const HttpRequest& head) { return exchange_head(head); });

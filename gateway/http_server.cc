@@ -60,20 +60,26 @@ HttpResponse error_response(unsigned status, const std::string& code, const std:
 }
 
 bool HttpServer::open_from(const std::string& address) {
-  std::lock_guard lock(per_address_mutex_);
-  auto& n = per_address_[address];
-  if (n >= limits_.max_connections_per_address) {
-    if (n == 0) per_address_.erase(address);
+  std::lock_guard lock(connections_mutex_);
+  if (connections_ >= limits_.max_connections) return false;
+  const auto it = per_address_.find(address);
+  const std::size_t held = it == per_address_.end() ? 0 : it->second;
+  if (held >= limits_.max_connections_per_address) return false;
+  // The reserve: once only the last slots are free, a newcomer gets one and
+  // an address that is already in does not.
+  if (held > 0 && connections_ >= limits_.max_connections - limits_.reserved_connections())
     return false;
-  }
-  ++n;
+  ++per_address_[address];
+  ++connections_;
   return true;
 }
 
 void HttpServer::close_from(const std::string& address) {
-  std::lock_guard lock(per_address_mutex_);
+  std::lock_guard lock(connections_mutex_);
   auto it = per_address_.find(address);
-  if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
+  if (it == per_address_.end()) return;
+  --connections_;
+  if (--it->second == 0) per_address_.erase(it);
 }
 
 bool HttpServer::reserve_body(std::uint64_t bytes) {
@@ -119,8 +125,17 @@ awaitable<void> HttpServer::accept_loop() {
       if (!acceptor_.is_open()) co_return;
       continue;  // a client that went away mid-accept
     }
+    // Counted here, in the order the clients connected, not in the
+    // sessions, which the I/O threads may start in any order.
+    const auto endpoint = socket.remote_endpoint(ec);
+    if (ec) continue;  // gone already
+    std::string remote = endpoint.address().to_string();
+    const bool admitted = open_from(remote);
     asio::co_spawn(
-        io_, [self, s = std::move(socket)]() mutable { return self->session(std::move(s)); },
+        io_,
+        [self, s = std::move(socket), remote, admitted]() mutable {
+          return self->session(std::move(s), std::move(remote), admitted);
+        },
         asio::detached);
   }
 }
@@ -137,27 +152,18 @@ awaitable<HttpResponse> HttpServer::run_handler(const HttpHandler& handler,
   }
 }
 
-awaitable<void> HttpServer::session(tcp::socket socket) {
+awaitable<void> HttpServer::session(tcp::socket socket, std::string remote, bool admitted) {
   auto self = shared_from_this();
-  struct Count {
-    std::atomic<std::size_t>& n;
-    ~Count() { --n; }
-  } count{connections_};
   boost::system::error_code ec;
-  std::string remote;
-  {
-    auto ep = socket.remote_endpoint(ec);
-    if (!ec) remote = ep.address().to_string();
-  }
   struct AddressCount {
     HttpServer* server;
-    std::string address;
+    const std::string& address;
     bool counted;
     ~AddressCount() {
       if (counted) server->close_from(address);
     }
-  } by_address{this, remote, open_from(remote)};
-  const bool over_cap = ++connections_ > limits_.max_connections || !by_address.counted;
+  } by_address{this, remote, admitted};
+  const bool over_cap = !admitted;
   if (!tls_) {
     beast::tcp_stream stream(std::move(socket));
     co_await serve(stream, remote, over_cap);
@@ -176,10 +182,10 @@ awaitable<void> HttpServer::session(tcp::socket socket) {
 }
 
 HeadDecision HttpServer::admit(const HttpRequest& head) const {
-  // The one place where a request is admitted before its body is read. The
-  // hardening of issue #9 belongs here: a memory budget shared by all bodies
-  // in flight (503 beyond it) and per-address limits, both decided from the
-  // head and released when the request is done.
+  // A request's header, judged before any of its body is read: the head
+  // check (e.g. authentication), then the body limit. The connection caps
+  // were applied when it was accepted (open_from); the body budget is
+  // reserved by serve() once the length this decides is known.
   HeadDecision decision;
   if (head_check_) {
     try {
@@ -337,7 +343,9 @@ awaitable<void> HttpServer::serve(Stream& stream, const std::string& remote, boo
       co_await refuse(error_format_(413, "too_large", too_large(limit)));
       break;
     }
-    // The body's room in the budget, held until the answer is written.
+    // The body's room in the budget, held while the body is read and
+    // handled, and given back before the answer goes out (so that a client
+    // that has its answer finds the room free).
     const std::uint64_t reserved = parser.is_done() ? 0 : length.value_or(limit);
     if (reserved > 0 && !reserve_body(reserved)) {
       co_await refuse(
@@ -347,7 +355,11 @@ awaitable<void> HttpServer::serve(Stream& stream, const std::string& remote, boo
     struct Release {
       std::atomic<std::uint64_t>& held;
       std::uint64_t bytes;
-      ~Release() { held -= bytes; }
+      void now() {
+        held -= bytes;
+        bytes = 0;
+      }
+      ~Release() { now(); }
     } release{bodies_reserved_, reserved};
     parser.body_limit(limit);  // also bounds a chunked body as it arrives
     if (!parser.is_done()) {
@@ -378,6 +390,7 @@ awaitable<void> HttpServer::serve(Stream& stream, const std::string& remote, boo
     HttpResponse response = co_await asio::co_spawn(
         pool_, run_handler(handler_, error_format_, std::move(request)), use_awaitable);
     --in_flight_;
+    release.now();  // the body is gone with the handler's request
     co_await write(response, keep_alive && !stopping_);
     if (ec || !keep_alive) break;
   }

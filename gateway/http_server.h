@@ -4,9 +4,11 @@
 // One C++20 coroutine per connection on the I/O context; the request handler
 // is blocking code (signing, SQLite, fsync) and runs on the worker pool, so a
 // slow handler never stalls the event loop. Every connection has a body
-// limit (413 beyond it), a header limit, a read timeout and an idle timeout;
-// connections beyond the cap get 503 and are closed, so a slow or hostile
-// client cannot hold the others up.
+// limit (413 beyond it), a header limit, a header deadline, a read timeout
+// and an idle timeout; connections beyond the caps (in all, per address)
+// get 503 and are closed, so a slow or hostile client cannot hold the
+// others up. The last slots of the cap are kept for addresses that hold no
+// connection yet (see HttpLimits::max_connections).
 //
 // A request's header is read and judged before its body: an optional head
 // check (e.g. the exchange's authentication) may refuse it, answered at once
@@ -18,6 +20,7 @@
 // shutdown; handlers are called concurrently from pool threads.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -105,10 +108,19 @@ struct HttpLimits {
   std::chrono::seconds header_timeout{10};
   std::chrono::seconds read_timeout{60};
   std::chrono::seconds idle_timeout{30};
+  // Connections at once. The last reserved_connections() of them go only to
+  // an address that holds no connection yet: a few addresses that fill the
+  // server (idle, half-sent headers) still leave room for a monitor's
+  // /healthz and for one more client, until the header deadline frees theirs.
   std::size_t max_connections = 512;
   // Connections from one address at once; beyond it 503 and close, so that
   // one address cannot take the room of the others (and of /healthz).
   std::size_t max_connections_per_address = 128;
+
+  // max_connections / 8, at least 1 (none when max_connections is 1).
+  std::size_t reserved_connections() const {
+    return max_connections < 2 ? 0 : std::max<std::size_t>(1, max_connections / 8);
+  }
 };
 
 class HttpServer : public std::enable_shared_from_this<HttpServer> {
@@ -136,8 +148,12 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
 
  private:
   asio::awaitable<void> accept_loop();
-  asio::awaitable<void> session(asio::ip::tcp::socket socket);
-  // Counts a connection from `address`; false when that address is at its cap.
+  // `admitted`: counted by open_from(), released when the session ends;
+  // otherwise it is answered 503 and closed.
+  asio::awaitable<void> session(asio::ip::tcp::socket socket, std::string remote, bool admitted);
+  // Counts a connection from `address`; false when the server or that
+  // address is at its cap, or only reserved room is left and `address`
+  // already holds a connection. Called in accept order.
   bool open_from(const std::string& address);
   void close_from(const std::string& address);
   // Reserves `bytes` of the bodies-in-flight budget; false when they do not fit.
@@ -160,11 +176,11 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
   HttpErrorFormat error_format_ = error_response;
   std::shared_ptr<asio::ssl::context> tls_;
   asio::ip::tcp::acceptor acceptor_;
-  std::atomic<std::size_t> connections_{0};
   std::atomic<std::size_t> in_flight_{0};
   std::atomic<std::uint64_t> bodies_reserved_{0};
-  std::mutex per_address_mutex_;
-  std::map<std::string, std::size_t> per_address_;  // open connections by address
+  std::mutex connections_mutex_;
+  std::size_t connections_ = 0;                     // admitted and open, by connections_mutex_
+  std::map<std::string, std::size_t> per_address_;  // the same by address, by connections_mutex_
   std::atomic<bool> stopping_{false};
 };
 
