@@ -66,10 +66,12 @@
 // whose SHA-256 does not match, bytes that are not a header) starts a torn
 // tail, cut with ftruncate and fsync, since writes are sequential and each
 // starts only after the previous one was acknowledged: what follows the
-// last acknowledged write is the write a crash interrupted. write_start
-// tells the two apart: when a whole record after the bad spot belongs to a
-// write that started after it, the bad spot is damage to acknowledged data,
-// not a torn tail, and open() refuses (Errc::invalid) without cutting.
+// last acknowledged write is the write a crash interrupted. Unlike the
+// signature log's torn frames, the cut bytes are not kept: no ref names
+// them, and a copy would escape retention. Damage to acknowledged data is
+// told apart by write_start: when a whole record after the bad spot belongs
+// to a write that started after it, open() refuses (Errc::invalid) and cuts
+// nothing.
 // Earlier segments are not rescanned (they are only checked to be regular
 // files of a plausible size); read() checks every record it returns.
 #pragma once
