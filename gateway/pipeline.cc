@@ -456,6 +456,34 @@ HttpResponse Pipeline::send_document_status(const std::string& document, const s
   return json_response(202, nlohmann::json{{"status", "queued"}, {"statuses", ids}}.dump());
 }
 
+namespace {
+
+// One package's work on a worker thread of deliver_due or poll_once: an
+// exception must not end the process (std::terminate), and the same package
+// would end it again after every restart. The package stays where it was
+// (due in the outbox; unacknowledged at the exchange) and is tried again
+// next round; the failure is logged and counted as a pool job's is.
+template <class F>
+bool guarded(Metrics& metrics, const char* job, const std::string& what, F&& fn) noexcept {
+  try {
+    fn();
+    return true;
+  } catch (const std::exception& e) {
+    log_error("a job failed; its package is tried again next round",
+              {{"job", job}, {"package", what}, {"error", e.what()}});
+  } catch (...) {
+    log_error("a job failed; its package is tried again next round",
+              {{"job", job}, {"package", what}, {"error", "unknown"}});
+  }
+  try {
+    metrics.inc(std::string("edocgw_job_failures_total{job=\"") + job + "\"}");
+  } catch (...) {  // out of memory: the log line above is what remains
+  }
+  return false;
+}
+
+}  // namespace
+
 int Pipeline::deliver_due() {
   const auto config = config_();
   auto due = store_.due_deliveries(now(), 64);
@@ -479,7 +507,9 @@ int Pipeline::deliver_due() {
         if (unreachable.count(d.adapter)) continue;
       }
       ++attempted;
-      if (!deliver_one(*config, d)) {
+      bool reached = true;
+      guarded(metrics_, "delivery", d.document, [&] { reached = deliver_one(*config, d); });
+      if (!reached) {
         std::lock_guard lock(mutex);
         unreachable.insert(d.adapter);
       }
@@ -487,7 +517,11 @@ int Pipeline::deliver_due() {
   };
   std::vector<std::thread> workers;
   const size_t n = std::min<size_t>(kDeliveryWorkers, due->size());
-  for (size_t i = 1; i < n; ++i) workers.emplace_back(work);
+  try {
+    for (size_t i = 1; i < n; ++i) workers.emplace_back(work);
+  } catch (const std::system_error& e) {  // no thread to be had: fewer workers
+    log_warn("cannot start a delivery worker", {{"error", e.what()}});
+  }
   work();
   for (auto& w : workers) w.join();
   return attempted;
@@ -581,7 +615,8 @@ int Pipeline::poll_once(const LoadedConfig& loaded, adapters::Adapter& polled) {
       ++busy;
       lock.unlock();
       const size_t size = package.bytes.size();
-      take_incoming(*config, *adapter, package);
+      guarded(metrics_, "incoming", package.remote_id,
+              [&] { take_incoming(*config, *adapter, package); });
       package = {};
       lock.lock();
       --busy;
@@ -598,7 +633,22 @@ int Pipeline::poll_once(const LoadedConfig& loaded, adapters::Adapter& polled) {
     });
     bytes_in_flight += package.bytes.size();
     queue.push_back(std::move(package));
-    if (workers.size() < busy + queue.size()) workers.emplace_back(work);
+    if (workers.size() < busy + queue.size()) {
+      try {
+        workers.emplace_back(work);
+      } catch (const std::system_error& e) {
+        log_warn("cannot start an incoming worker", {{"error", e.what()}});
+        if (workers.empty()) {  // nobody would take it: take it here
+          adapters::IncomingPackage here = std::move(queue.front());
+          queue.pop_front();
+          bytes_in_flight -= here.bytes.size();
+          lock.unlock();
+          guarded(metrics_, "incoming", here.remote_id,
+                  [&] { take_incoming(*config, *adapter, here); });
+          return;
+        }
+      }
+    }
     cv.notify_all();
   });
   {
