@@ -401,7 +401,7 @@ struct InputReader {
     size_t n = 0;
     if (self->fd < 0) {
       n = std::min(self->memory.size() - self->total, static_cast<size_t>(len));
-      std::memcpy(buf, self->memory.data() + self->total, n);
+      if (n > 0) std::memcpy(buf, self->memory.data() + self->total, n);  // data() may be null
     } else {
       ssize_t got;
       do {
