@@ -155,29 +155,41 @@ awaitable<HttpResponse> HttpServer::run_handler(const HttpHandler& handler,
 awaitable<void> HttpServer::session(tcp::socket socket, std::string remote, bool admitted) {
   auto self = shared_from_this();
   boost::system::error_code ec;
+  // The connection's slot is given back before its socket is shut down,
+  // so that a client that sees the connection end finds the slot free.
   struct AddressCount {
     HttpServer* server;
     const std::string& address;
     bool counted;
-    ~AddressCount() {
+    void release() {
       if (counted) server->close_from(address);
+      counted = false;
     }
+    ~AddressCount() { release(); }
   } by_address{this, remote, admitted};
   const bool over_cap = !admitted;
+  const auto header_deadline = std::chrono::steady_clock::now() + limits_.header_timeout;
   if (!tls_) {
     beast::tcp_stream stream(std::move(socket));
-    co_await serve(stream, remote, over_cap);
+    co_await serve(stream, remote, over_cap, header_deadline);
+    by_address.release();
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
     co_return;
   }
   beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls_);
-  beast::get_lowest_layer(stream).expires_after(limits_.read_timeout);
+  // The handshake is part of the first header's time: a client that opens
+  // a connection and never says hello is cut off at the header deadline.
+  beast::get_lowest_layer(stream).expires_at(header_deadline);
   co_await stream.async_handshake(asio::ssl::stream_base::server,
                                   asio::redirect_error(use_awaitable, ec));
-  if (ec) co_return;  // not TLS, a certificate we refuse, or too slow: nothing to answer
-  co_await serve(stream, remote, over_cap);
+  if (ec) {  // not TLS, a certificate we refuse, or too slow: nothing to answer
+    by_address.release();
+    co_return;
+  }
+  co_await serve(stream, remote, over_cap, header_deadline);
   beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
   co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ec));
+  by_address.release();
   beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ec);
 }
 
@@ -265,7 +277,8 @@ std::optional<std::pair<unsigned, std::string>> header_fault(const boost::system
 }  // namespace
 
 template <class Stream>
-awaitable<void> HttpServer::serve(Stream& stream, const std::string& remote, bool over_cap) {
+awaitable<void> HttpServer::serve(Stream& stream, const std::string& remote, bool over_cap,
+                                  std::chrono::steady_clock::time_point first_header_deadline) {
   beast::flat_buffer buffer;
   boost::system::error_code ec;
   auto& tcp_layer = beast::get_lowest_layer(stream);
@@ -310,9 +323,12 @@ awaitable<void> HttpServer::serve(Stream& stream, const std::string& remote, boo
     http::request_parser<http::string_body> parser;
     parser.body_limit(limits_.max_body_bytes);
     parser.header_limit(64 * 1024);
-    // The first header gets the header timeout; later ones the idle timeout too.
-    tcp_layer.expires_after(first ? limits_.header_timeout
-                                  : limits_.idle_timeout + limits_.header_timeout);
+    // The first header is due by its deadline; later ones get the idle
+    // timeout too.
+    if (first)
+      tcp_layer.expires_at(first_header_deadline);
+    else
+      tcp_layer.expires_after(limits_.idle_timeout + limits_.header_timeout);
     first = false;
     co_await http::async_read_header(stream, buffer, parser,
                                      asio::redirect_error(use_awaitable, ec));

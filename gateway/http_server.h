@@ -102,9 +102,10 @@ struct HttpLimits {
   // admitted only if what its header announces (Content-Length, or the body
   // limit for a chunked body) fits beside the others; 503 "busy" otherwise.
   std::uint64_t max_bodies_in_flight = 256ull << 20;
-  // A header must arrive whole this soon after the connection (or the
-  // previous answer plus the idle timeout): a slow, half-sent header cannot
-  // hold a connection for the body's read timeout.
+  // A header must arrive whole this soon after the connection, the TLS
+  // handshake included (or the previous answer plus the idle timeout): a
+  // slow, half-sent header cannot hold a connection for the body's read
+  // timeout.
   std::chrono::seconds header_timeout{10};
   std::chrono::seconds read_timeout{60};
   std::chrono::seconds idle_timeout{30};
@@ -158,9 +159,12 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
   void close_from(const std::string& address);
   // Reserves `bytes` of the bodies-in-flight budget; false when they do not fit.
   bool reserve_body(std::uint64_t bytes);
-  // The HTTP exchanges of one connection, over TCP or TLS.
+  // The HTTP exchanges of one connection, over TCP or TLS. The first
+  // header must be in by `first_header_deadline` (the TLS handshake, if
+  // any, counts against it).
   template <class Stream>
-  asio::awaitable<void> serve(Stream& stream, const std::string& remote, bool over_cap);
+  asio::awaitable<void> serve(Stream& stream, const std::string& remote, bool over_cap,
+                              std::chrono::steady_clock::time_point first_header_deadline);
   static asio::awaitable<HttpResponse> run_handler(const HttpHandler& handler,
                                                    const HttpErrorFormat& error_format,
                                                    HttpRequest request);
