@@ -365,6 +365,26 @@ BOOST_AUTO_TEST_CASE(a_half_sent_header_is_cut_off_at_the_header_deadline_not_th
   BOOST_TEST(trickle_after.load() <= 4.0, "trickling header closed after " << trickle_after.load());
 }
 
+BOOST_AUTO_TEST_CASE(
+    a_tls_client_that_never_finishes_its_handshake_is_cut_off_at_the_header_deadline) {
+  District d(R"( header-timeout="1" tls-cert=")" + pki("tls-localhost-chain.pem").string() +
+             R"(" tls-key=")" + pki("tls-localhost.key").string() + "\"");
+  // One says nothing; another sends the start of a ClientHello record.
+  Client silent, partial;
+  BOOST_REQUIRE(silent.connect(d.port()));
+  BOOST_REQUIRE(partial.connect(d.port()));
+  BOOST_REQUIRE(partial.send(std::string("\x16\x03\x01\x02\x00\x01", 6)));
+  const auto start = SteadyClock::now();
+  for (Client* c : {&silent, &partial}) {
+    bool closed = false;
+    c->read_until_closed(8, &closed);
+    BOOST_TEST(closed, "still open after " << seconds_since(start) << " s");
+  }
+  BOOST_TEST_MESSAGE("TLS handshakes never finished: closed after " << seconds_since(start)
+                                                                    << " s");
+  BOOST_TEST(seconds_since(start) <= 4.0);
+}
+
 BOOST_AUTO_TEST_CASE(one_address_holds_at_most_its_share_and_healthz_is_still_answered) {
   District d(R"( max-connections-per-address="4" header-timeout="30")");
   // Four idle connections from 127.0.0.2, none of them sending a byte.
@@ -428,11 +448,16 @@ BOOST_AUTO_TEST_CASE(bodies_in_flight_beyond_the_budget_get_503_until_room_is_ma
   const std::string second_body = package_of_size("402", 800 * 1024);
   BOOST_REQUIRE(first_body.size() > 600 * 1024);
   BOOST_REQUIRE(first_body.size() < 1024 * 1024);
-  // The first upload announces its 800 KB and sends half of it.
+  // The first upload announces its 800 KB, waits to be let in (100
+  // Continue: its room is reserved) and sends half of it.
   Client first;
   BOOST_REQUIRE(first.connect(d.port()));
-  BOOST_REQUIRE(
-      first.send(upload_head(first_body.size()) + first_body.substr(0, first_body.size() / 2)));
+  std::string head = upload_head(first_body.size());
+  head.insert(head.size() - 2, "Expect: 100-continue\r\n");
+  BOOST_REQUIRE(first.send(head));
+  const std::string go_on = first.read_answer(5);
+  BOOST_REQUIRE_MESSAGE(status_of(go_on) == 100u, go_on);
+  BOOST_REQUIRE(first.send(first_body.substr(0, first_body.size() / 2)));
   // The second does not fit beside it: 503 at once, before its body.
   Client second;
   BOOST_REQUIRE(second.connect(d.port()));
