@@ -1,10 +1,70 @@
 #include "gateway/store.h"
 
 #include <map>
+#include <unordered_map>
 
 #include "util/bytes.h"
 
 namespace edocgw::gateway {
+// Prepared statements by SQL text, for one connection. Its own lock (the
+// store's mutex_ is not held by every caller); a statement is lent to one
+// Stmt at a time, and a second Stmt of the same text at once gets its own,
+// finalized when given back. Bounded: at most kMax texts are kept.
+class StatementCache {
+ public:
+  explicit StatementCache(sqlite3* db) : db_(db) {}
+  ~StatementCache() {
+    for (auto& [sql, e] : entries_) sqlite3_finalize(e.stmt);
+  }
+  StatementCache(const StatementCache&) = delete;
+  StatementCache& operator=(const StatementCache&) = delete;
+
+  // A ready statement, or null when it cannot be prepared (db: the
+  // connection, for the error message).
+  sqlite3_stmt* take(const char* sql, sqlite3*& db) {
+    db = db_;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = entries_.find(sql);
+      if (it != entries_.end() && !it->second.lent) {
+        it->second.lent = true;
+        return it->second.stmt;
+      }
+    }
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+      sqlite3_finalize(stmt);
+      return nullptr;
+    }
+    std::lock_guard lock(mutex_);
+    if (entries_.size() < kMax && entries_.find(sql) == entries_.end())
+      entries_.emplace(sql, Entry{stmt, true});
+    return stmt;
+  }
+
+  void give_back(const char* sql, sqlite3_stmt* stmt) {
+    sqlite3_reset(stmt);  // ends its read, whatever the last step returned
+    sqlite3_clear_bindings(stmt);
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(sql);
+    if (it != entries_.end() && it->second.stmt == stmt) {
+      it->second.lent = false;
+      return;
+    }
+    sqlite3_finalize(stmt);  // a second one of a text in use, or beyond kMax
+  }
+
+ private:
+  static constexpr std::size_t kMax = 256;
+  struct Entry {
+    sqlite3_stmt* stmt;
+    bool lent;
+  };
+  sqlite3* db_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, Entry> entries_;
+};
+
 namespace {
 
 constexpr const char* kSchema = R"sql(
@@ -69,10 +129,15 @@ CREATE TABLE IF NOT EXISTS hub_agencies (
 // A prepared statement with positional binding; finalised on scope exit.
 class Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) stmt_ = nullptr;
+  // A prepared statement from the store's cache (prepared once per SQL text,
+  // reused while no other Stmt holds it): preparing took most of a one-row
+  // read's time (perf of the hub's getEdoc).
+  Stmt(StatementCache& cache, const char* sql) : cache_(&cache), sql_(sql) {
+    stmt_ = cache.take(sql_, db_);
   }
-  ~Stmt() { sqlite3_finalize(stmt_); }
+  ~Stmt() {
+    if (stmt_ != nullptr) cache_->give_back(sql_, stmt_);
+  }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
 
@@ -99,7 +164,9 @@ class Stmt {
   }
 
  private:
-  sqlite3* db_;
+  StatementCache* cache_;
+  const char* sql_;
+  sqlite3* db_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;
   int n_ = 0;
 };
@@ -175,7 +242,11 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& data_dir
   return store;
 }
 
+Store::Store(sqlite3* db, std::filesystem::path data_dir)
+    : db_(db), statements_(std::make_unique<StatementCache>(db)), data_dir_(std::move(data_dir)) {}
+
 Store::~Store() {
+  statements_.reset();  // sqlite3_close refuses while statements are left
   sqlite3_close(db_);
 }
 
@@ -277,7 +348,7 @@ void Store::commit_pending(std::vector<PendingSubmit*> batch) {
     if (d.kind == "edoc" && d.business_type == 0) {
       // One original per DocumentId: a second one would make every status
       // about it ambiguous. Follow-ups (1, 2, 3) share it by design.
-      Stmt dup(db_,
+      Stmt dup(*statements_,
                "SELECT id FROM documents WHERE document_id = ? AND kind = 'edoc' AND "
                "business_type = 0");
       dup.bind(d.document_id);
@@ -289,7 +360,7 @@ void Store::commit_pending(std::vector<PendingSubmit*> batch) {
         continue;
       }
     }
-    Stmt doc(db_,
+    Stmt doc(*statements_,
              "INSERT INTO documents (id, kind, status, reason, document_id, sender, subject, "
              "package_sha256, client, created_at, updated_at, business_type, follows) "
              "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
@@ -299,7 +370,7 @@ void Store::commit_pending(std::vector<PendingSubmit*> batch) {
     Status st = run(doc, "cannot store the document");
     for (const auto& r : d.recipients) {
       if (!st) break;
-      Stmt rec(db_,
+      Stmt rec(*statements_,
                "INSERT INTO recipients (document, organ_id, adapter, status, last_error, "
                "next_attempt_at, updated_at) VALUES (?,?,?,?,?,?,?)");
       rec.bind(d.id)
@@ -313,7 +384,7 @@ void Store::commit_pending(std::vector<PendingSubmit*> batch) {
     }
     if (st && !key.empty()) {
       const auto [name, body_sha256] = split_idempotency_key(key);
-      Stmt idem(db_,
+      Stmt idem(*statements_,
                 "INSERT INTO idempotency (client, key, document, body_sha256) VALUES (?,?,?,?)");
       idem.bind(d.client).bind(name).bind(d.id).bind(body_sha256);
       st = run(idem, "cannot store the idempotency key");
@@ -340,7 +411,7 @@ std::pair<std::string, std::string> split_idempotency_key(const std::string& key
 
 bool Store::has_column(const char* table, const char* column) {
   const std::string sql = std::string("PRAGMA table_info(") + table + ")";
-  Stmt q(db_, sql.c_str());
+  Stmt q(*statements_, sql.c_str());
   while (q.ok() && q.step() == SQLITE_ROW) {
     if (q.text(1) == column) return true;
   }
@@ -349,7 +420,8 @@ bool Store::has_column(const char* table, const char* column) {
 
 Result<std::string> Store::idempotent_locked(const std::string& client, const std::string& key) {
   const auto [name, body_sha256] = split_idempotency_key(key);
-  Stmt q(db_, "SELECT document, body_sha256 FROM idempotency WHERE client = ? AND key = ?");
+  Stmt q(*statements_,
+         "SELECT document, body_sha256 FROM idempotency WHERE client = ? AND key = ?");
   q.bind(client).bind(name);
   if (!q.ok()) return q.error("cannot read idempotency keys");
   if (q.step() != SQLITE_ROW) return std::string();
@@ -373,7 +445,7 @@ Result<std::optional<std::string>> Store::idempotent(const std::string& client,
 
 Result<std::optional<DocumentRow>> Store::document(const std::string& id) {
   std::lock_guard lock(mutex_);
-  Stmt q(db_,
+  Stmt q(*statements_,
          "SELECT id, kind, status, reason, document_id, sender, subject, package_sha256, client, "
          "created_at, updated_at, business_type, follows FROM documents WHERE id = ?");
   q.bind(id);
@@ -393,7 +465,7 @@ Result<std::optional<DocumentRow>> Store::document(const std::string& id) {
   d.updated_at = q.integer(10);
   d.business_type = static_cast<int>(q.integer(11));
   d.follows = q.text(12);
-  Stmt r(db_,
+  Stmt r(*statements_,
          "SELECT organ_id, adapter, status, status_code, status_description, attempts, "
          "next_attempt_at, last_error, remote_id, updated_at, status_at FROM recipients "
          "WHERE document = ? ORDER BY rowid");
@@ -420,7 +492,7 @@ Result<std::optional<DocumentRow>> Store::document(const std::string& id) {
 std::vector<StatusEntry> Store::history_locked(const std::string& ref,
                                                const std::string& organ_id) {
   // Bounded: a misbehaving peer cannot make one answer unbounded.
-  Stmt h(db_,
+  Stmt h(*statements_,
          "SELECT organ_id, code, description, timestamp, received_at, direction, applied "
          "FROM statuses WHERE ref = ? AND (? = '' OR organ_id = ?) "
          "ORDER BY timestamp, received_at, rowid LIMIT 1000");
@@ -437,7 +509,7 @@ Result<std::optional<DocumentRow>> Store::original_document(const std::string& d
   std::string id;
   {
     std::lock_guard lock(mutex_);
-    Stmt q(db_,
+    Stmt q(*statements_,
            "SELECT id FROM documents WHERE document_id = ? AND kind = 'edoc' AND "
            "business_type = 0 ORDER BY created_at LIMIT 1");
     q.bind(document_id);
@@ -451,7 +523,7 @@ Result<std::optional<DocumentRow>> Store::original_document(const std::string& d
 Result<std::vector<DueDelivery>> Store::due_deliveries(std::int64_t at, int limit) {
   std::lock_guard lock(mutex_);
   Stmt q(
-      db_,
+      *statements_,
       "SELECT r.document, d.kind, r.organ_id, r.adapter, d.sender, d.document_id, r.attempts "
       "FROM recipients r JOIN documents d ON d.id = r.document "
       "WHERE r.status = 'pending' AND r.next_attempt_at <= ? ORDER BY r.next_attempt_at LIMIT ?");
@@ -469,7 +541,7 @@ Status Store::refresh_document_status(const std::string& document, std::int64_t 
   // queued until every recipient is handed on; failed when any gave up;
   // delivered when every recipient reported a status; else sent.
   Stmt q(
-      db_,
+      *statements_,
       "SELECT SUM(status = 'pending'), SUM(status = 'failed'), SUM(status_code != ''), COUNT(*), "
       "MAX(CASE WHEN status = 'failed' THEN last_error END) FROM recipients WHERE document = ?");
   q.bind(document);
@@ -485,7 +557,7 @@ Status Store::refresh_document_status(const std::string& document, std::int64_t 
   } else if (reported == all) {
     status = "delivered";
   }
-  Stmt u(db_,
+  Stmt u(*statements_,
          "UPDATE documents SET status = ?, reason = ?, updated_at = ? WHERE id = ? AND status != "
          "'rejected'");
   u.bind(status).bind(reason).bind(t).bind(document);
@@ -498,10 +570,11 @@ Status Store::record_delivery(const std::string& document, const std::string& or
   std::lock_guard lock(mutex_);
   Transaction tx(db_);
   const std::int64_t t = now();
-  Stmt a(db_, "INSERT INTO attempts (document, organ_id, at, ok, detail) VALUES (?,?,?,?,?)");
+  Stmt a(*statements_,
+         "INSERT INTO attempts (document, organ_id, at, ok, detail) VALUES (?,?,?,?,?)");
   a.bind(document).bind(organ_id).bind(t).bind(static_cast<std::int64_t>(ok)).bind(detail);
   if (auto st = run(a, "cannot record the attempt"); !st) return st;
-  Stmt u(db_,
+  Stmt u(*statements_,
          "UPDATE recipients SET status = ?, attempts = attempts + 1, next_attempt_at = ?, "
          "last_error = ?, remote_id = ?, updated_at = ? WHERE document = ? AND organ_id = ?");
   u.bind(std::string(ok ? "sent" : give_up ? "failed" : "pending")).bind(next_attempt_at);
@@ -527,7 +600,7 @@ Result<Store::StatusOutcome> Store::record_status(const std::string& document_id
   Transaction tx(db_);
   // The original the recipient was sent (follow-ups share its DocumentId;
   // only one original per DocumentId exists, see submit()).
-  Stmt q(db_,
+  Stmt q(*statements_,
          "SELECT d.id, r.status_code, r.status_at FROM documents d "
          "JOIN recipients r ON r.document = d.id WHERE d.document_id = ? AND d.kind = 'edoc' AND "
          "d.business_type = 0 AND r.organ_id = ?");
@@ -539,14 +612,14 @@ Result<Store::StatusOutcome> Store::record_status(const std::string& document_id
   entry.applied = current.empty() || entry.timestamp > current_at ||
                   (entry.timestamp == current_at && status_rank(entry.code) > status_rank(current));
   const std::int64_t t = now();
-  Stmt s(db_,
+  Stmt s(*statements_,
          "INSERT INTO statuses (ref, organ_id, code, description, timestamp, received_at, "
          "direction, applied) VALUES (?,?,?,?,?,?,?,?)");
   s.bind(id).bind(entry.organ_id).bind(entry.code).bind(entry.description).bind(entry.timestamp);
   s.bind(entry.received_at).bind(std::string("in")).bind(std::int64_t{entry.applied});
   if (auto st = run(s, "cannot record the status"); !st) return st.error();
   if (entry.applied) {
-    Stmt u(db_,
+    Stmt u(*statements_,
            "UPDATE recipients SET status_code = ?, status_description = ?, status_at = ?, "
            "updated_at = ? WHERE document = ? AND organ_id = ?");
     u.bind(entry.code).bind(entry.description).bind(entry.timestamp).bind(t).bind(id);
@@ -560,7 +633,7 @@ Result<Store::StatusOutcome> Store::record_status(const std::string& document_id
 
 Status Store::add_status_history(const std::string& ref, const StatusEntry& entry) {
   std::lock_guard lock(mutex_);
-  Stmt s(db_,
+  Stmt s(*statements_,
          "INSERT INTO statuses (ref, organ_id, code, description, timestamp, received_at, "
          "direction, applied) VALUES (?,?,?,?,?,?,?,?)");
   s.bind(ref).bind(entry.organ_id).bind(entry.code).bind(entry.description);
@@ -575,14 +648,14 @@ Result<bool> Store::add_inbox(InboxRow& row, const std::string& package) {
   if (row.kind == "edoc" && row.business_type == 0 && accepted_verification(row.verification)) {
     // Another accepted original with this sender and DocumentId but other
     // bytes: kept and handed inward as a conflicting copy (README, "Duplicates").
-    Stmt c(db_,
+    Stmt c(*statements_,
            "SELECT id FROM inbox WHERE sender = ? AND document_id = ? AND kind = 'edoc' AND "
            "business_type = 0 AND verification IN ('valid', 'unsigned') AND package_sha256 != ? "
            "ORDER BY seq LIMIT 1");
     c.bind(row.sender).bind(row.document_id).bind(row.package_sha256);
     if (c.ok() && c.step() == SQLITE_ROW) row.conflict_of = c.text(0);
   }
-  Stmt q(db_,
+  Stmt q(*statements_,
          "INSERT INTO inbox (id, seq, kind, adapter, remote_id, sender, document_id, subject, "
          "verification, reason, report_json, package_sha256, received_at, business_type, "
          "conflict_of) "
@@ -637,7 +710,7 @@ Result<std::vector<InboxRow>> Store::inbox(const std::string& since, int limit) 
       std::string("SELECT ") + kInboxColumns +
       " FROM inbox WHERE kind = 'edoc' AND seq > IFNULL((SELECT seq FROM inbox WHERE id = ?), 0) "
       "ORDER BY seq DESC LIMIT ?";
-  Stmt q(db_, sql.c_str());
+  Stmt q(*statements_, sql.c_str());
   q.bind(since).bind(static_cast<std::int64_t>(limit));
   if (!q.ok()) return q.error("cannot read the inbox");
   std::vector<InboxRow> out;
@@ -646,7 +719,7 @@ Result<std::vector<InboxRow>> Store::inbox(const std::string& since, int limit) 
   // which the incoming pipeline waits on.
   std::map<std::string, InboxRow*> by_id;
   for (auto& row : out) by_id[row.id] = &row;
-  Stmt h(db_,
+  Stmt h(*statements_,
          "SELECT s.ref, s.organ_id, s.code, s.description, s.timestamp, s.received_at, "
          "s.direction, s.applied FROM statuses s JOIN (SELECT id FROM inbox WHERE kind = 'edoc' "
          "AND seq > IFNULL((SELECT seq FROM inbox WHERE id = ?), 0) ORDER BY seq DESC LIMIT ?) i "
@@ -664,7 +737,7 @@ Result<std::vector<InboxRow>> Store::inbox(const std::string& since, int limit) 
 Result<std::optional<InboxRow>> Store::inbox_item(const std::string& id) {
   std::lock_guard lock(mutex_);
   const std::string sql = std::string("SELECT ") + kInboxColumns + " FROM inbox WHERE id = ?";
-  Stmt q(db_, sql.c_str());
+  Stmt q(*statements_, sql.c_str());
   q.bind(id);
   if (!q.ok()) return q.error("cannot read the inbox");
   if (q.step() != SQLITE_ROW) return std::optional<InboxRow>();
@@ -678,7 +751,7 @@ Result<std::optional<InboxRow>> Store::inbox_query(const std::string& where,
   std::lock_guard lock(mutex_);
   const std::string sql = std::string("SELECT ") + kInboxColumns + " FROM inbox WHERE " + where +
                           " ORDER BY seq LIMIT 1";
-  Stmt q(db_, sql.c_str());
+  Stmt q(*statements_, sql.c_str());
   for (const auto& v : values) q.bind(v);
   if (!q.ok()) return q.error("cannot read the inbox");
   if (q.step() != SQLITE_ROW) return std::optional<InboxRow>();
@@ -713,11 +786,11 @@ Status Store::link_followup(const std::string& followup_id, const std::string& o
                             bool revokes) {
   std::lock_guard lock(mutex_);
   Transaction tx(db_);
-  Stmt f(db_, "UPDATE inbox SET concerns = ? WHERE id = ?");
+  Stmt f(*statements_, "UPDATE inbox SET concerns = ? WHERE id = ?");
   f.bind(original_id).bind(followup_id);
   if (auto st = run(f, "cannot link the follow-up"); !st) return st;
-  Stmt o(db_, revokes ? "UPDATE inbox SET revoked_by = ? WHERE id = ?"
-                      : "UPDATE inbox SET superseded_by = ? WHERE id = ?");
+  Stmt o(*statements_, revokes ? "UPDATE inbox SET revoked_by = ? WHERE id = ?"
+                               : "UPDATE inbox SET superseded_by = ? WHERE id = ?");
   o.bind(followup_id).bind(original_id);
   if (auto st = run(o, "cannot mark the original"); !st) return st;
   return tx.commit();
@@ -725,7 +798,7 @@ Status Store::link_followup(const std::string& followup_id, const std::string& o
 
 Status Store::mark_handled(const std::string& id) {
   std::lock_guard lock(mutex_);
-  Stmt q(db_, "UPDATE inbox SET handled = 1 WHERE id = ?");
+  Stmt q(*statements_, "UPDATE inbox SET handled = 1 WHERE id = ?");
   q.bind(id);
   return run(q, "cannot update the inbox");
 }
@@ -736,7 +809,7 @@ Status Store::add_mail(const std::vector<MailboxRow>& rows, const std::string& p
   std::lock_guard lock(mutex_);
   Transaction tx(db_);
   for (const auto& m : rows) {
-    Stmt q(db_,
+    Stmt q(*statements_,
            "INSERT INTO mailbox (id, package_id, from_organ, to_organ, kind, status, created_at, "
            "from_system, to_system, title, notation, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
     q.bind(m.id).bind(m.package_id).bind(m.from_organ).bind(m.to_organ).bind(m.kind).bind(m.status);
@@ -763,7 +836,7 @@ Result<std::vector<MailboxRow>> Store::mail_for(const std::string& to_system,
   const std::string sql = std::string("SELECT ") + kMailColumns +
                           " FROM mailbox WHERE to_system = ? AND kind = ? AND status IN ('new', "
                           "'processing') ORDER BY created_at, rowid LIMIT ?";
-  Stmt q(db_, sql.c_str());
+  Stmt q(*statements_, sql.c_str());
   q.bind(to_system).bind(kind).bind(static_cast<std::int64_t>(limit));
   if (!q.ok()) return q.error("cannot read the mailbox");
   std::vector<MailboxRow> out;
@@ -773,7 +846,7 @@ Result<std::vector<MailboxRow>> Store::mail_for(const std::string& to_system,
 
 Result<std::int64_t> Store::count_mail_for(const std::string& to_system, const std::string& kind) {
   std::lock_guard lock(mutex_);
-  Stmt q(db_,
+  Stmt q(*statements_,
          "SELECT COUNT(*) FROM mailbox WHERE to_system = ? AND kind = ? AND status IN ('new', "
          "'processing')");
   q.bind(to_system).bind(kind);
@@ -789,7 +862,7 @@ Result<std::vector<MailboxRow>> Store::sent_mail(const std::string& from_system,
       std::string("SELECT ") + kMailColumns +
       " FROM mailbox WHERE from_system = ? AND (? = '' OR kind = ?) AND (? = '' "
       "OR package_id = ?) ORDER BY created_at DESC, rowid DESC LIMIT ?";
-  Stmt q(db_, sql.c_str());
+  Stmt q(*statements_, sql.c_str());
   q.bind(from_system).bind(kind).bind(kind).bind(package_id).bind(package_id);
   q.bind(static_cast<std::int64_t>(limit));
   if (!q.ok()) return q.error("cannot read the mailbox");
@@ -801,7 +874,7 @@ Result<std::vector<MailboxRow>> Store::sent_mail(const std::string& from_system,
 Result<std::optional<MailboxRow>> Store::mail(const std::string& id) {
   std::lock_guard lock(mutex_);
   const std::string sql = std::string("SELECT ") + kMailColumns + " FROM mailbox WHERE id = ?";
-  Stmt q(db_, sql.c_str());
+  Stmt q(*statements_, sql.c_str());
   q.bind(id);
   if (!q.ok()) return q.error("cannot read the mailbox");
   if (q.step() != SQLITE_ROW) return std::optional<MailboxRow>();
@@ -810,14 +883,14 @@ Result<std::optional<MailboxRow>> Store::mail(const std::string& id) {
 
 Status Store::set_mail_status(const std::string& id, const std::string& status) {
   std::lock_guard lock(mutex_);
-  Stmt q(db_, "UPDATE mailbox SET status = ?, updated_at = ? WHERE id = ?");
+  Stmt q(*statements_, "UPDATE mailbox SET status = ?, updated_at = ? WHERE id = ?");
   q.bind(status).bind(now()).bind(id);
   return run(q, "cannot update the mailbox");
 }
 
 Result<std::vector<AgencyRow>> Store::agencies() {
   std::lock_guard lock(mutex_);
-  Stmt q(db_, "SELECT code, name, mail, pid, id FROM hub_agencies ORDER BY code");
+  Stmt q(*statements_, "SELECT code, name, mail, pid, id FROM hub_agencies ORDER BY code");
   if (!q.ok()) return q.error("cannot read the agencies");
   std::vector<AgencyRow> out;
   while (q.step() == SQLITE_ROW)
@@ -827,14 +900,15 @@ Result<std::vector<AgencyRow>> Store::agencies() {
 
 Status Store::add_agency(const AgencyRow& a) {
   std::lock_guard lock(mutex_);
-  Stmt q(db_, "INSERT OR REPLACE INTO hub_agencies (code, name, mail, pid, id) VALUES (?,?,?,?,?)");
+  Stmt q(*statements_,
+         "INSERT OR REPLACE INTO hub_agencies (code, name, mail, pid, id) VALUES (?,?,?,?,?)");
   q.bind(a.code).bind(a.name).bind(a.mail).bind(a.pid).bind(a.id);
   return run(q, "cannot store the agency");
 }
 
 Result<bool> Store::delete_agency(const std::string& code) {
   std::lock_guard lock(mutex_);
-  Stmt q(db_, "DELETE FROM hub_agencies WHERE code = ?");
+  Stmt q(*statements_, "DELETE FROM hub_agencies WHERE code = ?");
   q.bind(code);
   if (auto st = run(q, "cannot delete the agency"); !st) return st.error();
   return sqlite3_changes(db_) > 0;
@@ -843,7 +917,7 @@ Result<bool> Store::delete_agency(const std::string& code) {
 Result<std::vector<std::pair<std::string, std::int64_t>>> Store::counts() {
   std::lock_guard lock(mutex_);
   std::vector<std::pair<std::string, std::int64_t>> out;
-  Stmt q(db_,
+  Stmt q(*statements_,
          "SELECT 'documents{status=\"' || status || '\"}', COUNT(*) FROM documents GROUP BY status "
          "UNION ALL SELECT 'queue_depth', COUNT(*) FROM recipients WHERE status = 'pending' "
          "UNION ALL SELECT 'inbox{verification=\"' || verification || '\"}', COUNT(*) FROM inbox "
@@ -857,7 +931,7 @@ Result<std::vector<std::pair<std::string, std::int64_t>>> Store::counts() {
 
 Status Store::ping() {
   std::lock_guard lock(mutex_);
-  Stmt q(db_, "SELECT COUNT(*) FROM documents");
+  Stmt q(*statements_, "SELECT COUNT(*) FROM documents");
   return run(q, "the database does not answer");
 }
 

@@ -130,6 +130,8 @@ struct AgencyRow {
 std::string idempotency_key_with_body(const std::string& key, const std::string& body_sha256);
 std::pair<std::string, std::string> split_idempotency_key(const std::string& key);
 
+class StatementCache;
+
 class Store {
  public:
   static Result<std::unique_ptr<Store>> open(const std::filesystem::path& data_dir);
@@ -232,7 +234,7 @@ class Store {
   // The document of (client, key), "" when none; the caller holds mutex_.
   Result<std::string> idempotent_locked(const std::string& client, const std::string& key);
   bool has_column(const char* table, const char* column);
-  Store(sqlite3* db, std::filesystem::path data_dir) : db_(db), data_dir_(std::move(data_dir)) {}
+  Store(sqlite3* db, std::filesystem::path data_dir);
   Status exec(const char* sql);
   Status refresh_document_status(const std::string& document, std::int64_t now);
 
@@ -248,6 +250,7 @@ class Store {
 
   mutable std::mutex mutex_;
   sqlite3* db_;
+  std::unique_ptr<StatementCache> statements_;
   std::filesystem::path data_dir_;
 };
 
