@@ -457,7 +457,16 @@ HttpResponse Gateway::handle_exchange(const HttpRequest& r) {
       raw.body = std::move(*bytes);
       return finish(raw);
     }
-    return finish(ok({{"data", base64_encode(*bytes)}}));
+    // Written straight, as ok() would write it: base64 needs no escaping,
+    // and nlohmann's writer would check a 10 MB text byte by byte.
+    HttpResponse got;
+    got.status = 200;
+    const std::string data = base64_encode(*bytes);
+    got.body.reserve(data.size() + 80);
+    got.body.append(R"({"ErrorCode":"0","ErrorDesc":"Success","data":")")
+        .append(data)
+        .append(R"(","status":"OK"})");
+    return finish(got);
   }
 
   if (path == "/getAgenciesList" || path == "/getAgenciesListQD20" ||
