@@ -252,6 +252,9 @@ BOOST_AUTO_TEST_CASE(the_real_sdk_requests_replayed_byte_for_byte_get_the_answer
     const json edoc =
         call(hub.port, "/getEdoc", {{"docId", doc_id}}, "{}", "vxp.example.02", kSecret2);
     BOOST_TEST(*base64_decode(edoc["data"].get<std::string>()) == document);
+    BOOST_TEST(edoc["status"] == "OK");
+    BOOST_TEST(edoc["ErrorCode"] == "0");
+    BOOST_TEST(edoc.size() == 4u);  // status, ErrorCode, ErrorDesc, data: nothing else
     BOOST_TEST(call(hub.port, "/getReceivedEdocList", {{"messagetype", "status"}}, "",
                     "vxp.example.02", kSecret2)["data"]
                    .size() == 1u);  // the status, routed by ResponseFor
