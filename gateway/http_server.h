@@ -32,40 +32,11 @@
 #include <string_view>
 #include <vector>
 
+#include "gateway/http_message.h"
 #include "util/asio_ssl.h"
 #include "util/result.h"
 
 namespace edocgw::gateway {
-
-// One header field as the client sent it: the name with its case.
-struct HeaderField {
-  std::string name;
-  std::string value;
-};
-
-struct HttpRequest {
-  std::string method;
-  std::string target;               // path and query
-  std::vector<HeaderField> fields;  // every field as sent, in order, repeats kept
-  std::string body;                 // empty in a head check: not read yet
-  std::string remote;
-
-  // The first field named `name`, ignoring case; "" when none.
-  std::string header(std::string_view name) const;
-  std::string path() const;                         // target without the query
-  std::string query(const std::string& key) const;  // "" when absent
-};
-
-struct HttpResponse {
-  unsigned status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
-};
-
-HttpResponse json_response(unsigned status, const std::string& json);
-// {"error": CODE, "message": TEXT}
-HttpResponse error_response(unsigned status, const std::string& code, const std::string& message);
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 // How the server words the errors it answers by itself (413 too large, 503

@@ -8,8 +8,9 @@
 // and read back. A text a reader lets through must never make a package
 // its own reader refuses (issue 9 #16, #19): that aborts.
 //
-// (Gateway::handle_local itself, and HttpRequest's accessors, live beside
-// the coroutine server, which clang 14 cannot build against libstdc++ 12.)
+// (Gateway::handle_local itself lives beside the coroutine server, which
+// clang 14 cannot build against libstdc++ 12; the request type and its
+// accessors, gateway/http_message.h, do not.)
 //
 // Input: the request target, a newline, the Content-Type value, a
 // newline, then the body.
@@ -25,6 +26,7 @@
 #include "edxml/package.h"
 #include "edxml/package_builder.h"
 #include "edxml/xml.h"
+#include "gateway/http_message.h"
 #include "gateway/local_api_request.h"
 #include "util/utf8.h"
 
@@ -53,23 +55,6 @@ std::string_view next_line(std::string_view& input) {
   std::string_view line = input.substr(0, nl);
   input = nl == std::string_view::npos ? std::string_view() : input.substr(nl + 1);
   return line;
-}
-
-// The value of `key` in the target's query, as HttpRequest::query reads it.
-std::string query(std::string_view target, std::string_view key) {
-  const size_t q = target.find('?');
-  if (q == std::string_view::npos) return {};
-  std::string_view rest = target.substr(q + 1);
-  size_t pos = 0;
-  while (pos <= rest.size()) {
-    const size_t amp = std::min(rest.find('&', pos), rest.size());
-    const std::string_view pair = rest.substr(pos, amp - pos);
-    const size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == key)
-      return eq == std::string_view::npos ? std::string() : std::string(pair.substr(eq + 1));
-    pos = amp + 1;
-  }
-  return {};
 }
 
 [[noreturn]] void finding(const char* what, const std::string& detail) {
@@ -173,11 +158,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view target = next_line(input);
   const std::string_view content_type = next_line(input);
   // A std::string, as HttpRequest::body is: never a null data() when empty.
-  const std::string body(input);
+  gateway::HttpRequest request;
+  request.method = "POST";
+  request.target = std::string(target);
+  request.fields.push_back({"Content-Type", std::string(content_type)});
+  request.body = std::string(input);
+  const std::string& body = request.body;
   // The header checks: the token (here the Content-Type line stands in for
   // the Authorization value) and the body's type.
   (void)gateway::authenticated_client(kApi, content_type);
-  const auto s = gateway::path_segments(target.substr(0, target.find('?')));
+  const auto s = gateway::path_segments(request.path());
   if (s.size() < 2 || s[0] != "v1") return 0;
   if (s[1] == "documents") {
     if (s.size() == 2) submit(content_type, body);
@@ -189,7 +179,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } else if (s[1] == "inbox") {
     if (s.size() == 2) {
       int limit = 1000000;
-      if (const std::string text = query(target, "limit"); !text.empty()) {
+      if (const std::string text = request.query("limit"); !text.empty()) {
         if (!gateway::read_inbox_limit(text, limit) && limit < 1)
           finding("an inbox limit was taken that is not positive", text);
       }
