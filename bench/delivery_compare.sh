@@ -19,13 +19,20 @@ fi
 pki=$1 new_bench=$2 new_bin=$3 old_bench=$4 old_bin=$5
 seconds=${6:-5} rounds=${7:-2}
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+run_log=$(mktemp)
+trap 'rm -f "$out" "$run_log"' EXIT
 
 i=0
 while [ "$i" -lt "$rounds" ]; do
   for build in old new; do
     if [ "$build" = old ]; then b=$old_bench e=$old_bin; else b=$new_bench e=$new_bin; fi
-    log=$("$b" "$pki" "$e" "$seconds")
+    # In a session of its own, so that gateways it leaves behind (a build
+    # that drains slowly on SIGTERM) are killed before the next run starts.
+    setsid "$b" "$pki" "$e" "$seconds" >"$run_log" 2>&1 &
+    pid=$!
+    wait "$pid" || true
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    log=$(cat "$run_log")
     accepted=$(printf '%s\n' "$log" | sed -n 's/^accepted.* = \([0-9.]*\) docs\/s.*/\1/p')
     delivered=$(printf '%s\n' "$log" | sed -n 's/.*: \([0-9.]*\) docs\/s delivered$/\1/p')
     summary=$(printf '%s\n' "$log" | grep -- '-> B:' || true)
