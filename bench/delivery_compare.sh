@@ -32,12 +32,16 @@ while [ "$i" -lt "$rounds" ]; do
     pid=$!
     wait "$pid" || true
     kill -KILL -- "-$pid" 2>/dev/null || true
+    # load_bench starts its gateways in process groups of their own: one it
+    # left behind (after a failed start, say) would hold the port and the CPU.
+    pkill -KILL -f "^$e serve --config /tmp/edocgw-load-" 2>/dev/null || true
     log=$(cat "$run_log")
     accepted=$(printf '%s\n' "$log" | sed -n 's/^accepted.* = \([0-9.]*\) docs\/s.*/\1/p')
     delivered=$(printf '%s\n' "$log" | sed -n 's/.*: \([0-9.]*\) docs\/s delivered$/\1/p')
-    summary=$(printf '%s\n' "$log" | grep -- '-> B:' || true)
+    summary=$(printf '%s\n' "$log" | grep -- '-> B:' || printf '%s\n' "$log" | tail -2)
     echo "run $((i + 1)) $build: accepted ${accepted:-?} docs/s; $summary"
-    echo "$build ${accepted:-0} ${delivered:-0}" >>"$out"
+    # A run that failed counts in neither median.
+    if [ -n "$accepted" ] && [ -n "$delivered" ]; then echo "$build $accepted $delivered" >>"$out"; fi
   done
   i=$((i + 1))
 done
