@@ -497,7 +497,7 @@ int Pipeline::deliver_due() {
   // run at once.
   std::mutex mutex;
   std::set<std::string> unreachable;
-  std::atomic<int> attempted{0};
+  std::atomic<int> attempted{0}, failed{0};
   std::atomic<size_t> next{0};
   auto work = [&] {
     for (size_t i; (i = next++) < due->size();) {
@@ -508,7 +508,8 @@ int Pipeline::deliver_due() {
       }
       ++attempted;
       bool reached = true;
-      guarded(metrics_, "delivery", d.document, [&] { reached = deliver_one(*config, d); });
+      if (!guarded(metrics_, "delivery", d.document, [&] { reached = deliver_one(*config, d); }))
+        ++failed;
       if (!reached) {
         std::lock_guard lock(mutex);
         unreachable.insert(d.adapter);
@@ -524,7 +525,9 @@ int Pipeline::deliver_due() {
   }
   work();
   for (auto& w : workers) w.join();
-  return attempted;
+  // What threw is still due: not counted, so that the caller's "again while
+  // something was attempted" loop ends when only such packages are left.
+  return attempted - failed;
 }
 
 bool Pipeline::deliver_one(const LoadedConfig& config, const DueDelivery& d) {

@@ -72,7 +72,8 @@ class Pipeline {
   HttpResponse follow_up(const std::string& document, const FollowUpRequest& request,
                          const std::string& client, const std::string& idempotency_key);
 
-  // One round of deliveries that are due; returns how many were attempted.
+  // One round of deliveries that are due; returns how many were attempted,
+  // less those that failed with an exception (they stay due).
   int deliver_due();
   // One poll of one adapter; returns how many packages came in.
   int poll(const std::string& adapter_name);
