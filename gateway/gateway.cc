@@ -27,22 +27,7 @@ HttpLimits http_limits(const config::ListenerConfig& listener) {
 }  // namespace
 
 void Gateway::run_job(const std::string& job, const std::function<void()>& fn) noexcept {
-  // An exception escaping a pool job would end the process (std::terminate),
-  // and the same input would end it again after every restart. Whatever the
-  // job was doing stays where it was (a queued document, a file in the
-  // pickup folder) and is tried again next round.
-  try {
-    fn();
-    return;
-  } catch (const std::exception& e) {
-    log_error("a job failed; it runs again next round", {{"job", job}, {"error", e.what()}});
-  } catch (...) {
-    log_error("a job failed; it runs again next round", {{"job", job}, {"error", "unknown"}});
-  }
-  try {
-    metrics_.inc("edocgw_job_failures_total{job=\"" + job + "\"}");
-  } catch (...) {  // out of memory: the log line above is what remains
-  }
+  (void)run_counted(metrics_, job, "", fn);
 }
 
 Result<std::unique_ptr<Gateway>> Gateway::create(const std::filesystem::path& config_path) {

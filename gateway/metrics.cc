@@ -3,6 +3,8 @@
 #include <array>
 #include <sstream>
 
+#include "gateway/log.h"
+
 namespace edocgw::gateway {
 namespace {
 constexpr std::array<double, 10> kBounds = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
@@ -41,6 +43,29 @@ std::string Metrics::render(const std::vector<std::pair<std::string, double>>& e
     out << "edocgw_request_seconds_count{api=\"" << api << "\"} " << counts_.at(api) << "\n";
   }
   return out.str();
+}
+
+bool run_counted(Metrics& metrics, const std::string& job, const std::string& package,
+                 const std::function<void()>& fn) noexcept {
+  std::string error;
+  try {
+    fn();
+    return true;
+  } catch (const std::exception& e) {
+    error = e.what();
+  } catch (...) {
+    error = "unknown";
+  }
+  try {
+    if (package.empty())
+      log_error("a job failed; it runs again next round", {{"job", job}, {"error", error}});
+    else
+      log_error("a job failed; it runs again next round",
+                {{"job", job}, {"package", package}, {"error", error}});
+    metrics.inc("edocgw_job_failures_total{job=\"" + job + "\"}");
+  } catch (...) {  // out of memory: nothing more can be said
+  }
+  return false;
 }
 
 }  // namespace edocgw::gateway

@@ -456,34 +456,6 @@ HttpResponse Pipeline::send_document_status(const std::string& document, const s
   return json_response(202, nlohmann::json{{"status", "queued"}, {"statuses", ids}}.dump());
 }
 
-namespace {
-
-// One package's work on a worker thread of deliver_due or poll_once: an
-// exception must not end the process (std::terminate), and the same package
-// would end it again after every restart. The package stays where it was
-// (due in the outbox; unacknowledged at the exchange) and is tried again
-// next round; the failure is logged and counted as a pool job's is.
-template <class F>
-bool guarded(Metrics& metrics, const char* job, const std::string& what, F&& fn) noexcept {
-  try {
-    fn();
-    return true;
-  } catch (const std::exception& e) {
-    log_error("a job failed; its package is tried again next round",
-              {{"job", job}, {"package", what}, {"error", e.what()}});
-  } catch (...) {
-    log_error("a job failed; its package is tried again next round",
-              {{"job", job}, {"package", what}, {"error", "unknown"}});
-  }
-  try {
-    metrics.inc(std::string("edocgw_job_failures_total{job=\"") + job + "\"}");
-  } catch (...) {  // out of memory: the log line above is what remains
-  }
-  return false;
-}
-
-}  // namespace
-
 int Pipeline::deliver_due() {
   const auto config = config_();
   auto due = store_.due_deliveries(now(), 64);
@@ -508,7 +480,8 @@ int Pipeline::deliver_due() {
       }
       ++attempted;
       bool reached = true;
-      if (!guarded(metrics_, "delivery", d.document, [&] { reached = deliver_one(*config, d); }))
+      if (!run_counted(metrics_, "delivery", d.document,
+                       [&] { reached = deliver_one(*config, d); }))
         ++failed;
       if (!reached) {
         std::lock_guard lock(mutex);
@@ -618,8 +591,8 @@ int Pipeline::poll_once(const LoadedConfig& loaded, adapters::Adapter& polled) {
       ++busy;
       lock.unlock();
       const size_t size = package.bytes.size();
-      guarded(metrics_, "incoming", package.remote_id,
-              [&] { take_incoming(*config, *adapter, package); });
+      run_counted(metrics_, "incoming", package.remote_id,
+                  [&] { take_incoming(*config, *adapter, package); });
       package = {};
       lock.lock();
       --busy;
@@ -646,8 +619,8 @@ int Pipeline::poll_once(const LoadedConfig& loaded, adapters::Adapter& polled) {
           queue.pop_front();
           bytes_in_flight -= here.bytes.size();
           lock.unlock();
-          guarded(metrics_, "incoming", here.remote_id,
-                  [&] { take_incoming(*config, *adapter, here); });
+          run_counted(metrics_, "incoming", here.remote_id,
+                      [&] { take_incoming(*config, *adapter, here); });
           return;
         }
       }
