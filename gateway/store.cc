@@ -231,8 +231,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& data_dir
   }
   if (auto st = store->exec(kSchema); !st) return st.error();
   // Stores made before idempotency keys recorded their body: add the column
-  // (SQLite has no ADD COLUMN IF NOT EXISTS; "duplicate column" is the
-  // expected failure on every later start).
+  // (SQLite has no ADD COLUMN IF NOT EXISTS: table_info tells).
   if (!store->has_column("idempotency", "body_sha256")) {
     if (auto st =
             store->exec("ALTER TABLE idempotency ADD COLUMN body_sha256 TEXT NOT NULL DEFAULT ''");
