@@ -162,15 +162,10 @@ class Reader {
     const auto a = n.attribute("header-timeout");
     if (!a) return std::chrono::seconds(10);
     const std::string v = a.value();
-    const bool bare = !v.empty() && v.size() <= 18 && std::all_of(v.begin(), v.end(), [](char ch) {
-      return ch >= '0' && ch <= '9';
-    });
-    std::optional<std::chrono::milliseconds> ms;
-    if (bare) {
-      ms = std::chrono::milliseconds(std::min<std::uint64_t>(std::stoull(v), 1'000'000) * 1000);
-    } else if (auto d = parse_duration(v); d) {
-      ms = *d;
-    }
+    // A bare number is seconds; parse_duration bounds its digits.
+    const bool bare = !v.empty() && std::all_of(v.begin(), v.end(),
+                                                [](char ch) { return ch >= '0' && ch <= '9'; });
+    const auto ms = parse_duration(bare ? v + "s" : v);
     if (!ms || ms->count() % 1000 != 0 || *ms < std::chrono::seconds(1) ||
         *ms > std::chrono::seconds(600)) {
       return error(n, "header-timeout=\"" + v +
