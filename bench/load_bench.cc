@@ -1,30 +1,44 @@
-// bench/load_bench.cc: end-to-end load on real gateways.
+// bench/load_bench.cc: end-to-end load on real gateways (issue 10's numbers).
 //
 //   build/bench/load_bench PKI_DIR EDOCGW_BINARY [SECONDS] [--accept-only]
+//                          [--connections 16,64]
 //
-// Starts a hub, Hướng Hóa (A) and Đakrông (B) as processes on loopback
-// (their data in a temporary folder), measures raw RSA-2048 sign/s in this
-// process, then POSTs 10 KB packages to A's local API from 16 connections
-// for SECONDS (default 10): accepted documents per second (202, durably
-// stored), p50/p99 latency; then the A -> B delivery rate: documents per
-// second from the first submission until B's inbox holds them all
+// Measures raw RSA-2048 sign/s in this process with 2 threads, then starts
+// Hướng Hóa (A) as a process on loopback (its data in a temporary folder)
+// and POSTs 10 KB packages to its local API for SECONDS (default 10) at each
+// number of connections in turn: accepted documents per second (202,
+// durably stored), p50/p99 latency and the ratio to the 2-thread sign rate;
+// then A's peak RSS (VmHWM) over those phases. Then a hub and Đakrông (B)
+// start and the A -> hub -> B delivery rate is measured: documents per
+// second from their start until B's inbox holds every accepted document
 // (skipped with --accept-only, for A/B runs of two binaries).
+//
+// One "name: value" per line. Two lines keep the shape
+// bench/delivery_compare.sh reads: "accepted (202, durable): ... = R docs/s"
+// (once, for the 16-connection phase) and "A -> hub -> B: ...: R docs/s
+// delivered".
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <regex>
 #include <sstream>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -41,8 +55,16 @@ using namespace edocgw;
 namespace fs = std::filesystem;
 using Steady = std::chrono::steady_clock;
 
-constexpr int kConcurrency = 16;
 const std::string kToken = "bench-token";
+constexpr int kSignThreads = 2;
+constexpr int kMaxConnections = 1024;
+constexpr double kSubmitRatioTarget = 0.50;            // durable docs/s / 2-thread raw sign/s
+constexpr double kDeliveryTarget = 250;                // docs/s, A -> hub -> B
+constexpr auto kStopGrace = std::chrono::seconds(10);  // SIGTERM, then SIGKILL
+
+double seconds_since(Steady::time_point t) {
+  return std::chrono::duration<double>(Steady::now() - t).count();
+}
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);
@@ -51,29 +73,129 @@ std::string slurp(const fs::path& p) {
   return s.str();
 }
 
+// True once `pid` has exited (or is not our child any more), without reaping
+// it: its pid, and so its process group id, stays reserved until waitpid.
+bool has_exited(pid_t pid) {
+  siginfo_t info{};
+  if (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) return true;
+  return info.si_pid != 0;
+}
+
+// The gateways this run started and the folder that holds their data.
+// Each gateway leads a process group of its own, so a Ctrl-C at the
+// terminal reaches only the bench, which stops them in order: stop_all()
+// runs on every exit path (the end of the run, a gateway that did not start,
+// an exception, SIGINT/SIGTERM/SIGHUP through watch_signals()). If the bench
+// itself dies (SIGKILL, a crash), the kernel sends each gateway SIGKILL
+// (PR_SET_PDEATHSIG). Thread-safe.
+class Gateways {
+ public:
+  void set_dir(const fs::path& dir) {
+    std::lock_guard lock(mutex_);
+    dir_ = dir;
+  }
+
+  // Forks and execs `bin serve --config CONFIG`, stderr to LOG; -1 if fork fails.
+  pid_t spawn(const std::string& bin, const fs::path& config, const fs::path& log) {
+    const std::string config_path = config.string(), log_path = log.string();
+    const pid_t parent = getpid();
+    std::lock_guard lock(mutex_);  // a signal's stop_all() sees every pid forked
+    const pid_t pid = fork();
+    if (pid == 0) {
+      // Only async-signal-safe calls until exec: other threads may hold locks.
+      setpgid(0, 0);
+      prctl(PR_SET_PDEATHSIG, SIGKILL);     // tied to this (the main) thread's life
+      if (getppid() != parent) _exit(127);  // the bench died before prctl
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);  // the bench blocks its stop signals
+      const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd >= 0) dup2(fd, 2);
+      execl(bin.c_str(), bin.c_str(), "serve", "--config", config_path.c_str(),
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    if (pid < 0) return -1;
+    setpgid(pid, pid);  // as the child does: no window where -pid names no group
+    pids_.push_back(pid);
+    return pid;
+  }
+
+  // Stops every gateway still running, all draining at once, and removes
+  // the folder.
+  void stop_all() {
+    std::lock_guard lock(mutex_);
+    for (const pid_t pid : pids_) kill(-pid, SIGTERM);
+    const auto deadline = Steady::now() + kStopGrace;
+    for (const pid_t pid : pids_) reap(pid, deadline);
+    pids_.clear();
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+
+ private:
+  // Waits for the leader until `deadline`, sends SIGKILL to whatever is
+  // left of its group (the leader too, if it is still draining), reaps it.
+  static void reap(pid_t pid, Steady::time_point deadline) {
+    while (!has_exited(pid) && Steady::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    kill(-pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+
+  std::mutex mutex_;
+  std::vector<pid_t> pids_;
+  fs::path dir_;
+};
+
+// Never destroyed: the signal thread may use it while main() returns.
+Gateways& gateways() {
+  static Gateways* const g = new Gateways;
+  return *g;
+}
+
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
+// Blocks SIGINT, SIGTERM and SIGHUP in this thread, and so in every thread
+// started after it (call it first), and takes them in a thread of their own,
+// where the cleanup may do what a signal handler may not: wait for the
+// gateways, remove the folder.
+void watch_signals() {
+  const sigset_t set = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([set] {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) return;
+    std::fflush(stdout);
+    std::fprintf(stderr, "load_bench: signal %d, stopping the gateways\n", sig);
+    gateways().stop_all();
+    _exit(128 + sig);
+  }).detach();
+}
+
 struct Process {
   pid_t pid = -1;
   int api_port = 0, exchange_port = 0;
-  ~Process() {
-    if (pid > 0) {
-      kill(pid, SIGTERM);
-      waitpid(pid, nullptr, 0);
-    }
-  }
 };
 
-void start(Process& p, const std::string& bin, const fs::path& dir, const std::string& config) {
+// Starts a gateway and waits for "gateway started" in its log (10 s at
+// most); false, with its log on stderr, if it exits or does not start.
+bool start(Process& p, const std::string& bin, const fs::path& dir, const std::string& config) {
   fs::create_directories(dir);
   std::ofstream(dir / "gateway.xml") << config;
-  p.pid = fork();
-  if (p.pid == 0) {
-    FILE* f = std::fopen((dir / "gateway.log").c_str(), "w");
-    dup2(fileno(f), 2);
-    execl(bin.c_str(), bin.c_str(), "serve", "--config", (dir / "gateway.xml").c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
+  p.pid = gateways().spawn(bin, dir / "gateway.xml", dir / "gateway.log");
+  if (p.pid < 0) {
+    std::perror("load_bench: fork");
+    return false;
   }
-  for (int i = 0; i < 400; ++i) {
+  for (int i = 0; i < 400 && !has_exited(p.pid); ++i) {
     const std::string log = slurp(dir / "gateway.log");
     if (log.find("gateway started") != std::string::npos) {
       std::smatch m;
@@ -83,12 +205,12 @@ void start(Process& p, const std::string& bin, const fs::path& dir, const std::s
       if (std::regex_search(
               log, m, std::regex(R"re(127\.0\.0\.1:(\d+)","level":"info","msg":"exchange API)re")))
         p.exchange_port = std::stoi(m[1]);
-      return;
+      return true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
   std::cerr << "gateway in " << dir << " did not start:\n" << slurp(dir / "gateway.log");
-  std::exit(2);
+  return false;
 }
 
 std::string district(const fs::path& pki, const std::string& organ, const std::string& stem,
@@ -111,6 +233,18 @@ std::string district(const fs::path& pki, const std::string& organ, const std::s
          "\" poll=\"100ms\"/>\n"
          "<adapter name=\"office\" type=\"directory\" path=\"var/office\"/></adapters>\n"
          "<routes><route to=\"*\" via=\"province\"/><inbound via=\"office\"/></routes></gateway>\n";
+}
+
+std::string hub(const fs::path& pki, int hub_port) {
+  return "<gateway organ-id=\"000.00.00.H50\" name=\"hub\" data-dir=\"var\">\n<identity cert=\"" +
+         (pki / "quang-tri.pem").string() + "\" key=\"" + (pki / "quang-tri.key").string() +
+         "\" chain=\"" + (pki / "ca.pem").string() + "\"/>\n<trust anchors=\"" +
+         (pki / "root.pem").string() + "\" crl=\"" + (pki / "crls.pem").string() +
+         "\"/>\n<exchange listen=\"127.0.0.1:" + std::to_string(hub_port) +
+         "\"><client system-id=\"huong-hoa\" organ-id=\"000.00.12.H50\" secret-file=\"" +
+         (pki / "huong-hoa.secret").string() +
+         "\"/><client system-id=\"dakrong\" organ-id=\"000.00.13.H50\" secret-file=\"" +
+         (pki / "dakrong.secret").string() + "\"/></exchange></gateway>\n";
 }
 
 size_t collect(char* data, size_t size, size_t n, void* body) {
@@ -160,65 +294,60 @@ std::string package(int n) {
   return *p;
 }
 
+// Signatures per second over `seconds` from kSignThreads threads signing at
+// once with the same key (a fresh EVP_MD_CTX each, as the gateway does).
 double raw_rsa_sign_rate(EVP_PKEY* key, double seconds) {
-  const std::string msg(64, 'x');
-  unsigned char sig[1024];
-  int n = 0;
-  const auto start = Steady::now();
-  while (std::chrono::duration<double>(Steady::now() - start).count() < seconds) {
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    size_t len = sizeof sig;
-    EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key);
-    EVP_DigestSign(ctx, sig, &len, reinterpret_cast<const unsigned char*>(msg.data()), msg.size());
-    EVP_MD_CTX_free(ctx);
-    ++n;
+  std::atomic<long> total{0};
+  const auto t0 = Steady::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kSignThreads; ++t) {
+    threads.emplace_back([&] {
+      const std::string msg(64, 'x');
+      unsigned char sig[1024];
+      long n = 0;
+      while (seconds_since(t0) < seconds) {
+        EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+        size_t len = sizeof sig;
+        EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key);
+        EVP_DigestSign(ctx, sig, &len, reinterpret_cast<const unsigned char*>(msg.data()),
+                       msg.size());
+        EVP_MD_CTX_free(ctx);
+        ++n;
+      }
+      total += n;
+    });
   }
-  return n / std::chrono::duration<double>(Steady::now() - start).count();
+  for (auto& t : threads) t.join();
+  return static_cast<double>(total.load()) / seconds_since(t0);
 }
 
-}  // namespace
+struct Submission {
+  int connections = 0;
+  int accepted = 0, failed = 0;
+  double elapsed = 0;       // seconds
+  double p50 = 0, p99 = 0;  // seconds
+};
 
-int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::cerr << "usage: load_bench PKI_DIR EDOCGW_BINARY [SECONDS]\n";
-    return 2;
-  }
-  const fs::path pki = fs::absolute(argv[1]);
-  const std::string bin = fs::absolute(argv[2]).string();
-  const double seconds = argc > 3 ? std::stod(argv[3]) : 10;
-  const bool accept_only = argc > 4 && std::string(argv[4]) == "--accept-only";
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-  signal(SIGPIPE, SIG_IGN);
-
-  auto id = crypto::load_identity({pki / "huong-hoa.pem", pki / "huong-hoa.key", "", ""});
-  if (!id) return 2;
-  const double raw = raw_rsa_sign_rate(id->key.get(), 2);
-  std::printf("raw EVP RSA-2048 sign: %.1f/s (this process, one thread)\n", raw);
-
-  const fs::path dir = fs::temp_directory_path() / ("edocgw-load-" + random_uuid());
-  Process hub, a, b;
-  const int hub_port = [] { return 20000 + static_cast<int>(getpid() % 20000); }();
-  start(a, bin, dir / "a", district(pki, "000.00.12.H50", "huong-hoa", hub_port));
-  const std::string url = "http://127.0.0.1:" + std::to_string(a.api_port) + "/v1/documents";
-
-  std::printf("package size: %zu bytes\n", package(0).size());
-
+// POSTs packages to `url` from `connections` connections for `seconds`;
+// each package has the next number of `next_doc`, so each is a distinct
+// document that B must receive.
+Submission submit(const std::string& url, int connections, double seconds,
+                  std::atomic<int>& next_doc) {
   std::atomic<int> accepted{0}, failed{0};
   std::mutex mutex;
   std::vector<double> latencies;
   const auto t0 = Steady::now();
   std::vector<std::thread> threads;
-  for (int t = 0; t < kConcurrency; ++t) {
-    threads.emplace_back([&, t] {
+  for (int t = 0; t < connections; ++t) {
+    threads.emplace_back([&] {
       CURL* c = curl_easy_init();
       std::string answer;
       std::vector<double> mine;
-      for (int i = t; std::chrono::duration<double>(Steady::now() - t0).count() < seconds;
-           i += kConcurrency) {
-        const std::string body = package(i);  // distinct DocumentIds: each one is delivered
+      while (seconds_since(t0) < seconds) {
+        const std::string body = package(next_doc++);
         const auto s = Steady::now();
         const long status = post(c, url, body, answer);
-        mine.push_back(std::chrono::duration<double>(Steady::now() - s).count());
+        mine.push_back(seconds_since(s));
         (status == 202 ? accepted : failed)++;
       }
       curl_easy_cleanup(c);
@@ -227,51 +356,197 @@ int main(int argc, char** argv) {
     });
   }
   for (auto& t : threads) t.join();
-  const double elapsed = std::chrono::duration<double>(Steady::now() - t0).count();
+  Submission r;
+  r.connections = connections;
+  r.elapsed = seconds_since(t0);
+  r.accepted = accepted.load();
+  r.failed = failed.load();
   std::sort(latencies.begin(), latencies.end());
   auto pct = [&](double p) {
     return latencies.empty() ? 0 : latencies[static_cast<size_t>(p * (latencies.size() - 1))];
   };
-  const double rate = accepted / elapsed;
-  std::printf("accepted (202, durable): %d in %.1f s = %.1f docs/s at concurrency %d; failed %d\n",
-              accepted.load(), elapsed, rate, kConcurrency, failed.load());
-  std::printf("latency p50 %.1f ms, p99 %.1f ms\n", pct(0.50) * 1e3, pct(0.99) * 1e3);
-  std::printf("ratio: accepted docs/s / raw RSA-2048 sign/s = %.2f (target >= 0.50)\n", rate / raw);
+  r.p50 = pct(0.50);
+  r.p99 = pct(0.99);
+  return r;
+}
 
-  if (accept_only) {
-    kill(a.pid, SIGTERM);
-    waitpid(a.pid, nullptr, 0);
-    a.pid = -1;
-    fs::remove_all(dir);
-    return 0;
+void print(const Submission& r, double raw_sign_rate, bool legacy_line) {
+  const int c = r.connections;
+  const double rate = r.accepted / r.elapsed;
+  std::printf("durable submission (202) docs/s, %d connections: %.1f (%d in %.1f s, failed %d)\n",
+              c, rate, r.accepted, r.elapsed, r.failed);
+  std::printf("durable submission p50 ms, %d connections: %.1f\n", c, r.p50 * 1e3);
+  std::printf("durable submission p99 ms, %d connections: %.1f\n", c, r.p99 * 1e3);
+  std::printf(
+      "durable submission docs/s / raw sign/s (%d threads), %d connections: %.2f (target >= "
+      "%.2f)\n",
+      kSignThreads, c, rate / raw_sign_rate, kSubmitRatioTarget);
+  // The line bench/delivery_compare.sh reads ("accepted (A, 16 connections)").
+  if (legacy_line)
+    std::printf(
+        "accepted (202, durable): %d in %.1f s = %.1f docs/s at concurrency %d; failed %d\n",
+        r.accepted, r.elapsed, rate, c, r.failed);
+}
+
+// A field of /proc/PID/status in MB (its kB / 1024), or -1.
+double proc_status_mb(pid_t pid, std::string_view field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.size() > field.size() && line.compare(0, field.size(), field) == 0 &&
+        line[field.size()] == ':')
+      return std::strtod(line.c_str() + field.size() + 1, nullptr) / 1024;
   }
-  start(hub, bin, dir / "hub",
-        "<gateway organ-id=\"000.00.00.H50\" name=\"hub\" data-dir=\"var\">\n<identity cert=\"" +
-            (pki / "quang-tri.pem").string() + "\" key=\"" + (pki / "quang-tri.key").string() +
-            "\" chain=\"" + (pki / "ca.pem").string() + "\"/>\n<trust anchors=\"" +
-            (pki / "root.pem").string() + "\" crl=\"" + (pki / "crls.pem").string() +
-            "\"/>\n<exchange listen=\"127.0.0.1:" + std::to_string(hub_port) +
-            "\"><client system-id=\"huong-hoa\" organ-id=\"000.00.12.H50\" secret-file=\"" +
-            (pki / "huong-hoa.secret").string() +
-            "\"/><client system-id=\"dakrong\" organ-id=\"000.00.13.H50\" secret-file=\"" +
-            (pki / "dakrong.secret").string() + "\"/></exchange></gateway>\n");
-  start(b, bin, dir / "b", district(pki, "000.00.13.H50", "dakrong", hub_port));
-  // Every accepted document, A -> hub -> B.
-  const auto d0 = Steady::now();
-  const auto t_delivery = d0;
-  const size_t expected = static_cast<size_t>(accepted.load());
-  while (inbox_size(b.api_port) < expected &&
-         std::chrono::duration<double>(Steady::now() - d0).count() < 300) {
+  return -1;
+}
+
+void print_memory(const char* name, pid_t pid, std::string_view field) {
+  const double mb = proc_status_mb(pid, field);
+  if (mb < 0)
+    std::printf("%s: unavailable\n", name);
+  else
+    std::printf("%s: %.1f\n", name, mb);
+}
+
+struct Options {
+  fs::path pki;
+  std::string bin;
+  double seconds = 10;  // per number of connections
+  bool accept_only = false;
+  std::vector<int> connections{16, 64};
+};
+
+std::optional<std::vector<int>> parse_connections(std::string_view list) {
+  std::vector<int> out;
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    const std::string_view item = list.substr(0, comma);
+    int n = 0;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), n);
+    if (ec != std::errc() || end != item.data() + item.size() || n < 1 || n > kMaxConnections)
+      return std::nullopt;
+    out.push_back(n);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+  }
+  if (out.empty()) return std::nullopt;
+  return out;
+}
+
+std::optional<Options> parse_options(int argc, char** argv) {
+  Options o;
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--accept-only") {
+      o.accept_only = true;
+    } else if (arg == "--connections" || arg.starts_with("--connections=")) {
+      std::string list;
+      if (arg == "--connections") {
+        if (++i == argc) return std::nullopt;
+        list = argv[i];
+      } else {
+        list = arg.substr(std::string_view("--connections=").size());
+      }
+      auto c = parse_connections(list);
+      if (!c) return std::nullopt;
+      o.connections = *c;
+    } else if (arg.starts_with("--")) {
+      return std::nullopt;
+    } else {
+      positional.push_back(arg);
+    }
+  }
+  if (positional.size() < 2 || positional.size() > 3) return std::nullopt;
+  o.pki = fs::absolute(positional[0]);
+  o.bin = fs::absolute(positional[1]).string();
+  if (positional.size() == 3) {
+    char* end = nullptr;
+    o.seconds = std::strtod(positional[2].c_str(), &end);
+    if (end == positional[2].c_str() || *end != '\0' || !(o.seconds > 0)) return std::nullopt;
+  }
+  return o;
+}
+
+// Every accepted document, A -> hub -> B: starts the hub and B, waits until
+// B's inbox holds `expected` documents (300 s at most).
+bool measure_delivery(const Options& o, const fs::path& dir, int hub_port, size_t expected) {
+  Process hub_process, b;
+  if (!start(hub_process, o.bin, dir / "hub", hub(o.pki, hub_port))) return false;
+  if (!start(b, o.bin, dir / "b", district(o.pki, "000.00.13.H50", "dakrong", hub_port)))
+    return false;
+  const auto t0 = Steady::now();
+  while (inbox_size(b.api_port) < expected && seconds_since(t0) < 300)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  const double delivery_elapsed = std::chrono::duration<double>(Steady::now() - t_delivery).count();
+  const double elapsed = seconds_since(t0);
   const size_t arrived = inbox_size(b.api_port);
   std::printf(
       "A -> hub -> B: %zu of %zu documents verified in B's inbox %.1f s after the hub and B "
-      "started: "
-      "%.1f docs/s delivered\n",
-      arrived, expected, delivery_elapsed, arrived / delivery_elapsed);
-  std::error_code ec;
-  fs::remove_all(dir, ec);
+      "started (target >= %.0f docs/s): %.1f docs/s delivered\n",
+      arrived, expected, elapsed, kDeliveryTarget, arrived / elapsed);
+  return true;
+}
+
+int run(const Options& o) {
+  auto id = crypto::load_identity({o.pki / "huong-hoa.pem", o.pki / "huong-hoa.key", "", ""});
+  if (!id) {
+    std::cerr << "load_bench: cannot load " << (o.pki / "huong-hoa.key") << "\n";
+    return 2;
+  }
+  // Before any gateway starts: the machine is idle but for these threads.
+  const double raw = raw_rsa_sign_rate(id->key.get(), 2);
+  std::printf("raw RSA-2048 sign/s, %d threads: %.1f (EVP, this process)\n", kSignThreads, raw);
+
+  const fs::path dir = fs::temp_directory_path() / ("edocgw-load-" + random_uuid());
+  gateways().set_dir(dir);
+  const int hub_port = 20000 + static_cast<int>(getpid() % 20000);
+  Process a;
+  if (!start(a, o.bin, dir / "a", district(o.pki, "000.00.12.H50", "huong-hoa", hub_port)))
+    return 2;
+  const std::string url = "http://127.0.0.1:" + std::to_string(a.api_port) + "/v1/documents";
+  std::printf("package bytes: %zu\n", package(0).size());
+  std::printf("submission seconds per phase: %.1f\n", o.seconds);
+
+  std::atomic<int> next_doc{0};
+  size_t accepted = 0;
+  bool legacy_printed = false;
+  for (const int c : o.connections) {
+    const Submission r = submit(url, c, o.seconds, next_doc);
+    const bool legacy = c == 16 && !legacy_printed;
+    legacy_printed = legacy_printed || legacy;
+    print(r, raw, legacy);
+    accepted += static_cast<size_t>(r.accepted);
+  }
+  // VmHWM: the most A's resident set held since it started, so over every
+  // phase above (its start-up holds far less).
+  print_memory("A peak RSS during submission (VmHWM), MB", a.pid, "VmHWM");
+  print_memory("A RSS after submission (VmRSS), MB", a.pid, "VmRSS");
+  std::fflush(stdout);
+  if (o.accept_only) return 0;
+
+  if (!measure_delivery(o, dir, hub_port, accepted)) return 2;
+  print_memory("A RSS at the end (VmRSS), MB", a.pid, "VmRSS");
+  print_memory("A peak RSS at the end (VmHWM), MB", a.pid, "VmHWM");
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto options = parse_options(argc, argv);
+  if (!options) {
+    std::cerr << "usage: load_bench PKI_DIR EDOCGW_BINARY [SECONDS] [--accept-only] "
+                 "[--connections 16,64]\n";
+    return 2;
+  }
+  watch_signals();  // before any other thread starts
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  signal(SIGPIPE, SIG_IGN);
+  int status = 2;
+  try {
+    status = run(*options);
+  } catch (const std::exception& e) {
+    std::cerr << "load_bench: " << e.what() << "\n";
+  }
+  std::fflush(stdout);
+  gateways().stop_all();
+  return status;
 }
