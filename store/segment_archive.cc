@@ -557,19 +557,31 @@ Status SegmentArchive::start_next_segment() {
 }
 
 Result<std::string> SegmentArchive::read(const PackageRef& ref) const {
-  const auto path = segment_path(ref.segment);
+  auto body = read_record(folder_, ref, options_.max_record_bytes);
+  if (!body) return body.error();
+  if (!*body)
+    return make_error(Errc::invalid, "package ref to segment " + segment_file_name(ref.segment) +
+                                         " at byte " + std::to_string(ref.offset) +
+                                         ": the segment does not exist (dropped by retention?)");
+  return std::move(**body);
+}
+
+Result<std::optional<std::string>> SegmentArchive::read_record(const std::filesystem::path& folder,
+                                                               const PackageRef& ref,
+                                                               std::uint64_t max_record_bytes) {
+  const auto path = folder / segment_file_name(ref.segment);
   const std::string where =
       "segment " + segment_file_name(ref.segment) + " at byte " + std::to_string(ref.offset);
   auto refuse = [&](const std::string& why) {
     return make_error(Errc::invalid, "package ref to " + where + ": " + why);
   };
-  if (ref.length > options_.max_record_bytes)
+  if (ref.length > max_record_bytes)
     return refuse("its length " + std::to_string(ref.length) +
-                  " is above the archive's max record size of " +
-                  std::to_string(options_.max_record_bytes) + " bytes");
+                  " is above the archive's max record size of " + std::to_string(max_record_bytes) +
+                  " bytes");
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
-    if (errno == ENOENT) return refuse("the segment does not exist (dropped by retention?)");
+    if (errno == ENOENT) return std::optional<std::string>();
     if (errno == ELOOP) return refuse("the segment is a symbolic link, which is never followed");
     return sys_error("cannot open", path);
   }
@@ -603,7 +615,39 @@ Result<std::string> SegmentArchive::read(const PackageRef& ref) const {
                       : sys_error("cannot read", path);
   if (sha256(body) != h.body_sha256)
     return refuse("the body was changed: its bytes do not match its SHA-256");
-  return body;
+  return std::optional<std::string>(std::move(body));
+}
+
+std::string package_ref_name(const PackageRef& ref) {
+  return std::string(kSegmentsFolder) + "/" + segment_file_name(ref.segment) + "@" +
+         std::to_string(ref.offset) + "+" + std::to_string(ref.length);
+}
+
+std::optional<PackageRef> parse_package_ref_name(std::string_view name,
+                                                 std::string_view sha256_hex) {
+  const std::string prefix = std::string(kSegmentsFolder) + "/";
+  if (name.substr(0, prefix.size()) != prefix) return std::nullopt;
+  name.remove_prefix(prefix.size());
+  // NNNNNNNNNNNN.seg@OFFSET+LENGTH, every number plain decimal digits.
+  auto number = [](std::string_view digits, std::uint64_t& out) {
+    if (digits.empty() || digits.size() > 19) return false;
+    out = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return false;
+      out = out * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return true;
+  };
+  const auto dot = name.find(".seg@");
+  const auto plus = name.find('+');
+  if (dot != 12 || plus == std::string_view::npos || plus < dot + 5) return std::nullopt;
+  PackageRef ref;
+  if (!number(name.substr(0, dot), ref.segment) ||
+      !number(name.substr(dot + 5, plus - dot - 5), ref.offset) ||
+      !number(name.substr(plus + 1), ref.length))
+    return std::nullopt;
+  ref.sha256_hex = std::string(sha256_hex);
+  return ref;
 }
 
 Result<std::vector<std::uint64_t>> SegmentArchive::segments() const {

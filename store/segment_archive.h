@@ -110,6 +110,17 @@ struct PackageRef {
 // The file name of segment `sequence` ("000000000001.seg").
 std::string segment_file_name(std::uint64_t sequence);
 
+// The archive's folder in a gateway's data-dir.
+inline constexpr std::string_view kSegmentsFolder = "segments";
+
+// How the signature log and people name a body: its place relative to the
+// data-dir, "segments/000000000001.seg@OFFSET+LENGTH" (the SHA-256 is logged
+// beside it). parse_package_ref_name() reads it back (nullopt for any other
+// text), with the SHA-256 given.
+std::string package_ref_name(const PackageRef& ref);
+std::optional<PackageRef> parse_package_ref_name(std::string_view name,
+                                                 std::string_view sha256_hex);
+
 class SegmentArchive {
  public:
   struct Options {
@@ -151,6 +162,13 @@ class SegmentArchive {
   // and the max record size, the record's header against the ref, and the
   // body against its SHA-256. Errors name the segment and the offset.
   Result<std::string> read(const PackageRef& ref) const;
+  // The same check and read without an open archive: no lock is taken, so an
+  // auditor can read a live gateway's folder or a copy of it. nullopt when
+  // the segment file does not exist (dropped by retention); an error when
+  // it exists and does not hold that record.
+  static Result<std::optional<std::string>> read_record(const std::filesystem::path& folder,
+                                                        const PackageRef& ref,
+                                                        std::uint64_t max_record_bytes);
 
   // Sequence numbers of the segments in the folder, ascending.
   Result<std::vector<std::uint64_t>> segments() const;
