@@ -269,7 +269,9 @@ struct Pass {
       ++report.refused_unkept;  // a refusal: the log says no body was kept
       return;
     }
-    auto bytes = read_confined(options.data_dir, package, kMaxArchivedPackage);
+    auto bytes = options.read_package
+                     ? options.read_package(package, payload.value("package_sha256", ""))
+                     : read_confined(options.data_dir, package, kMaxArchivedPackage);
     if (!bytes) {
       report.problems.push_back(record_name(r.seq, payload) + " names its package as " +
                                 bytes.error().message);
@@ -580,7 +582,7 @@ std::vector<std::string> proof_hex(const std::vector<Hash>& proof) {
 }  // namespace
 
 Result<nlohmann::json> make_bundle(const std::filesystem::path& data_dir,
-                                   const std::string& document) {
+                                   const std::string& document, const PackageReader& read_package) {
   auto scan = full_scan(data_dir, document);
   if (!scan) return scan.error();
   if (!scan->found)
@@ -645,7 +647,8 @@ Result<nlohmann::json> make_bundle(const std::filesystem::path& data_dir,
       {"package", nullptr}};
   const std::string package = e.value("package", "");
   if (!package.empty()) {
-    auto bytes = read_confined(data_dir, package, kMaxArchivedPackage);
+    auto bytes = read_package ? read_package(package, e.value("package_sha256", ""))
+                              : read_confined(data_dir, package, kMaxArchivedPackage);
     if (!bytes)
       return make_error(Errc::invalid, "record " + std::to_string(index) +
                                            " names its package as " + bytes.error().message);

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,6 +29,14 @@
 
 namespace edocgw::audit {
 
+// Reads a package body a record names, given the name and the logged
+// SHA-256: nullopt when it is gone (purged by retention), an error when the
+// name is not one it can read or the bytes there are not the record named.
+// The gateway gives one that reads its segment archive; without one, names
+// are files under the data-dir (read_confined).
+using PackageReader = std::function<Result<std::optional<std::string>>(
+    const std::string& name, const std::string& sha256_hex)>;
+
 struct AuditOptions {
   std::filesystem::path data_dir;
   // Anchors for the checkpoint signer's chain and for re-verifying packages;
@@ -35,6 +44,7 @@ struct AuditOptions {
   // certificate only and packages are compared by SHA-256 only.
   const crypto::TrustStore* trust = nullptr;
   bool packages = true;  // read and re-verify the archived packages
+  PackageReader read_package;
   // Checkpoints kept by the auditor from before: each must match the log.
   std::vector<std::string> kept_checkpoints;
   // From the gateway's configuration (--config): every checkpoint's origin
@@ -77,7 +87,8 @@ std::string to_text(const AuditReport& report);
 // The bundle proving the first record of DOCUMENT (the gateway's id or the
 // edXML DocumentId), with the smallest checkpoint that covers it.
 Result<nlohmann::json> make_bundle(const std::filesystem::path& data_dir,
-                                   const std::string& document);
+                                   const std::string& document,
+                                   const PackageReader& read_package = {});
 
 struct BundleCheck {
   bool ok = false;

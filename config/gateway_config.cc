@@ -623,9 +623,9 @@ Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& pat
   if (std::string(g.name()) != "gateway") {
     return r.error(g, "the root element must be <gateway>, not <" + std::string(g.name()) + ">");
   }
-  if (auto st =
-          r.only(g, {"organ-id", "name", "data-dir"},
-                 {"identity", "trust", "api", "exchange", "adapters", "routes", "signature-log"});
+  if (auto st = r.only(
+          g, {"organ-id", "name", "data-dir"},
+          {"identity", "trust", "api", "exchange", "adapters", "routes", "signature-log", "store"});
       !st) {
     return st.error();
   }
@@ -756,6 +756,39 @@ Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& pat
       if (!d || d->count() < 100)
         return r.error(sl, "checkpoint-every must be a duration of at least 100ms, like \"60s\"");
       c.checkpoint_every = *d;
+    }
+  }
+
+  // <store>
+  if (const pugi::xml_node st = g.child("store")) {
+    if (auto ok = r.only(st, {"segment-size", "retention"}); !ok) return ok.error();
+    c.store.line = r.line(st);
+    if (st.attribute("segment-size")) {
+      auto size = parse_size(st.attribute("segment-size").as_string());
+      if (!size) return r.error(st, "segment-size: " + size.error().message);
+      if (*size < 4096 || *size > (std::uint64_t{4} << 30))
+        return r.error(st, "segment-size must be between 4KB and 4GB");
+      c.store.segment_bytes = *size;
+    }
+    if (st.attribute("retention")) {
+      // Days ("3650d"), or any duration parse_duration reads ("90s" for tests).
+      const std::string v = st.attribute("retention").as_string();
+      std::int64_t seconds = 0;
+      if (!v.empty() && v.back() == 'd') {
+        const std::string digits = v.substr(0, v.size() - 1);
+        if (digits.empty() || digits.size() > 6 ||
+            digits.find_first_not_of("0123456789") != std::string::npos)
+          return r.error(st, "retention=\"" + v + "\" is not a number of days such as 3650d");
+        seconds = std::stoll(digits) * 86'400;
+      } else {
+        auto d = parse_duration(v);
+        if (!d)
+          return r.error(st, "retention=\"" + v + "\" is not a duration such as 3650d or 12h");
+        seconds = std::chrono::duration_cast<std::chrono::seconds>(*d).count();
+      }
+      if (seconds < 1)
+        return r.error(st, "retention must be at least 1s (leave it out to keep every body)");
+      c.store.retention = std::chrono::seconds(seconds);
     }
   }
 

@@ -183,6 +183,17 @@ struct AdapterConfig {
   int line = 0;
 };
 
+// <store segment-size="256MB" retention="3650d"/>: the embedded store.
+struct StoreConfig {
+  // Package bodies are appended to segment files of about this size;
+  // retention drops whole segments.
+  std::uint64_t segment_bytes = std::uint64_t{256} << 20;
+  // Bodies older than this are purged (whole segments, none that pending
+  // work needs); zero: kept until `edocgw purge`.
+  std::chrono::seconds retention{0};
+  int line = 0;
+};
+
 struct GatewayConfig {
   std::filesystem::path source;  // the file it was read from
   std::string organ_id;
@@ -194,6 +205,7 @@ struct GatewayConfig {
   std::optional<ExchangeConfig> exchange;
   std::vector<AdapterConfig> adapters;
   RouteTable routes;
+  StoreConfig store;
   // <signature-log checkpoint-every="60s"/>: how often a checkpoint is signed
   // (when records were added since the last one).
   std::chrono::milliseconds checkpoint_every{60000};

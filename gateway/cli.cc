@@ -24,6 +24,8 @@
 #include "gateway/cli_args.h"
 #include "gateway/config_check.h"
 #include "gateway/gateway.h"
+#include "gateway/store.h"
+#include "store/segment_archive.h"
 #include "util/bytes.h"
 #include "util/time.h"
 
@@ -48,6 +50,9 @@ constexpr const char* kUsage = R"(usage: edocgw COMMAND [OPTIONS]
   routes explain --config gateway.xml --to ORGAN_ID
 
   serve  --config gateway.xml
+  purge  (--config gateway.xml | --data-dir DIR) --before DATE
+         (retention: drops whole segments of package bodies older than DATE, YYYY-MM-DD or
+          RFC 3339, that no pending work needs; the gateway must be stopped)
 
   audit verify (--config gateway.xml | --data-dir DIR [--trust ANCHORS.pem]) [--keep OLD.note]...
                [--no-packages] [--json]
@@ -439,6 +444,19 @@ Result<AuditSource> audit_source(const Args& args) {
   return src;
 }
 
+// The auditor's reader of archived bodies: the segment archive's records
+// (read without its lock, so a running gateway's data-dir can be audited),
+// and files under the data-dir for names of the earlier layout.
+audit::PackageReader archived_packages(const std::filesystem::path& data_dir) {
+  return [data_dir](const std::string& name,
+                    const std::string& sha256) -> Result<std::optional<std::string>> {
+    if (auto ref = store::parse_package_ref_name(name, sha256))
+      return store::SegmentArchive::read_record(data_dir / store::kSegmentsFolder, *ref,
+                                                audit::kMaxArchivedPackage);
+    return audit::read_confined(data_dir, name, audit::kMaxArchivedPackage);
+  };
+}
+
 // A bundle holds one package (base64) and a few certificates.
 constexpr size_t kMaxBundleBytes = audit::kMaxArchivedPackage / 3 * 4 + (1u << 20);
 
@@ -452,6 +470,7 @@ int cmd_audit_verify(const std::vector<std::string>& argv) {
   options.data_dir = src->data_dir;
   options.trust = src->trust ? &*src->trust : nullptr;
   options.packages = !args->flag("--no-packages");
+  options.read_package = archived_packages(src->data_dir);
   options.expected_origin = src->origin;
   options.expected_signer_der = src->signer_der;
   for (const auto& kept : args->all("--keep")) {
@@ -472,13 +491,62 @@ int cmd_audit_verify(const std::vector<std::string>& argv) {
   return report.ok ? kExitOk : kExitInvalid;
 }
 
+int cmd_purge(const std::vector<std::string>& argv) {
+  auto args = Args::parse(argv, {{"--config", "--data-dir", "--before"}, {"--json"}});
+  if (!args) return usage_error(args.error().message);
+  if (!args->positional().empty()) return usage_error("purge takes no positional argument");
+  const auto before_text = args->get("--before");
+  if (!before_text) return usage_error("purge needs --before DATE (YYYY-MM-DD or RFC 3339)");
+  std::string when = *before_text;
+  if (when.size() == 10) when += "T00:00:00Z";  // a date: its start, UTC
+  auto before = parse_rfc3339(when);
+  if (!before)
+    return usage_error("--before " + *before_text + " is not YYYY-MM-DD or an RFC 3339 time");
+  std::filesystem::path data_dir;
+  std::uint64_t segment_bytes = config::StoreConfig().segment_bytes;
+  if (auto config_path = args->get("--config")) {
+    if (args->get("--data-dir")) return usage_error("give --config or --data-dir, not both");
+    auto config = config::load_config(*config_path);
+    if (!config) return fail_with(config.error());
+    data_dir = config->data_dir;
+    segment_bytes = config->store.segment_bytes;
+  } else if (auto dir = args->get("--data-dir")) {
+    data_dir = *dir;
+  } else {
+    return usage_error("give --config gateway.xml or --data-dir DIR");
+  }
+  if (!std::filesystem::exists(data_dir / "edocgw.sqlite"))
+    return fail_with(make_error(Errc::io, data_dir.string() + " holds no edocgw store"));
+  auto store = gateway::Store::open(data_dir, segment_bytes);
+  if (!store) {
+    std::cerr << "edocgw: cannot open the store (a running gateway holds it; stop it first)\n";
+    return fail_with(store.error());
+  }
+  for (const auto& n : (*store)->notices()) std::cerr << "edocgw: " << n << "\n";
+  auto report = (*store)->purge(before->time_since_epoch().count());
+  if (!report) return fail_with(report.error());
+  if (args->flag("--json")) {
+    std::cout << nlohmann::json{{"segments_removed", report->segments},
+                                {"packages_purged", report->packages},
+                                {"kept_from_segment", report->kept_from_segment}}
+                     .dump(2)
+              << "\n";
+  } else {
+    std::cout << "purged " << report->packages << " package bodies in " << report->segments
+              << " segment(s); kept from segment "
+              << store::segment_file_name(report->kept_from_segment) << "\n";
+  }
+  return kExitOk;
+}
+
 int cmd_audit_prove(const std::vector<std::string>& argv) {
   auto args = Args::parse(argv, {{"--config", "--data-dir", "--out"}, {}});
   if (!args) return usage_error(args.error().message);
   if (args->positional().size() != 1) return usage_error("audit prove takes one DOCUMENT_ID");
   auto src = audit_source(*args);
   if (!src) return fail_with(src.error());
-  auto bundle = audit::make_bundle(src->data_dir, args->positional()[0]);
+  auto bundle =
+      audit::make_bundle(src->data_dir, args->positional()[0], archived_packages(src->data_dir));
   if (!bundle) return fail_with(bundle.error());
   const std::string text =
       bundle->dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
@@ -561,6 +629,7 @@ int run(const std::vector<std::string>& args) {
     if (!sargs->get("--config")) return usage_error("serve needs --config gateway.xml");
     return gateway::serve(*sargs->get("--config"));
   }
+  if (cmd == "purge") return cmd_purge(rest);
   if (cmd == "audit" && sub("verify")) return cmd_audit_verify(rest2);
   if (cmd == "audit" && sub("prove")) return cmd_audit_prove(rest2);
   if (cmd == "audit" && sub("check-bundle")) return cmd_audit_check_bundle(rest2);

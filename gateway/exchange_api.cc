@@ -361,10 +361,10 @@ HttpResponse Gateway::handle_exchange(const HttpRequest& r) {
     const std::string package_id = random_uuid();
     // Valid, or unsigned where the <accept> policy for this sender allows it.
     const bool accepted = report.accepted();
-    if (auto st = pipeline_->log_verification(*c, report, kind, accepted ? package_id : ""); !st) {
-      return finish(fail(503, "the signature log cannot be written: " + st.error().message, true));
-    }
     if (!accepted) {
+      if (auto st = pipeline_->log_verification(*c, report, kind, ""); !st)
+        return finish(
+            fail(503, "the signature log cannot be written: " + st.error().message, true));
       metrics_.inc("edocgw_hub_refused_total{reason=\"verification\"}");
       log_warn("hub refused a package", {{"from", from}, {"reason", report.reason}});
       return finish(fail(422, report.reason, true));
@@ -386,7 +386,13 @@ HttpResponse Gateway::handle_exchange(const HttpRequest& r) {
       m.notation = route->notation;
       rows.push_back(std::move(m));
     }
-    if (auto st = store_->add_mail(rows, package); !st) {
+    if (auto st = store_->add_mail(rows, package,
+                                   [&](const std::string& package_name) {
+                                     return pipeline_->log_verification(*c, report, kind,
+                                                                        package_id, package_name,
+                                                                        /*durable=*/false);
+                                   });
+        !st) {
       (void)pipeline_->log_discard(*c, package_id, report.document_id,
                                    "not stored: " + st.error().message);
       return finish(fail(503, "not stored: " + st.error().message, true));
@@ -448,8 +454,11 @@ HttpResponse Gateway::handle_exchange(const HttpRequest& r) {
         return finish(fail(503, st.error().message));
       return finish(ok());
     }
-    auto bytes = store_->read_package((*m)->package_id);
-    if (!bytes) return finish(fail(503, bytes.error().message));
+    auto read = store_->read_package((*m)->package_id);
+    if (!read) return finish(fail(503, read.error().message));
+    if (!*read)
+      return finish(fail(410, "the package of document " + doc + " was purged by retention"));
+    std::string* bytes = &**read;
     if ((*m)->status == "new") (void)store_->set_mail_status((*m)->id, "processing");
     if (path == "/downloadEdoc") {
       HttpResponse raw;

@@ -1,5 +1,6 @@
 #include "gateway/gateway.h"
 
+#include <algorithm>
 #include <csignal>
 #include <thread>
 
@@ -37,7 +38,7 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const std::filesystem::path& co
   if (!loaded) return loaded.error();
   for (const auto& w : loaded->warnings) log_warn(w);
   g->config_ = std::make_shared<const LoadedConfig>(std::move(*loaded));
-  auto store = Store::open(g->config_->config.data_dir);
+  auto store = Store::open(g->config_->config.data_dir, g->config_->config.store.segment_bytes);
   if (!store) return store.error();
   g->store_ = std::move(*store);
   std::vector<std::string> notices;
@@ -46,6 +47,8 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const std::filesystem::path& co
   if (!log) return log.error();
   for (const auto& n : notices) log_warn(n);
   g->signature_log_ = std::move(*log);
+  for (const auto& n : g->store_->notices()) log_warn(n);
+  g->store_->set_log_sync([log = g->signature_log_.get()] { return log->sync(); });
   g->pipeline_ = std::make_unique<Pipeline>(*g->store_, g->metrics_, *g->signature_log_,
                                             [gw = g.get()] { return gw->config(); });
   return g;
@@ -152,6 +155,13 @@ void Gateway::sync_repeating(const LoadedConfig& config) {
       wanted["pickup:" + name] = {a->pickup_interval(), [this, name] { pipeline_->pick_up(name); }};
     // (arm_repeating runs each of them through run_job.)
   }
+  if (const auto retention = config.config.store.retention; retention.count() > 0) {
+    // Often enough that bodies go soon after they expire, at most hourly.
+    const auto every = std::clamp<std::chrono::milliseconds>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(retention) / 4,
+        std::chrono::seconds(1), std::chrono::hours(1));
+    wanted["retention:store"] = {every, [this] { purge_expired(); }};
+  }
   std::lock_guard lock(repeating_mutex_);
   auto retire = [&](std::map<std::string, Repeating>::iterator it) {
     asio::steady_timer* timer = it->second.timer.get();
@@ -171,6 +181,23 @@ void Gateway::sync_repeating(const LoadedConfig& config) {
     asio::post(t->get_executor(), [this, t, key = key, interval = job.first, fn = job.second] {
       arm_repeating(t, key, interval, fn);
     });
+  }
+}
+
+void Gateway::purge_expired() {
+  const auto retention = config()->config.store.retention;
+  if (retention.count() <= 0) return;
+  const std::int64_t before = now_seconds().time_since_epoch().count() - retention.count();
+  auto report = store_->purge(before);
+  if (!report) {
+    metrics_.inc("edocgw_job_failures_total{job=\"retention\"}");
+    log_error("retention could not purge", {{"error", report.error().message}});
+    return;
+  }
+  if (report->packages > 0 || report->segments > 0) {
+    metrics_.inc("edocgw_purged_packages_total", static_cast<double>(report->packages));
+    log_info("retention purged package bodies", {{"packages", std::to_string(report->packages)},
+                                                 {"segments", std::to_string(report->segments)}});
   }
 }
 

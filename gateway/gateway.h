@@ -67,6 +67,8 @@ class Gateway {
 
   void schedule_delivery();
   void schedule_checkpoint();
+  // Retention (<store retention=...>): purges bodies older than the window.
+  void purge_expired();
   // Signs a checkpoint of the signature log now (POST /v1/audit/checkpoint).
   Result<std::string> checkpoint();
   // Starts, restarts (new interval) or stops the polling and pickup timers

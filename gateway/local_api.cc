@@ -202,9 +202,13 @@ HttpResponse Gateway::handle_local(const HttpRequest& r) {
       if (s.size() == 3 && r.method == "GET") {
         auto bytes = store_->read_package(s[2]);
         if (!bytes) return finish(error_response(503, "store_unavailable", bytes.error().message));
+        if (!*bytes)
+          return finish(error_response(410, "purged",
+                                       "the package of inbox document " + s[2] +
+                                           " was purged by retention; its report is kept"));
         HttpResponse resp;
         resp.content_type = "application/xml";
-        resp.body = std::move(*bytes);
+        resp.body = std::move(**bytes);
         return finish(resp);
       }
       if (s.size() == 4 && s[3] == "report" && r.method == "GET") {

@@ -129,7 +129,8 @@ crypto::VerificationReport Pipeline::verify(const LoadedConfig& config, const st
 
 Status Pipeline::log_verification(const LoadedConfig& config,
                                   const crypto::VerificationReport& report,
-                                  const std::string& message_type, const std::string& id) {
+                                  const std::string& message_type, const std::string& id,
+                                  const std::string& package_name, bool durable) {
   const auto full = crypto::to_json(report);
   nlohmann::json e = {{"time", format_rfc3339(now_seconds())},
                       {"event", "verify"},
@@ -138,7 +139,7 @@ Status Pipeline::log_verification(const LoadedConfig& config,
                       {"document", id},
                       {"document_id", report.document_id},
                       {"from", report.sender_organ_id},
-                      {"package", id.empty() ? "" : "packages/" + id + ".xml"},
+                      {"package", package_name},
                       {"package_sha256", report.package_sha256},
                       {"signer", report.signer ? report.signer->sha256_fingerprint : ""},
                       {"outcome", crypto::state_name(report.state)},
@@ -159,7 +160,7 @@ Status Pipeline::log_verification(const LoadedConfig& config,
   nlohmann::json fingerprints = nlohmann::json::array();
   for (const auto& der : certs) fingerprints.push_back(sha256_hex(der));
   e["certificates"] = fingerprints;
-  return log_.append_event(std::move(e), certs);
+  return log_.append_event(std::move(e), certs, durable);
 }
 
 Status Pipeline::log_discard(const LoadedConfig& config, const std::string& id,
@@ -207,7 +208,8 @@ Result<Pipeline::Queued> Pipeline::queue(const LoadedConfig& config,
     r.status = "pending";
     row.recipients.push_back(std::move(r));
   }
-  // The signature is logged before the document exists anywhere else.
+  // The signature is logged, naming the archived bytes, before the rows
+  // that make the document exist (Store::submit's group commit).
   const auto& signer = *config.signer;
   const std::vector<std::string>& certs = signer.certificates_der();
   nlohmann::json fingerprints = nlohmann::json::array();
@@ -220,7 +222,7 @@ Result<Pipeline::Queued> Pipeline::queue(const LoadedConfig& config,
                           {"document", row.id},
                           {"document_id", q.document_id},
                           {"to", q.recipients},
-                          {"package", "packages/" + row.id + ".xml"},
+                          {"package", ""},  // the archive's name, set below
                           {"package_sha256", row.package_sha256},
                           {"signer", signer.signer().sha256_fingerprint},
                           {"certificates", fingerprints},
@@ -228,13 +230,14 @@ Result<Pipeline::Queued> Pipeline::queue(const LoadedConfig& config,
                           {"checked_at", signed_at},
                           {"config_sha256", config.config.sha256}};
   if (q.business_type != 0) event["business_type"] = business_name(q.business_type);
-  // Flushed once the package file is on disk, before the rows that make it a document.
-  if (auto st = log_.append_event(std::move(event), certs, /*durable=*/false); !st)
-    return st.error();
   auto stored =
-      store_.submit(row, signed_package, q.idempotency_key, [this] { return log_.sync(); });
-  // The signing record names packages/ID.xml; when the store did not keep
-  // it, say so, so that the auditor does not call the body purged.
+      store_.submit(row, signed_package, q.idempotency_key, [&](const std::string& package_name) {
+        event["package"] = package_name;
+        return log_.append_event(event, certs, /*durable=*/false);
+      });
+  // The signing record names the archived bytes; when the store did not
+  // keep a document of them, say so, so that the auditor does not call the
+  // body purged.
   if (!stored || stored->repeated) {
     (void)log_discard(config, row.id, q.document_id,
                       stored ? "a repeat of document " + stored->id +
@@ -354,7 +357,11 @@ HttpResponse Pipeline::follow_up(const std::string& document, const FollowUpRequ
   if (base.empty()) {
     auto bytes = store_.read_package(d.id);
     if (!bytes) return error_response(503, "store_unavailable", bytes.error().message);
-    base = std::move(*bytes);
+    if (!*bytes)
+      return error_response(410, "purged",
+                            "the package of document " + d.id +
+                                " was purged by retention: give \"package\" for the follow-up");
+    base = std::move(**bytes);
   }
   edxml::FollowUp f;
   f.type = request.type;
@@ -374,8 +381,9 @@ Result<std::string> Pipeline::reply_status(const LoadedConfig& config, const Inb
                                            const std::string& description) {
   auto original = store_.read_package(about.id);
   const TimePoint at = now_seconds();
-  edxml::StatusInfo status = status_about(config, original ? *original : std::string(),
-                                          about.document_id, code, description, at);
+  edxml::StatusInfo status =
+      status_about(config, original && *original ? **original : std::string(), about.document_id,
+                   code, description, at);
   status.response_for.organ_id = about.sender;
   if (config.config.routes.match(about.sender) == nullptr) {
     return make_error(Errc::invalid, "no route leads back to " + about.sender);
@@ -436,7 +444,8 @@ HttpResponse Pipeline::send_document_status(const std::string& document, const s
   auto package = store_.read_package(d.id);
   if (!package) return error_response(503, "store_unavailable", package.error().message);
   const TimePoint at = now_seconds();
-  edxml::StatusInfo status = status_about(*config, *package, d.document_id, code, description, at);
+  edxml::StatusInfo status = status_about(*config, *package ? **package : std::string(),
+                                          d.document_id, code, description, at);
   nlohmann::json ids = nlohmann::json::array();
   for (const auto& r : d.recipients) {
     if (!only.empty() && std::find(only.begin(), only.end(), r.organ_id) == only.end()) continue;
@@ -520,8 +529,13 @@ bool Pipeline::deliver_one(const LoadedConfig& config, const DueDelivery& d) {
                                  now() + backoff(retry_, d.attempts));
     return true;
   }
-  adapters::OutgoingPackage out{d.document, d.document_id,     d.sender, {d.organ_id},
-                                d.kind,     std::move(*bytes), ""};
+  if (!*bytes) {  // retention never purges a pending recipient's package: a bug if seen
+    (void)store_.record_delivery(d.document, d.organ_id, false, true,
+                                 "the package was purged by retention", "", 0);
+    return true;
+  }
+  adapters::OutgoingPackage out{d.document, d.document_id,      d.sender, {d.organ_id},
+                                d.kind,     std::move(**bytes), ""};
   auto receipt = adapter->deliver(out);
   const std::string series = "{adapter=\"" + adapter->name() + "\"}";
   if (receipt) {
@@ -725,12 +739,9 @@ void Pipeline::take_incoming(const LoadedConfig& config, adapters::Adapter& adap
   }
   const bool accepted = accepted_verification(row.verification);
 
-  if (auto st = log_verification(config, report, row.kind, row.id); !st) {
-    // Not acknowledged: the exchange offers it again on the next poll.
-    log_error("cannot append to the signature log", {{"error", st.error().message}});
-    return;
-  }
-  auto stored = store_.add_inbox(row, incoming.bytes);
+  auto stored = store_.add_inbox(row, incoming.bytes, [&](const std::string& package_name) {
+    return log_verification(config, report, row.kind, row.id, package_name, false);
+  });
   if (!stored) {
     // Not acknowledged: the exchange offers it again on the next poll.
     log_error("cannot store an incoming package", {{"error", stored.error().message}});

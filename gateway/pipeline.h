@@ -86,13 +86,16 @@ class Pipeline {
   // the sender and `adapter`, the adapter the package came through).
   crypto::VerificationReport verify(const LoadedConfig& config, const std::string& package,
                                     const std::string& adapter = {}) const;
-  // Appends a verification to the signature log. `id` names the stored
-  // package (packages/ID.xml), "" when its bytes are not kept.
+  // Appends a verification to the signature log. `id` is the stored
+  // package's id and `package_name` where its bytes are
+  // (store::package_ref_name), both "" when its bytes are not kept. With
+  // durable=false the caller flushes the log (a Store LogRecord).
   Status log_verification(const LoadedConfig& config, const crypto::VerificationReport& report,
-                          const std::string& message_type, const std::string& id);
-  // Appends that the package a record above named as packages/ID.xml was
-  // not kept after all (a repeat, a store failure): the auditor then says
-  // "never kept", not "purged".
+                          const std::string& message_type, const std::string& id,
+                          const std::string& package_name = "", bool durable = true);
+  // Appends that the package of document `id`, logged above, was not kept
+  // after all (a repeat, a store failure): the auditor then says "never
+  // kept", not "purged".
   Status log_discard(const LoadedConfig& config, const std::string& id,
                      const std::string& document_id, const std::string& reason);
 

@@ -67,7 +67,9 @@ class StatementCache {
 
 namespace {
 
-constexpr const char* kSchema = R"sql(
+// Version 1 of the schema (user_version 1): the rows. Written with IF NOT
+// EXISTS because data-dirs made before user_version was kept have it already.
+constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE IF NOT EXISTS documents (
   id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',
   document_id TEXT NOT NULL, sender TEXT NOT NULL, subject TEXT NOT NULL DEFAULT '',
@@ -126,6 +128,26 @@ CREATE TABLE IF NOT EXISTS hub_agencies (
   id TEXT NOT NULL);
 )sql";
 
+// Version 2: package bytes live in the segment archive (DATA_DIR/segments);
+// this table says where, for every id that has a body (documents.id,
+// inbox.id, mailbox.package_id). purged_at: when retention dropped the
+// segment holding it (0: still there). Package files of the version 1
+// layout (DATA_DIR/packages/ID.xml) are not migrated: nothing was deployed.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE packages (
+  id TEXT PRIMARY KEY, seg INTEGER NOT NULL, pos INTEGER NOT NULL, len INTEGER NOT NULL,
+  sha256 TEXT NOT NULL, stored_at INTEGER NOT NULL, purged_at INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX packages_by_segment ON packages(seg);
+)sql";
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+// Applied in order, each in a transaction with its user_version.
+constexpr Migration kMigrations[] = {{1, kSchemaV1}, {2, kSchemaV2}};
+constexpr int kSchemaVersion = 2;
+
 // A prepared statement with positional binding; finalised on scope exit.
 class Stmt {
  public:
@@ -159,6 +181,7 @@ class Stmt {
                                       static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
   }
   std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+  bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   Error error(const std::string& what) const {
     return make_error(Errc::io, what + ": " + sqlite3_errmsg(db_));
   }
@@ -208,12 +231,16 @@ class Transaction {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& data_dir) {
+Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& data_dir,
+                                           std::uint64_t segment_bytes) {
   std::error_code ec;
-  std::filesystem::create_directories(data_dir / "packages", ec);
-  if (ec)
-    return make_error(Errc::io,
-                      "cannot create " + (data_dir / "packages").string() + ": " + ec.message());
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) return make_error(Errc::io, "cannot create " + data_dir.string() + ": " + ec.message());
+  // The archive first: its lock keeps a second gateway off this data-dir.
+  store::SegmentArchive::Options options;
+  options.max_segment_bytes = segment_bytes;
+  auto archive = store::SegmentArchive::open(data_dir / store::kSegmentsFolder, options);
+  if (!archive) return archive.error();
   sqlite3* db = nullptr;
   const auto path = data_dir / "edocgw.sqlite";
   if (sqlite3_open_v2(path.c_str(), &db,
@@ -223,26 +250,53 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& data_dir
     sqlite3_close(db);
     return make_error(Errc::io, "cannot open " + path.string() + ": " + msg);
   }
-  std::unique_ptr<Store> store(new Store(db, data_dir));
+  std::unique_ptr<Store> store(new Store(db, data_dir, std::move(*archive)));
   sqlite3_busy_timeout(db, 10000);
   for (const char* pragma :
        {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
     if (auto st = store->exec(pragma); !st) return st.error();
   }
-  if (auto st = store->exec(kSchema); !st) return st.error();
-  // Stores made before idempotency keys recorded their body: add the column
-  // (SQLite has no ADD COLUMN IF NOT EXISTS: table_info tells).
-  if (!store->has_column("idempotency", "body_sha256")) {
-    if (auto st =
-            store->exec("ALTER TABLE idempotency ADD COLUMN body_sha256 TEXT NOT NULL DEFAULT ''");
-        !st)
-      return st.error();
-  }
+  if (auto st = store->migrate(); !st) return st.error();
   return store;
 }
 
-Store::Store(sqlite3* db, std::filesystem::path data_dir)
-    : db_(db), statements_(std::make_unique<StatementCache>(db)), data_dir_(std::move(data_dir)) {}
+Status Store::migrate() {
+  int version = 0;
+  {
+    Stmt v(*statements_, "PRAGMA user_version");
+    if (!v.ok() || v.step() != SQLITE_ROW) return v.error("cannot read the schema version");
+    version = static_cast<int>(v.integer(0));
+  }
+  if (version > kSchemaVersion)
+    return make_error(Errc::unsupported,
+                      (data_dir_ / "edocgw.sqlite").string() + " has schema version " +
+                          std::to_string(version) + ", made by a newer edocgw (this one knows " +
+                          std::to_string(kSchemaVersion) + "); run that version or a newer one");
+  for (const auto& m : kMigrations) {
+    if (m.version <= version) continue;
+    Transaction tx(db_);
+    if (!tx.ok()) return make_error(Errc::io, std::string("cannot begin: ") + sqlite3_errmsg(db_));
+    if (auto st = exec(m.sql); !st) return st;
+    if (m.version == 1 && !has_column("idempotency", "body_sha256")) {
+      // Made before idempotency keys recorded their body (no ADD COLUMN IF
+      // NOT EXISTS in SQLite: table_info tells).
+      if (auto st = exec("ALTER TABLE idempotency ADD COLUMN body_sha256 TEXT NOT NULL DEFAULT ''");
+          !st)
+        return st;
+    }
+    const std::string set = "PRAGMA user_version = " + std::to_string(m.version);
+    if (auto st = exec(set.c_str()); !st) return st;
+    if (auto st = tx.commit(); !st) return st;
+  }
+  return {};
+}
+
+Store::Store(sqlite3* db, std::filesystem::path data_dir,
+             std::unique_ptr<store::SegmentArchive> archive)
+    : archive_(std::move(archive)),
+      db_(db),
+      statements_(std::make_unique<StatementCache>(db)),
+      data_dir_(std::move(data_dir)) {}
 
 Store::~Store() {
   statements_.reset();  // sqlite3_close refuses while statements are left
@@ -259,90 +313,160 @@ Status Store::exec(const char* sql) {
   return {};
 }
 
-std::filesystem::path Store::package_path(const std::string& id) const {
-  return data_dir_ / "packages" / (id + ".xml");
+Result<std::optional<std::string>> Store::read_package(const std::string& id) const {
+  store::PackageRef ref;
+  {
+    std::lock_guard lock(mutex_);
+    Stmt q(*statements_, "SELECT seg, pos, len, sha256, purged_at FROM packages WHERE id = ?");
+    q.bind(id);
+    if (!q.ok()) return q.error("cannot read the package's place");
+    if (q.step() != SQLITE_ROW) return make_error(Errc::invalid, "no package is stored as " + id);
+    if (q.integer(4) != 0) return std::optional<std::string>();
+    ref.segment = static_cast<std::uint64_t>(q.integer(0));
+    ref.offset = static_cast<std::uint64_t>(q.integer(1));
+    ref.length = static_cast<std::uint64_t>(q.integer(2));
+    ref.sha256_hex = q.text(3);
+  }
+  auto body = archive_->read(ref);
+  if (!body) return body.error();
+  return std::optional<std::string>(std::move(*body));
 }
 
-Result<std::string> Store::read_package(const std::string& id) const {
-  return read_file(package_path(id));
+void Store::set_log_sync(std::function<Status()> sync) {
+  log_sync_ = std::move(sync);
 }
 
-struct Store::PendingSubmit {
-  const DocumentRow* document;
-  const std::string* idempotency_key;
+store::SegmentArchive::Stats Store::archive_stats() const {
+  return archive_->stats();
+}
+
+// One caller's part of a group commit (see group_commit()).
+struct Store::Pending {
+  std::string_view package;        // bytes to archive, or empty: none
+  const LogRecord* log = nullptr;  // appends the log record naming the bytes
+  // The rows, inside the batch's transaction (under a savepoint of its own);
+  // `ref` is null when there are no bytes.
+  std::function<Status(const store::PackageRef* ref)> rows;
   bool finished = false;
-  Result<Submitted> result = make_error(Errc::internal, "not committed");
+  bool failed = false;  // result is an error
+  Status result;
 };
 
-Result<Store::Submitted> Store::submit(const DocumentRow& d, const std::string& package,
-                                       const std::string& idempotency_key,
-                                       const std::function<Status()>& after_package) {
-  // The bytes are on disk (file fsynced, renamed) before any row names them;
-  // the folder is fsynced once per batch by the leader.
-  if (auto st = write_file_atomic(package_path(d.id), package, /*sync_folder=*/false); !st)
-    return st.error();
-  if (after_package) {
-    if (auto st = after_package(); !st) return st.error();
-  }
-
-  PendingSubmit me{&d, &idempotency_key};
+Status Store::group_commit(std::string_view package, const LogRecord* log,
+                           std::function<Status(const store::PackageRef*)> rows) {
+  Pending me;
+  me.package = package;
+  me.log = log;
+  me.rows = std::move(rows);
   std::unique_lock lock(queue_mutex_);
   queue_.push_back(&me);
   while (!me.finished) {
     if (!leader_busy_) {
-      // Lead: commit everything queued so far (ours included).
+      // Lead: commit everything queued so far (ours included), at most
+      // kMaxBatch callers; the rest wait for the next leader.
       leader_busy_ = true;
-      std::vector<PendingSubmit*> batch;
-      batch.swap(queue_);
+      std::vector<Pending*> batch;
+      const size_t n = std::min(queue_.size(), kMaxBatch);
+      batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
       lock.unlock();
-      commit_pending(std::move(batch));
+      commit_batch(batch);
       lock.lock();
+      for (auto* p : batch) p->finished = true;
       leader_busy_ = false;
       queue_cv_.notify_all();
     } else {
       queue_cv_.wait(lock);
     }
   }
-  if (!me.result.ok() || me.result->repeated) {
-    std::error_code ec;
-    std::filesystem::remove(package_path(d.id), ec);  // no row names it (or the first one's does)
-  }
   return std::move(me.result);
 }
 
-void Store::commit_pending(std::vector<PendingSubmit*> batch) {
+void Store::commit_batch(const std::vector<Pending*>& batch) {
+  auto fail = [](Pending* p, const Error& e) {
+    if (p->failed) return;
+    p->failed = true;
+    p->result = e;
+  };
   auto fail_all = [&](const Error& e) {
-    for (auto* p : batch) p->result = e;
+    for (auto* p : batch) fail(p, e);
   };
-  auto finish = [&] {
-    std::lock_guard lock(queue_mutex_);
-    for (auto* p : batch) p->finished = true;
-  };
-  if (auto st = sync_folder(data_dir_ / "packages"); !st) {
-    fail_all(st.error());
-    return finish();
+  // 1. Every body in one write and one fdatasync.
+  std::vector<std::string_view> bodies;
+  for (auto* p : batch) {
+    if (!p->package.empty()) bodies.push_back(p->package);
   }
+  std::vector<store::PackageRef> refs(batch.size());
+  if (!bodies.empty()) {
+    auto written = archive_->append(bodies);
+    if (!written) return fail_all(written.error());
+    size_t k = 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!batch[i]->package.empty()) refs[i] = (*written)[k++];
+    }
+  }
+  // 2. The signature log's records naming them, then one flush: a record is
+  // durable before the row that makes its document exist.
+  bool logged = false;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Pending* p = batch[i];
+    if (p->log == nullptr || !*p->log) continue;
+    if (auto st = (*p->log)(store::package_ref_name(refs[i])); !st) {
+      fail(p, st.error());
+      continue;
+    }
+    logged = true;
+  }
+  if (logged && log_sync_) {
+    if (auto st = log_sync_(); !st) return fail_all(st.error());
+  }
+  // 3. Every row in one transaction (one WAL fsync); a caller whose rows
+  // fail is rolled back to its savepoint, the others are kept.
   std::lock_guard db_lock(mutex_);
   Transaction tx(db_);
-  if (!tx.ok()) {
-    fail_all(make_error(Errc::io, std::string("cannot begin: ") + sqlite3_errmsg(db_)));
-    return finish();
+  if (!tx.ok())
+    return fail_all(make_error(Errc::io, std::string("cannot begin: ") + sqlite3_errmsg(db_)));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Pending* p = batch[i];
+    if (p->failed) continue;
+    if (auto st = exec("SAVEPOINT one"); !st) return fail_all(st.error());
+    Status st = p->rows(p->package.empty() ? nullptr : &refs[i]);
+    if (!st) {
+      fail(p, st.error());
+      if (auto back = exec("ROLLBACK TO one"); !back) return fail_all(back.error());
+    }
+    if (auto rel = exec("RELEASE one"); !rel) return fail_all(rel.error());
   }
-  const std::int64_t t = now();
-  for (auto* p : batch) {
-    const DocumentRow& d = *p->document;
-    const std::string& key = *p->idempotency_key;
+  if (auto st = tx.commit(); !st) fail_all(st.error());
+}
+
+Status Store::put_package_locked(const std::string& id, const store::PackageRef& ref) {
+  Stmt q(*statements_,
+         "INSERT INTO packages (id, seg, pos, len, sha256, stored_at) VALUES (?,?,?,?,?,?)");
+  q.bind(id)
+      .bind(static_cast<std::int64_t>(ref.segment))
+      .bind(static_cast<std::int64_t>(ref.offset))
+      .bind(static_cast<std::int64_t>(ref.length))
+      .bind(ref.sha256_hex)
+      .bind(now());
+  return run(q, "cannot record where the package is");
+}
+
+Result<Store::Submitted> Store::submit(const DocumentRow& d, const std::string& package,
+                                       const std::string& idempotency_key,
+                                       const LogRecord& log_record) {
+  Submitted out;
+  auto st = group_commit(package, &log_record, [&](const store::PackageRef* ref) -> Status {
+    const std::int64_t t = now();
+    const std::string& key = idempotency_key;
     if (!key.empty()) {  // a repeat, perhaps within this very batch
-      // A failed lookup falls through: the INSERT below then fails the batch.
+      // A failed lookup falls through: the INSERT below then fails.
       auto first = idempotent_locked(d.client, key);
       if (first && !first->empty()) {
-        p->result = Submitted{*first, true};
-        continue;
+        out = Submitted{*first, true};
+        return {};
       }
-      if (!first && first.error().code == Errc::invalid) {  // the key, another body
-        p->result = first.error();
-        continue;
-      }
+      if (!first && first.error().code == Errc::invalid) return first.error();  // another body
     }
     if (d.kind == "edoc" && d.business_type == 0) {
       // One original per DocumentId: a second one would make every status
@@ -352,11 +476,10 @@ void Store::commit_pending(std::vector<PendingSubmit*> batch) {
                "business_type = 0");
       dup.bind(d.document_id);
       if (dup.ok() && dup.step() == SQLITE_ROW) {
-        p->result = make_error(Errc::invalid, "document " + dup.text(0) +
-                                                  " already has DocumentId " + d.document_id +
-                                                  "; send a follow-up (revocation, update, "
-                                                  "replacement) instead of a second original");
-        continue;
+        return make_error(Errc::invalid, "document " + dup.text(0) + " already has DocumentId " +
+                                             d.document_id +
+                                             "; send a follow-up (revocation, update, "
+                                             "replacement) instead of a second original");
       }
     }
     Stmt doc(*statements_,
@@ -366,9 +489,9 @@ void Store::commit_pending(std::vector<PendingSubmit*> batch) {
     doc.bind(d.id).bind(d.kind).bind(d.status).bind(d.reason).bind(d.document_id).bind(d.sender);
     doc.bind(d.subject).bind(d.package_sha256).bind(d.client).bind(t).bind(t);
     doc.bind(static_cast<std::int64_t>(d.business_type)).bind(d.follows);
-    Status st = run(doc, "cannot store the document");
+    if (auto st = run(doc, "cannot store the document"); !st) return st;
+    if (auto st = put_package_locked(d.id, *ref); !st) return st;
     for (const auto& r : d.recipients) {
-      if (!st) break;
       Stmt rec(*statements_,
                "INSERT INTO recipients (document, organ_id, adapter, status, last_error, "
                "next_attempt_at, updated_at) VALUES (?,?,?,?,?,?,?)");
@@ -379,23 +502,20 @@ void Store::commit_pending(std::vector<PendingSubmit*> batch) {
           .bind(r.last_error)
           .bind(t)
           .bind(t);
-      st = run(rec, "cannot store a recipient");
+      if (auto st = run(rec, "cannot store a recipient"); !st) return st;
     }
-    if (st && !key.empty()) {
+    if (!key.empty()) {
       const auto [name, body_sha256] = split_idempotency_key(key);
       Stmt idem(*statements_,
                 "INSERT INTO idempotency (client, key, document, body_sha256) VALUES (?,?,?,?)");
       idem.bind(d.client).bind(name).bind(d.id).bind(body_sha256);
-      st = run(idem, "cannot store the idempotency key");
+      if (auto st = run(idem, "cannot store the idempotency key"); !st) return st;
     }
-    if (!st) {
-      fail_all(st.error());  // the transaction rolls back: nobody in this batch is stored
-      return finish();
-    }
-    p->result = Submitted{d.id, false};
-  }
-  if (auto st = tx.commit(); !st) fail_all(st.error());
-  finish();
+    out = Submitted{d.id, false};
+    return {};
+  });
+  if (!st) return st.error();
+  return out;
 }
 
 std::string idempotency_key_with_body(const std::string& key, const std::string& body_sha256) {
@@ -566,21 +686,20 @@ Status Store::refresh_document_status(const std::string& document, std::int64_t 
 Status Store::record_delivery(const std::string& document, const std::string& organ_id, bool ok,
                               bool give_up, const std::string& detail, const std::string& remote_id,
                               std::int64_t next_attempt_at) {
-  std::lock_guard lock(mutex_);
-  Transaction tx(db_);
-  const std::int64_t t = now();
-  Stmt a(*statements_,
-         "INSERT INTO attempts (document, organ_id, at, ok, detail) VALUES (?,?,?,?,?)");
-  a.bind(document).bind(organ_id).bind(t).bind(static_cast<std::int64_t>(ok)).bind(detail);
-  if (auto st = run(a, "cannot record the attempt"); !st) return st;
-  Stmt u(*statements_,
-         "UPDATE recipients SET status = ?, attempts = attempts + 1, next_attempt_at = ?, "
-         "last_error = ?, remote_id = ?, updated_at = ? WHERE document = ? AND organ_id = ?");
-  u.bind(std::string(ok ? "sent" : give_up ? "failed" : "pending")).bind(next_attempt_at);
-  u.bind(ok ? std::string() : detail).bind(remote_id).bind(t).bind(document).bind(organ_id);
-  if (auto st = run(u, "cannot update the recipient"); !st) return st;
-  if (auto st = refresh_document_status(document, t); !st) return st;
-  return tx.commit();
+  return group_commit({}, nullptr, [&](const store::PackageRef*) -> Status {
+    const std::int64_t t = now();
+    Stmt a(*statements_,
+           "INSERT INTO attempts (document, organ_id, at, ok, detail) VALUES (?,?,?,?,?)");
+    a.bind(document).bind(organ_id).bind(t).bind(static_cast<std::int64_t>(ok)).bind(detail);
+    if (auto st = run(a, "cannot record the attempt"); !st) return st;
+    Stmt u(*statements_,
+           "UPDATE recipients SET status = ?, attempts = attempts + 1, next_attempt_at = ?, "
+           "last_error = ?, remote_id = ?, updated_at = ? WHERE document = ? AND organ_id = ?");
+    u.bind(std::string(ok ? "sent" : give_up ? "failed" : "pending")).bind(next_attempt_at);
+    u.bind(ok ? std::string() : detail).bind(remote_id).bind(t).bind(document).bind(organ_id);
+    if (auto st = run(u, "cannot update the recipient"); !st) return st;
+    return refresh_document_status(document, t);
+  });
 }
 
 int Store::status_rank(const std::string& code) {
@@ -595,83 +714,93 @@ int Store::status_rank(const std::string& code) {
 
 Result<Store::StatusOutcome> Store::record_status(const std::string& document_id,
                                                   StatusEntry entry) {
-  std::lock_guard lock(mutex_);
-  Transaction tx(db_);
-  // The original the recipient was sent (follow-ups share its DocumentId;
-  // only one original per DocumentId exists, see submit()).
-  Stmt q(*statements_,
-         "SELECT d.id, r.status_code, r.status_at FROM documents d "
-         "JOIN recipients r ON r.document = d.id WHERE d.document_id = ? AND d.kind = 'edoc' AND "
-         "d.business_type = 0 AND r.organ_id = ?");
-  q.bind(document_id).bind(entry.organ_id);
-  if (!q.ok()) return q.error("cannot find the document");
-  if (q.step() != SQLITE_ROW) return StatusOutcome::no_document;
-  const std::string id = q.text(0), current = q.text(1);
-  const std::int64_t current_at = q.integer(2);
-  entry.applied = current.empty() || entry.timestamp > current_at ||
-                  (entry.timestamp == current_at && status_rank(entry.code) > status_rank(current));
-  const std::int64_t t = now();
-  Stmt s(*statements_,
-         "INSERT INTO statuses (ref, organ_id, code, description, timestamp, received_at, "
-         "direction, applied) VALUES (?,?,?,?,?,?,?,?)");
-  s.bind(id).bind(entry.organ_id).bind(entry.code).bind(entry.description).bind(entry.timestamp);
-  s.bind(entry.received_at).bind(std::string("in")).bind(std::int64_t{entry.applied});
-  if (auto st = run(s, "cannot record the status"); !st) return st.error();
-  if (entry.applied) {
-    Stmt u(*statements_,
-           "UPDATE recipients SET status_code = ?, status_description = ?, status_at = ?, "
-           "updated_at = ? WHERE document = ? AND organ_id = ?");
-    u.bind(entry.code).bind(entry.description).bind(entry.timestamp).bind(t).bind(id);
-    u.bind(entry.organ_id);
-    if (auto st = run(u, "cannot update the recipient"); !st) return st.error();
-    if (auto st = refresh_document_status(id, t); !st) return st.error();
-  }
-  if (auto st = tx.commit(); !st) return st.error();
-  return entry.applied ? StatusOutcome::applied : StatusOutcome::kept_older;
+  StatusOutcome outcome = StatusOutcome::no_document;
+  auto done = group_commit({}, nullptr, [&](const store::PackageRef*) -> Status {
+    // The original the recipient was sent (follow-ups share its DocumentId;
+    // only one original per DocumentId exists, see submit()).
+    Stmt q(*statements_,
+           "SELECT d.id, r.status_code, r.status_at FROM documents d "
+           "JOIN recipients r ON r.document = d.id WHERE d.document_id = ? AND d.kind = 'edoc' AND "
+           "d.business_type = 0 AND r.organ_id = ?");
+    q.bind(document_id).bind(entry.organ_id);
+    if (!q.ok()) return q.error("cannot find the document");
+    if (q.step() != SQLITE_ROW) return {};
+    const std::string id = q.text(0), current = q.text(1);
+    const std::int64_t current_at = q.integer(2);
+    entry.applied =
+        current.empty() || entry.timestamp > current_at ||
+        (entry.timestamp == current_at && status_rank(entry.code) > status_rank(current));
+    const std::int64_t t = now();
+    Stmt s(*statements_,
+           "INSERT INTO statuses (ref, organ_id, code, description, timestamp, received_at, "
+           "direction, applied) VALUES (?,?,?,?,?,?,?,?)");
+    s.bind(id).bind(entry.organ_id).bind(entry.code).bind(entry.description).bind(entry.timestamp);
+    s.bind(entry.received_at).bind(std::string("in")).bind(std::int64_t{entry.applied});
+    if (auto st = run(s, "cannot record the status"); !st) return st;
+    if (entry.applied) {
+      Stmt u(*statements_,
+             "UPDATE recipients SET status_code = ?, status_description = ?, status_at = ?, "
+             "updated_at = ? WHERE document = ? AND organ_id = ?");
+      u.bind(entry.code).bind(entry.description).bind(entry.timestamp).bind(t).bind(id);
+      u.bind(entry.organ_id);
+      if (auto st = run(u, "cannot update the recipient"); !st) return st;
+      if (auto st = refresh_document_status(id, t); !st) return st;
+    }
+    outcome = entry.applied ? StatusOutcome::applied : StatusOutcome::kept_older;
+    return {};
+  });
+  if (!done) return done.error();
+  return outcome;
 }
 
 Status Store::add_status_history(const std::string& ref, const StatusEntry& entry) {
-  std::lock_guard lock(mutex_);
-  Stmt s(*statements_,
-         "INSERT INTO statuses (ref, organ_id, code, description, timestamp, received_at, "
-         "direction, applied) VALUES (?,?,?,?,?,?,?,?)");
-  s.bind(ref).bind(entry.organ_id).bind(entry.code).bind(entry.description);
-  s.bind(entry.timestamp).bind(entry.received_at).bind(entry.direction);
-  s.bind(std::int64_t{entry.applied});
-  return run(s, "cannot record the status");
+  return group_commit({}, nullptr, [&](const store::PackageRef*) -> Status {
+    Stmt s(*statements_,
+           "INSERT INTO statuses (ref, organ_id, code, description, timestamp, received_at, "
+           "direction, applied) VALUES (?,?,?,?,?,?,?,?)");
+    s.bind(ref).bind(entry.organ_id).bind(entry.code).bind(entry.description);
+    s.bind(entry.timestamp).bind(entry.received_at).bind(entry.direction);
+    s.bind(std::int64_t{entry.applied});
+    return run(s, "cannot record the status");
+  });
 }
 
-Result<bool> Store::add_inbox(InboxRow& row, const std::string& package) {
-  if (auto st = write_file_atomic(package_path(row.id), package); !st) return st.error();
-  std::lock_guard lock(mutex_);
-  if (row.kind == "edoc" && row.business_type == 0 && accepted_verification(row.verification)) {
-    // Another accepted original with this sender and DocumentId but other
-    // bytes: kept and handed inward as a conflicting copy (README, "Duplicates").
-    Stmt c(*statements_,
-           "SELECT id FROM inbox WHERE sender = ? AND document_id = ? AND kind = 'edoc' AND "
-           "business_type = 0 AND verification IN ('valid', 'unsigned') AND package_sha256 != ? "
-           "ORDER BY seq LIMIT 1");
-    c.bind(row.sender).bind(row.document_id).bind(row.package_sha256);
-    if (c.ok() && c.step() == SQLITE_ROW) row.conflict_of = c.text(0);
-  }
-  Stmt q(*statements_,
-         "INSERT INTO inbox (id, seq, kind, adapter, remote_id, sender, document_id, subject, "
-         "verification, reason, report_json, package_sha256, received_at, business_type, "
-         "conflict_of) "
-         "VALUES (?, (SELECT IFNULL(MAX(seq), 0) + 1 FROM inbox), ?,?,?,?,?,?,?,?,?,?,?,?,?)");
-  q.bind(row.id).bind(row.kind).bind(row.adapter).bind(row.remote_id).bind(row.sender);
-  q.bind(row.document_id).bind(row.subject).bind(row.verification).bind(row.reason);
-  q.bind(row.report_json).bind(row.package_sha256).bind(row.received_at);
-  q.bind(static_cast<std::int64_t>(row.business_type)).bind(row.conflict_of);
-  if (!q.ok()) return q.error("cannot store the incoming package");
-  const int rc = q.step();
-  if (rc == SQLITE_CONSTRAINT) {  // inbox_once: this very package is already here
-    std::error_code ec;
-    std::filesystem::remove(package_path(row.id), ec);
-    return false;
-  }
-  if (rc != SQLITE_DONE) return q.error("cannot store the incoming package");
-  return true;
+Result<bool> Store::add_inbox(InboxRow& row, const std::string& package,
+                              const LogRecord& log_record) {
+  bool added = false;
+  auto done = group_commit(package, &log_record, [&](const store::PackageRef* ref) -> Status {
+    row.conflict_of.clear();
+    if (row.kind == "edoc" && row.business_type == 0 && accepted_verification(row.verification)) {
+      // Another accepted original with this sender and DocumentId but other
+      // bytes: kept and handed inward as a conflicting copy (README, "Duplicates").
+      Stmt c(*statements_,
+             "SELECT id FROM inbox WHERE sender = ? AND document_id = ? AND kind = 'edoc' AND "
+             "business_type = 0 AND verification IN ('valid', 'unsigned') AND package_sha256 != ? "
+             "ORDER BY seq LIMIT 1");
+      c.bind(row.sender).bind(row.document_id).bind(row.package_sha256);
+      if (c.ok() && c.step() == SQLITE_ROW) row.conflict_of = c.text(0);
+    }
+    Stmt q(*statements_,
+           "INSERT INTO inbox (id, seq, kind, adapter, remote_id, sender, document_id, subject, "
+           "verification, reason, report_json, package_sha256, received_at, business_type, "
+           "conflict_of) "
+           "VALUES (?, (SELECT IFNULL(MAX(seq), 0) + 1 FROM inbox), ?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    q.bind(row.id).bind(row.kind).bind(row.adapter).bind(row.remote_id).bind(row.sender);
+    q.bind(row.document_id).bind(row.subject).bind(row.verification).bind(row.reason);
+    q.bind(row.report_json).bind(row.package_sha256).bind(row.received_at);
+    q.bind(static_cast<std::int64_t>(row.business_type)).bind(row.conflict_of);
+    if (!q.ok()) return q.error("cannot store the incoming package");
+    const int rc = q.step();
+    // inbox_once: this very package is already here. Its bytes stay in the
+    // segment unnamed by any row (the log's record still names them).
+    if (rc == SQLITE_CONSTRAINT) return {};
+    if (rc != SQLITE_DONE) return q.error("cannot store the incoming package");
+    if (auto st = put_package_locked(row.id, *ref); !st) return st;
+    added = true;
+    return {};
+  });
+  if (!done) return done.error();
+  return added;
 }
 
 namespace {
@@ -783,40 +912,46 @@ Result<std::optional<InboxRow>> Store::earlier_followup(const std::string& sende
 
 Status Store::link_followup(const std::string& followup_id, const std::string& original_id,
                             bool revokes) {
-  std::lock_guard lock(mutex_);
-  Transaction tx(db_);
-  Stmt f(*statements_, "UPDATE inbox SET concerns = ? WHERE id = ?");
-  f.bind(original_id).bind(followup_id);
-  if (auto st = run(f, "cannot link the follow-up"); !st) return st;
-  Stmt o(*statements_, revokes ? "UPDATE inbox SET revoked_by = ? WHERE id = ?"
-                               : "UPDATE inbox SET superseded_by = ? WHERE id = ?");
-  o.bind(followup_id).bind(original_id);
-  if (auto st = run(o, "cannot mark the original"); !st) return st;
-  return tx.commit();
+  return group_commit({}, nullptr, [&](const store::PackageRef*) -> Status {
+    Stmt f(*statements_, "UPDATE inbox SET concerns = ? WHERE id = ?");
+    f.bind(original_id).bind(followup_id);
+    if (auto st = run(f, "cannot link the follow-up"); !st) return st;
+    Stmt o(*statements_, revokes ? "UPDATE inbox SET revoked_by = ? WHERE id = ?"
+                                 : "UPDATE inbox SET superseded_by = ? WHERE id = ?");
+    o.bind(followup_id).bind(original_id);
+    return run(o, "cannot mark the original");
+  });
 }
 
 Status Store::mark_handled(const std::string& id) {
-  std::lock_guard lock(mutex_);
-  Stmt q(*statements_, "UPDATE inbox SET handled = 1 WHERE id = ?");
-  q.bind(id);
-  return run(q, "cannot update the inbox");
+  return group_commit({}, nullptr, [&](const store::PackageRef*) -> Status {
+    Stmt q(*statements_, "UPDATE inbox SET handled = 1 WHERE id = ?");
+    q.bind(id);
+    return run(q, "cannot update the inbox");
+  });
 }
 
-Status Store::add_mail(const std::vector<MailboxRow>& rows, const std::string& package) {
+Status Store::add_mail(const std::vector<MailboxRow>& rows, const std::string& package,
+                       const LogRecord& log_record) {
   if (rows.empty()) return {};
-  if (auto st = write_file_atomic(package_path(rows[0].package_id), package); !st) return st;
-  std::lock_guard lock(mutex_);
-  Transaction tx(db_);
-  for (const auto& m : rows) {
-    Stmt q(*statements_,
-           "INSERT INTO mailbox (id, package_id, from_organ, to_organ, kind, status, created_at, "
-           "from_system, to_system, title, notation, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
-    q.bind(m.id).bind(m.package_id).bind(m.from_organ).bind(m.to_organ).bind(m.kind).bind(m.status);
-    q.bind(m.created_at).bind(m.from_system).bind(m.to_system).bind(m.title).bind(m.notation);
-    q.bind(m.created_at);
-    if (auto st = run(q, "cannot store the mail"); !st) return st;
-  }
-  return tx.commit();
+  return group_commit(package, &log_record, [&](const store::PackageRef* ref) -> Status {
+    for (const auto& m : rows) {
+      Stmt q(
+          *statements_,
+          "INSERT INTO mailbox (id, package_id, from_organ, to_organ, kind, status, created_at, "
+          "from_system, to_system, title, notation, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+      q.bind(m.id)
+          .bind(m.package_id)
+          .bind(m.from_organ)
+          .bind(m.to_organ)
+          .bind(m.kind)
+          .bind(m.status);
+      q.bind(m.created_at).bind(m.from_system).bind(m.to_system).bind(m.title).bind(m.notation);
+      q.bind(m.created_at);
+      if (auto st = run(q, "cannot store the mail"); !st) return st;
+    }
+    return put_package_locked(rows[0].package_id, *ref);
+  });
 }
 
 namespace {
@@ -881,10 +1016,11 @@ Result<std::optional<MailboxRow>> Store::mail(const std::string& id) {
 }
 
 Status Store::set_mail_status(const std::string& id, const std::string& status) {
-  std::lock_guard lock(mutex_);
-  Stmt q(*statements_, "UPDATE mailbox SET status = ?, updated_at = ? WHERE id = ?");
-  q.bind(status).bind(now()).bind(id);
-  return run(q, "cannot update the mailbox");
+  return group_commit({}, nullptr, [&](const store::PackageRef*) -> Status {
+    Stmt q(*statements_, "UPDATE mailbox SET status = ?, updated_at = ? WHERE id = ?");
+    q.bind(status).bind(now()).bind(id);
+    return run(q, "cannot update the mailbox");
+  });
 }
 
 Result<std::vector<AgencyRow>> Store::agencies() {
@@ -932,6 +1068,45 @@ Status Store::ping() {
   std::lock_guard lock(mutex_);
   Stmt q(*statements_, "SELECT COUNT(*) FROM documents");
   return run(q, "the database does not answer");
+}
+
+Result<Store::PurgeReport> Store::purge(std::int64_t before) {
+  PurgeReport report;
+  const std::uint64_t current = archive_->current_segment();
+  std::uint64_t keep_from = current;
+  {
+    std::lock_guard lock(mutex_);
+    // The lowest segment that must stay: it holds a body stored at or after
+    // `before`, or one that work still needs (a recipient not yet reached,
+    // an incoming package not yet handed inward, mail not yet fetched).
+    Stmt q(*statements_,
+           "SELECT MIN(p.seg) FROM packages p WHERE p.purged_at = 0 AND (p.stored_at >= ? OR "
+           "EXISTS (SELECT 1 FROM recipients r WHERE r.document = p.id AND r.status = 'pending') "
+           "OR EXISTS (SELECT 1 FROM inbox i WHERE i.id = p.id AND i.handled = 0) OR "
+           "EXISTS (SELECT 1 FROM mailbox m WHERE m.package_id = p.id AND m.status IN ('new', "
+           "'processing')))");
+    q.bind(before);
+    if (!q.ok() || q.step() != SQLITE_ROW) return q.error("cannot find what retention keeps");
+    if (!q.is_null(0))
+      keep_from = std::min<std::uint64_t>(keep_from, static_cast<std::uint64_t>(q.integer(0)));
+  }
+  report.kept_from_segment = keep_from;
+  // The rows first: once committed, a read says "purged", never an I/O error.
+  auto marked = group_commit({}, nullptr, [&](const store::PackageRef*) -> Status {
+    Stmt u(*statements_, "UPDATE packages SET purged_at = ? WHERE seg < ? AND purged_at = 0");
+    u.bind(now()).bind(static_cast<std::int64_t>(keep_from));
+    if (auto st = run(u, "cannot mark the purged packages"); !st) return st;
+    report.packages = static_cast<std::uint64_t>(sqlite3_changes(db_));
+    return {};
+  });
+  if (!marked) return marked.error();
+  auto before_drop = archive_->segments();
+  if (!before_drop) return before_drop.error();
+  if (auto st = archive_->drop_segments_before(keep_from); !st) return st.error();
+  for (auto seq : *before_drop) {
+    if (seq < keep_from && seq != current) ++report.segments;
+  }
+  return report;
 }
 
 }  // namespace edocgw::gateway

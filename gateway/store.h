@@ -1,10 +1,18 @@
 // gateway/store.h: the gateway's durable state in data-dir: an SQLite
-// database (WAL, synchronous=FULL) for documents, recipients, delivery
-// attempts, statuses, idempotency keys, the inbox and the hub's mailboxes,
-// and the package bytes as files under data-dir/packages, each written
-// atomically (temporary file, fsync, rename, fsync of the folder) before the
-// row that names it is committed. Whatever a caller was told is stored
-// survives kill -9.
+// database (WAL, synchronous=FULL, versioned schema in user_version) for
+// documents, recipients, delivery attempts, statuses, idempotency keys, the
+// inbox and the hub's mailboxes, and the package bytes in the segment
+// archive (store/segment_archive.h, DATA_DIR/segments), never one file per
+// package. Whatever a caller was told is stored survives kill -9.
+//
+// Group commit: every write (a document with its bytes, an incoming
+// package, mail at the hub, and the bookkeeping: delivery attempts,
+// statuses, hand-overs) joins a queue; one caller at a time leads a batch
+// of up to kMaxBatch: one write + fdatasync of the archive for all its
+// bodies, then the signature-log records naming them and one log flush
+// (set_log_sync), then one SQLite transaction (one WAL fsync) with a
+// savepoint per caller, so one caller's failed rows do not undo the others'.
+// A write returns once its batch is committed.
 //
 // Thread-safety: one connection behind a mutex; every method may be called
 // from any worker thread. Methods block (disk): never call them on an I/O
@@ -22,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "store/segment_archive.h"
 #include "util/result.h"
 #include "util/time.h"
 
@@ -132,28 +141,57 @@ std::pair<std::string, std::string> split_idempotency_key(const std::string& key
 
 class StatementCache;
 
+// Appends the signature-log record that names a package's bytes by
+// `package_name` (store::package_ref_name), without flushing: the store
+// flushes once per batch before committing the rows.
+using LogRecord = std::function<Status(const std::string& package_name)>;
+
 class Store {
  public:
-  static Result<std::unique_ptr<Store>> open(const std::filesystem::path& data_dir);
+  // Opens DATA_DIR/edocgw.sqlite (migrating its schema) and the archive in
+  // DATA_DIR/segments, whose lock keeps a second process off the data-dir.
+  // `segment_bytes`: the size a segment grows to before the next one starts.
+  static Result<std::unique_ptr<Store>> open(const std::filesystem::path& data_dir,
+                                             std::uint64_t segment_bytes = 256ull << 20);
   ~Store();
 
-  std::filesystem::path package_path(const std::string& id) const;
-  Result<std::string> read_package(const std::string& id) const;
+  // Called once, before the first write: flushes the signature log that
+  // LogRecord functions append to.
+  void set_log_sync(std::function<Status()> sync);
 
-  // Outgoing. Writes the package file then the rows in one transaction. With
-  // an idempotency key already used by `client`, stores nothing and returns
-  // the first document's id (callers that want to skip the work before,
-  // such as signing, ask idempotent() first).
+  // The bytes stored as `id` (a document, an inbox package or a hub
+  // package id); nullopt when retention purged them; an error when no
+  // package has that id or its record cannot be read.
+  Result<std::optional<std::string>> read_package(const std::string& id) const;
+  store::SegmentArchive::Stats archive_stats() const;
+  // What opening the archive did that an operator should hear of (a torn
+  // tail cut), one sentence each.
+  const std::vector<std::string>& notices() const { return archive_->notices(); }
+
+  // Retention: drops every whole segment below the first one holding a body
+  // stored at or after `before` (seconds since the epoch) or still needed
+  // (a recipient pending, an incoming package not handed inward, hub mail
+  // not yet fetched), and never the segment being written. Their rows say
+  // purged from then on (read_package gives nullopt); the signature log is
+  // not touched, and the auditor reports those bodies as purged.
+  struct PurgeReport {
+    std::uint64_t segments = 0;  // segment files removed
+    std::uint64_t packages = 0;  // bodies now purged
+    std::uint64_t kept_from_segment = 0;
+  };
+  Result<PurgeReport> purge(std::int64_t before);
+
+  // Outgoing: the bytes, then `log_record` naming them, then the rows, in
+  // one group commit. With an idempotency key already used by `client`,
+  // stores no row and returns the first document's id (the bytes stay in
+  // the archive, named by the log record only; callers that want to skip
+  // the work before, such as signing, ask idempotent() first).
   struct Submitted {
     std::string id;
     bool repeated = false;
   };
-  // `after_package` runs once the package file is on disk and before the
-  // rows are committed (the signature log flushes there: its data has
-  // usually reached the disk with the package's journal commit).
   Result<Submitted> submit(const DocumentRow& document, const std::string& package,
-                           const std::string& idempotency_key,
-                           const std::function<Status()>& after_package = {});
+                           const std::string& idempotency_key, const LogRecord& log_record);
   // The document a client's Idempotency-Key already created, if any; an
   // Errc::invalid error when the key came with another body's hash (see
   // idempotency_key_with_body). Keys without a hash match any body.
@@ -184,7 +222,8 @@ class Store {
   // package (sender, DocumentId, business type and bytes) was already
   // accepted. A different accepted document (type 0) with the sender and
   // DocumentId of an earlier one is stored with conflict_of set (in `row`).
-  Result<bool> add_inbox(InboxRow& row, const std::string& package);
+  // `log_record` names the bytes in the signature log (see submit()).
+  Result<bool> add_inbox(InboxRow& row, const std::string& package, const LogRecord& log_record);
   // The accepted copy already received of exactly this package, if any.
   Result<std::optional<InboxRow>> accepted_copy(const InboxRow& row);
   // The first accepted original (type 0) received from `sender` with this DocumentId.
@@ -204,7 +243,8 @@ class Store {
   Result<std::optional<InboxRow>> inbox_item(const std::string& id);
 
   // Hub mailboxes.
-  Status add_mail(const std::vector<MailboxRow>& rows, const std::string& package);
+  Status add_mail(const std::vector<MailboxRow>& rows, const std::string& package,
+                  const LogRecord& log_record);
   // The oldest `limit` of `kind` waiting (not done) for `to_system`: a poll
   // takes a bounded bite.
   Result<std::vector<MailboxRow>> mail_for(const std::string& to_system, const std::string& kind,
@@ -234,19 +274,30 @@ class Store {
   // The document of (client, key), "" when none; the caller holds mutex_.
   Result<std::string> idempotent_locked(const std::string& client, const std::string& key);
   bool has_column(const char* table, const char* column);
-  Store(sqlite3* db, std::filesystem::path data_dir);
+  Store(sqlite3* db, std::filesystem::path data_dir,
+        std::unique_ptr<store::SegmentArchive> archive);
   Status exec(const char* sql);
+  Status migrate();
   Status refresh_document_status(const std::string& document, std::int64_t now);
+  // Where `id`'s bytes are; the caller is inside a group commit.
+  Status put_package_locked(const std::string& id, const store::PackageRef& ref);
 
-  // Group commit: concurrent submit() calls queue their rows; one of them
-  // (the leader) fsyncs the packages folder once and commits them all in one
-  // transaction, so one WAL fsync serves many documents.
-  struct PendingSubmit;
-  void commit_pending(std::vector<PendingSubmit*> batch);
+  // Group commit (see the top of this file): `package` (may be empty) is
+  // archived, `log` (may be null) names it in the signature log, `rows`
+  // runs inside the batch's transaction with mutex_ held and gets the
+  // package's ref (null without a package). Returns rows' result, or the
+  // batch's failure.
+  static constexpr size_t kMaxBatch = 256;
+  struct Pending;
+  Status group_commit(std::string_view package, const LogRecord* log,
+                      std::function<Status(const store::PackageRef*)> rows);
+  void commit_batch(const std::vector<Pending*>& batch);
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
-  std::vector<PendingSubmit*> queue_;
+  std::vector<Pending*> queue_;
   bool leader_busy_ = false;
+  std::function<Status()> log_sync_;
+  std::unique_ptr<store::SegmentArchive> archive_;
 
   mutable std::mutex mutex_;
   sqlite3* db_;

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "store/segment_archive.h"
 #include "util/bytes.h"
 
 namespace edocgw::test {
@@ -321,6 +322,118 @@ OcspResponder::OcspResponder(const std::string& signer) : port_(free_port()) {
 OcspResponder::~OcspResponder() {
   kill(pid_, SIGTERM);
   waitpid(pid_, nullptr, 0);
+}
+
+}  // namespace edocgw::test
+
+#include <openssl/sha.h>
+#include <sqlite3.h>
+
+namespace edocgw::test {
+namespace {
+
+struct Row {
+  store::PackageRef ref;
+  std::string id;
+};
+
+// Rows of the packages table (all, or `id`'s), opened read-only.
+std::vector<Row> package_rows(const std::filesystem::path& data_dir, const std::string& id) {
+  sqlite3* db = nullptr;
+  const auto path = (data_dir / "edocgw.sqlite").string();
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    throw std::runtime_error("cannot open " + path);
+  }
+  sqlite3_busy_timeout(db, 10000);
+  const char* sql = id.empty()
+                        ? "SELECT id, seg, pos, len, sha256 FROM packages ORDER BY stored_at, rowid"
+                        : "SELECT id, seg, pos, len, sha256 FROM packages WHERE id = ?";
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK) {
+    std::string msg = sqlite3_errmsg(db);
+    sqlite3_close(db);
+    throw std::runtime_error("cannot read " + path + ": " + msg);
+  }
+  if (!id.empty()) sqlite3_bind_text(st, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+  std::vector<Row> out;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    Row r;
+    r.id = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    r.ref.segment = static_cast<std::uint64_t>(sqlite3_column_int64(st, 1));
+    r.ref.offset = static_cast<std::uint64_t>(sqlite3_column_int64(st, 2));
+    r.ref.length = static_cast<std::uint64_t>(sqlite3_column_int64(st, 3));
+    r.ref.sha256_hex = reinterpret_cast<const char*>(sqlite3_column_text(st, 4));
+    out.push_back(std::move(r));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+std::string sha256_raw(const std::string& bytes) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), md);
+  return std::string(reinterpret_cast<const char*>(md), sizeof md);
+}
+
+}  // namespace
+
+std::string stored_package(const std::filesystem::path& data_dir, const std::string& id) {
+  const auto rows = package_rows(data_dir, id);
+  if (rows.empty()) throw std::runtime_error("no package " + id + " in " + data_dir.string());
+  auto body = store::SegmentArchive::read_record(data_dir / store::kSegmentsFolder, rows[0].ref,
+                                                 1ull << 30);
+  if (!body) throw std::runtime_error(body.error().message);
+  if (!*body) throw std::runtime_error("the segment of package " + id + " is gone");
+  return **body;
+}
+
+std::vector<std::string> stored_package_ids(const std::filesystem::path& data_dir) {
+  std::vector<std::string> ids;
+  for (const auto& r : package_rows(data_dir, "")) ids.push_back(r.id);
+  return ids;
+}
+
+void forge_stored_package(const std::filesystem::path& data_dir, const std::string& id,
+                          const std::string& body) {
+  const auto rows = package_rows(data_dir, id);
+  if (rows.empty()) throw std::runtime_error("no package " + id + " in " + data_dir.string());
+  const store::PackageRef& ref = rows[0].ref;
+  if (body.size() != ref.length) throw std::runtime_error("a forged body must keep its length");
+  const auto segment = data_dir / store::kSegmentsFolder / store::segment_file_name(ref.segment);
+  std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
+  std::string header(store::kRecordHeaderBytes, '\0');
+  f.seekg(static_cast<std::streamoff>(ref.offset));
+  f.read(header.data(), static_cast<std::streamsize>(header.size()));
+  const std::string digest = sha256_raw(body);
+  header.replace(40, 32, digest);
+  header.replace(72, 8, sha256_raw(header.substr(0, 72)).substr(0, 8));
+  f.seekp(static_cast<std::streamoff>(ref.offset));
+  f.write(header.data(), static_cast<std::streamsize>(header.size()));
+  f.write(body.data(), static_cast<std::streamsize>(body.size()));
+  f.close();
+  if (!f) throw std::runtime_error("cannot rewrite " + segment.string());
+  std::string hex;
+  static const char* digits = "0123456789abcdef";
+  for (unsigned char c : digest) {
+    hex += digits[c >> 4];
+    hex += digits[c & 15];
+  }
+  sqlite3* db = nullptr;
+  const auto path = (data_dir / "edocgw.sqlite").string();
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    throw std::runtime_error("cannot open " + path);
+  }
+  sqlite3_busy_timeout(db, 10000);
+  const std::string sql = "UPDATE packages SET sha256 = '" + hex + "' WHERE id = '" + id + "'";
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  std::string msg = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  if (rc != SQLITE_OK) throw std::runtime_error("cannot update " + path + ": " + msg);
 }
 
 }  // namespace edocgw::test

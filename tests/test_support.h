@@ -52,6 +52,20 @@ void write(const std::filesystem::path& p, const std::string& bytes);
 // Replaces the first occurrence of `from`; fails the test when absent.
 std::string replace_once(std::string text, const std::string& from, const std::string& to);
 
+// A gateway's stored package (a document, inbox or hub package id) read from
+// its data-dir as the auditor reads it: the row in edocgw.sqlite (opened
+// read-only) and the record in segments/. Throws when it is not there.
+std::string stored_package(const std::filesystem::path& data_dir, const std::string& id);
+// Every id in the data-dir's packages table, oldest first.
+std::vector<std::string> stored_package_ids(const std::filesystem::path& data_dir);
+// The fault a gateway's own checks cannot prevent: someone with write
+// access to the data-dir replaces a stored body with `body` of the same
+// length and makes the segment record and the row agree with it (SHA-256 in
+// the record header, its check, the row's sha256), as a careful forger
+// would. Throws when the lengths differ.
+void forge_stored_package(const std::filesystem::path& data_dir, const std::string& id,
+                          const std::string& body);
+
 }  // namespace edocgw::test
 
 namespace edocgw::test {

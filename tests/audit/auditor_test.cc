@@ -12,6 +12,8 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "audit/auditor.h"
@@ -49,6 +51,7 @@ std::string config_xml(const std::string& organ_id = "000.00.12.H50",
   <routes>
     <route to="*" via="out"/>
   </routes>
+  <store segment-size="4KB"/>
 </gateway>
 )";
 }
@@ -231,9 +234,10 @@ BOOST_AUTO_TEST_CASE(a_record_naming_a_path_outside_the_data_dir_is_never_read) 
 
 BOOST_AUTO_TEST_CASE(an_archived_package_replaced_by_a_link_or_a_fifo_is_not_followed) {
   Logged s;
-  std::vector<std::filesystem::path> packages;
-  for (const auto& e : std::filesystem::directory_iterator(s.data() / "packages"))
-    packages.push_back(e.path());
+  std::vector<std::filesystem::path> packages;  // segments of one body each (4 KB segments)
+  for (const auto& e : std::filesystem::directory_iterator(s.data() / "segments"))
+    if (e.path().extension() == ".seg") packages.push_back(e.path());
+  std::sort(packages.begin(), packages.end());
   BOOST_REQUIRE_EQUAL(packages.size(), 3u);
   std::filesystem::remove(packages[0]);
   std::filesystem::create_symlink("/etc/hostname", packages[0]);

@@ -39,6 +39,7 @@ std::string config_xml() {
   <routes>
     <route to="*" via="out"/>
   </routes>
+  <store segment-size="4KB"/>
 </gateway>
 )";
 }
@@ -167,12 +168,25 @@ BOOST_AUTO_TEST_CASE(a_changed_byte_anywhere_is_caught_and_named) {
     test::write(d / "signature-log/records", bytes);
     expect_caught(s.audit(d), "record 4 does not link to record 3");
   }
-  {  // an archived package
+  {  // an archived package, bytes changed in its segment: the record's own hash gives it away
     const auto d = s.copy("package");
-    std::filesystem::path pkg;
-    for (const auto& e : std::filesystem::directory_iterator(d / "packages")) pkg = e.path();
-    test::write(pkg, test::replace_once(test::read(pkg), "năm 2026", "năm 2027"));
-    expect_caught(s.audit(d), "was changed: its SHA-256 is not the logged one");
+    const auto id = test::stored_package_ids(d)[0];
+    const std::string body = test::stored_package(d, id);
+    std::filesystem::path segment;
+    for (const auto& e : std::filesystem::directory_iterator(d / "segments")) {
+      if (e.path().extension() == ".seg" && test::read(e.path()).find(body) != std::string::npos)
+        segment = e.path();
+    }
+    BOOST_REQUIRE(!segment.empty());
+    test::write(segment, test::replace_once(test::read(segment), "năm 2026", "năm 2027"));
+    expect_caught(s.audit(d), "the body was changed");
+  }
+  {  // the same, forged with the segment record and the row made to agree: the log's hash
+    const auto d = s.copy("forged");
+    const auto id = test::stored_package_ids(d)[0];
+    test::forge_stored_package(
+        d, id, test::replace_once(test::stored_package(d, id), "năm 2026", "năm 2027"));
+    expect_caught(s.audit(d), "the record there holds another body");
   }
   {  // a checkpoint
     const auto d = s.copy("checkpoint");
@@ -279,15 +293,43 @@ BOOST_AUTO_TEST_CASE(a_torn_last_record_is_dropped_at_start_and_a_covered_one_is
 
 BOOST_AUTO_TEST_CASE(purged_package_bodies_are_reported_and_the_log_still_verifies) {
   Signed s;
-  std::vector<std::filesystem::path> packages;
-  for (const auto& e : std::filesystem::directory_iterator(s.data() / "packages"))
-    packages.push_back(e.path());
-  std::filesystem::remove(packages[0]);
+  // Four bodies of about 8 KB in segments of 4 KB: one segment each. Once
+  // every document is delivered, retention may drop all but the segment
+  // being written.
+  const auto ids = test::stored_package_ids(s.data());
+  BOOST_REQUIRE_EQUAL(ids.size(), 4u);
+  s.gw.start();
+  BOOST_REQUIRE(test::eventually([&] {
+    size_t files = 0;
+    if (!std::filesystem::exists(s.data() / "out")) return false;
+    for (const auto& e : std::filesystem::directory_iterator(s.data() / "out"))
+      files += e.is_regular_file() && e.path().extension() == ".xml";
+    return files == 4;
+  }));
+  BOOST_REQUIRE_EQUAL(s.gw.stop(), 0);
+  // The gateway holds the store while it runs: purge says so and touches nothing.
+  s.gw.start();
+  const auto busy = test::run(test::edocgw_cmd() + " purge --data-dir " + quote(s.data()) +
+                              " --before 2999-01-01");
+  BOOST_TEST(busy.exit_code == 2);
+  BOOST_TEST(busy.err.find("a running gateway holds it") != std::string::npos, busy.err);
+  BOOST_REQUIRE_EQUAL(s.gw.stop(), 0);
+  const auto purge = test::run(test::edocgw_cmd() + " purge --data-dir " + quote(s.data()) +
+                               " --before 2999-01-01 --json");
+  BOOST_REQUIRE_MESSAGE(purge.exit_code == 0, purge.out << purge.err);
+  const json purged = json::parse(purge.out);
+  BOOST_TEST(purged["packages_purged"] == 3);
+  BOOST_TEST(purged["segments_removed"] == 3);
   const auto r = s.audit(s.data(), "--json");
   BOOST_TEST(r.exit_code == 0, r.out);
   const json report = json::parse(r.out);
-  BOOST_TEST(report["purged"].size() == 1u);
-  BOOST_TEST(report["packages_verified"] == 3);
+  BOOST_TEST(report["purged"].size() == 3u);
+  BOOST_TEST(report["packages_verified"] == 1);
+  // A second purge finds nothing more to drop; the last body stays readable.
+  const auto again = test::run(test::edocgw_cmd() + " purge --data-dir " + quote(s.data()) +
+                               " --before 2999-01-01 --json");
+  BOOST_TEST(json::parse(again.out)["packages_purged"] == 0);
+  BOOST_TEST(!test::stored_package(s.data(), ids.back()).empty());
 }
 
 BOOST_AUTO_TEST_CASE(a_bundle_proves_a_record_with_no_data_dir_and_a_tampered_one_fails) {

@@ -257,7 +257,7 @@ BOOST_AUTO_TEST_CASE(the_kind_comes_from_the_content_and_a_package_for_another_o
 
   // The same signed document again, labelled "status" by the transport,
   // twice: a duplicate of a document, never a status, never a second copy.
-  const std::string signed_bytes = read(p.a->dir() / "var/packages" / (id + ".xml"));
+  const std::string signed_bytes = stored_package(p.a->dir() / "var", id);
   BOOST_REQUIRE(push_as(p, "huong-hoa", "000.00.12.H50", signed_bytes, "status").ok());
   BOOST_REQUIRE(push_as(p, "huong-hoa", "000.00.12.H50", signed_bytes, "status").ok());
   BOOST_REQUIRE(eventually([&] {

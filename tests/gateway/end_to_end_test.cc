@@ -215,10 +215,11 @@ BOOST_AUTO_TEST_CASE(
   const std::string id = id_of(p.submit(package("300")));
   BOOST_REQUIRE(test::eventually([&] { return p.document(id)["status"] == "sent"; }));
   // The fault the hub's own verification prevents: bytes changed in its store.
-  std::filesystem::path stored;
-  for (const auto& e : std::filesystem::directory_iterator(p.hub->dir() / "var/packages"))
-    stored = e.path();
-  test::write(stored, test::replace_once(test::read(stored), "năm 2026", "năm 2027"));
+  const auto ids = test::stored_package_ids(p.hub->dir() / "var");
+  BOOST_REQUIRE_EQUAL(ids.size(), 1u);
+  test::forge_stored_package(p.hub->dir() / "var", ids[0],
+                             test::replace_once(test::stored_package(p.hub->dir() / "var", ids[0]),
+                                                "năm 2026", "năm 2027"));
 
   p.b->start();
   BOOST_REQUIRE(test::eventually([&] { return p.inbox_b().size() == 1; }));
@@ -313,7 +314,7 @@ BOOST_AUTO_TEST_CASE(the_hub_refuses_a_tampered_package_and_a_stranger_with_the_
   Province p(false);
   const std::string id = id_of(p.submit(package("310")));
   BOOST_REQUIRE(test::eventually([&] { return p.document(id)["status"] == "sent"; }));
-  const std::string signed_bytes = test::read(p.a->dir() / "var/packages" / (id + ".xml"));
+  const std::string signed_bytes = test::stored_package(p.a->dir() / "var", id);
 
   // Push straight to the hub with Hướng Hóa's credentials, as its adapter does.
   adapters::vdxp::VdxpSettings settings;
