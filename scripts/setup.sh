@@ -14,7 +14,7 @@ packages=(
   openssl libssl-dev
   libxml2-dev libxmlsec1-dev xmlsec1
   libboost-dev libboost-test-dev libboost-system-dev
-  libpugixml-dev libcurl4-openssl-dev libsqlite3-dev nlohmann-json3-dev
+  libpugixml-dev libcurl4-openssl-dev libsqlite3-dev nlohmann-json3-dev libpq-dev postgresql-15
   # scripts/fuzz.sh: clang with libFuzzer (only recommended by clang-14, so named)
   clang libclang-rt-14-dev
 )
