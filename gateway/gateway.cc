@@ -49,8 +49,9 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const std::filesystem::path& co
   g->signature_log_ = std::move(*log);
   for (const auto& n : g->store_->notices()) log_warn(n);
   g->store_->set_log_sync([log = g->signature_log_.get()] { return log->sync(); });
-  g->pipeline_ = std::make_unique<Pipeline>(*g->store_, g->metrics_, *g->signature_log_,
-                                            [gw = g.get()] { return gw->config(); });
+  g->pipeline_ = std::make_unique<Pipeline>(
+      *g->store_, g->metrics_, *g->signature_log_, [gw = g.get()] { return gw->config(); },
+      [gw = g.get()](std::function<void()> task) { asio::post(gw->pool_, std::move(task)); });
   return g;
 }
 

@@ -6,7 +6,6 @@
 #include <mutex>
 #include <random>
 #include <set>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -465,6 +464,33 @@ HttpResponse Pipeline::send_document_status(const std::string& document, const s
   return json_response(202, nlohmann::json{{"status", "queued"}, {"statuses", ids}}.dump());
 }
 
+void Pipeline::fan_out(size_t n, const std::function<void()>& work) {
+  struct Shared {
+    std::mutex m;
+    std::condition_variable cv;
+    size_t running = 0;
+    bool closed = false;
+  };
+  auto shared = std::make_shared<Shared>();
+  for (size_t i = 1; i < n; ++i) {
+    post_([shared, &work] {
+      {
+        std::lock_guard lock(shared->m);
+        if (shared->closed) return;  // the caller is done: `work` may be gone
+        ++shared->running;
+      }
+      work();
+      std::lock_guard lock(shared->m);
+      --shared->running;
+      shared->cv.notify_all();
+    });
+  }
+  work();
+  std::unique_lock lock(shared->m);
+  shared->closed = true;
+  shared->cv.wait(lock, [&] { return shared->running == 0; });
+}
+
 int Pipeline::deliver_due() {
   const auto config = config_();
   auto due = store_.due_deliveries(now(), 64);
@@ -498,15 +524,7 @@ int Pipeline::deliver_due() {
       }
     }
   };
-  std::vector<std::thread> workers;
-  const size_t n = std::min<size_t>(kDeliveryWorkers, due->size());
-  try {
-    for (size_t i = 1; i < n; ++i) workers.emplace_back(work);
-  } catch (const std::system_error& e) {  // no thread to be had: fewer workers
-    log_warn("cannot start a delivery worker", {{"error", e.what()}});
-  }
-  work();
-  for (auto& w : workers) w.join();
+  fan_out(std::min<size_t>(kDeliveryWorkers, due->size()), work);
   // What threw is still due: not counted, so that the caller's "again while
   // something was attempted" loop ends when only such packages are left.
   return attempted - failed;
@@ -589,64 +607,79 @@ int Pipeline::poll_once(const LoadedConfig& loaded, adapters::Adapter& polled) {
   // inbox refuses a second copy of a document by itself), so several are
   // verified and stored at once: most of the time goes to fsync, which
   // concurrent writers share.
-  std::mutex m;
-  std::condition_variable cv;
-  std::deque<adapters::IncomingPackage> queue;
-  size_t busy = 0, bytes_in_flight = 0;
-  bool closed = false;
-  std::vector<std::thread> workers;
-  auto work = [&] {
-    std::unique_lock lock(m);
-    for (;;) {
-      cv.wait(lock, [&] { return closed || !queue.empty(); });
-      if (queue.empty()) return;
-      adapters::IncomingPackage package = std::move(queue.front());
-      queue.pop_front();
-      ++busy;
-      lock.unlock();
-      const size_t size = package.bytes.size();
-      run_counted(metrics_, "incoming", package.remote_id,
-                  [&] { take_incoming(*config, *adapter, package); });
-      package = {};
-      lock.lock();
-      --busy;
-      bytes_in_flight -= size;
-      cv.notify_all();
-    }
+  // The state pool tasks share with this call; a task that starts after
+  // the call has returned (the pool was busy) finds it closed and leaves.
+  struct Shared {
+    std::mutex m;
+    std::condition_variable cv;
+    std::deque<adapters::IncomingPackage> queue;
+    size_t busy = 0, bytes_in_flight = 0;
+    size_t workers = 0;  // tasks posted to the pool, started or not
+    size_t running = 0;  // tasks inside work() now
+    bool closed = false;
   };
+  auto shared = std::make_shared<Shared>();
+  // Takes one queued package; `lock` is held on entry and on return.
+  auto take_one = [this, config, adapter](Shared& st, std::unique_lock<std::mutex>& lock) {
+    adapters::IncomingPackage package = std::move(st.queue.front());
+    st.queue.pop_front();
+    ++st.busy;
+    lock.unlock();
+    const size_t size = package.bytes.size();
+    run_counted(metrics_, "incoming", package.remote_id,
+                [&] { take_incoming(*config, *adapter, package); });
+    package = {};
+    lock.lock();
+    --st.busy;
+    st.bytes_in_flight -= size;
+    st.cv.notify_all();
+  };
+  auto work = [shared, take_one] {
+    Shared& st = *shared;
+    std::unique_lock lock(st.m);
+    if (st.closed) return;  // started after the poll was over
+    ++st.running;
+    for (;;) {
+      st.cv.wait(lock, [&] { return st.closed || !st.queue.empty(); });
+      if (st.queue.empty()) break;
+      take_one(st, lock);
+    }
+    --st.running;
+    st.cv.notify_all();
+  };
+  Shared& st = *shared;
   auto incoming = adapter->poll([&](adapters::IncomingPackage&& package) {
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] {
-      return busy + queue.size() < kIncomingWorkers &&
-             (bytes_in_flight == 0 ||
-              bytes_in_flight + package.bytes.size() <= kIncomingBytesInFlight);
-    });
-    bytes_in_flight += package.bytes.size();
-    queue.push_back(std::move(package));
-    if (workers.size() < busy + queue.size()) {
-      try {
-        workers.emplace_back(work);
-      } catch (const std::system_error& e) {
-        log_warn("cannot start an incoming worker", {{"error", e.what()}});
-        if (workers.empty()) {  // nobody would take it: take it here
-          adapters::IncomingPackage here = std::move(queue.front());
-          queue.pop_front();
-          bytes_in_flight -= here.bytes.size();
-          lock.unlock();
-          run_counted(metrics_, "incoming", here.remote_id,
-                      [&] { take_incoming(*config, *adapter, here); });
-          return;
-        }
+    std::unique_lock lock(st.m);
+    // Room for it, or help: a queued package is taken here, so the fetch
+    // never waits on pool tasks that have not started (a busy pool).
+    for (;;) {
+      const bool room = st.busy + st.queue.size() < kIncomingWorkers &&
+                        (st.bytes_in_flight == 0 ||
+                         st.bytes_in_flight + package.bytes.size() <= kIncomingBytesInFlight);
+      if (room) break;
+      if (!st.queue.empty()) {
+        take_one(st, lock);
+      } else {
+        st.cv.wait(lock);
       }
     }
-    cv.notify_all();
+    st.bytes_in_flight += package.bytes.size();
+    st.queue.push_back(std::move(package));
+    if (st.workers < st.busy + st.queue.size()) {
+      ++st.workers;
+      post_(work);
+    }
+    st.cv.notify_all();
   });
   {
-    std::lock_guard lock(m);
-    closed = true;
+    std::unique_lock lock(st.m);
+    // What no pool task has taken yet is taken here; then the call waits
+    // for the tasks at work, never for those not started.
+    while (!st.queue.empty()) take_one(st, lock);
+    st.closed = true;
+    st.cv.notify_all();
+    st.cv.wait(lock, [&] { return st.running == 0 && st.busy == 0; });
   }
-  cv.notify_all();
-  for (auto& w : workers) w.join();
   if (!incoming) {
     log_warn("poll failed", {{"adapter", adapter_name}, {"error", incoming.error().message}});
     return 0;

@@ -15,7 +15,11 @@
 //
 // Thread-safety: methods block and run on worker threads; deliver_due() and
 // poll() of one adapter are each run by one thread at a time (the daemon
-// ensures it), everything else may run concurrently.
+// ensures it), everything else may run concurrently. Deliveries and incoming
+// packages are worked on in parallel by tasks given to `post` (the daemon's
+// worker pool; no thread of the pipeline's own): the calling thread works
+// too and never waits for a task that has not started, so a busy pool slows
+// a round down but cannot stall it.
 #pragma once
 
 #include <functional>
@@ -46,9 +50,16 @@ class Pipeline {
  public:
   // Every signature made and every package verified is appended to `log`
   // before anything depends on it; no log, no signing.
-  Pipeline(Store& store, Metrics& metrics, audit::SignatureLog& log, ConfigSource config,
+  // Runs a task later on some worker thread.
+  using Post = std::function<void(std::function<void()>)>;
+  Pipeline(Store& store, Metrics& metrics, audit::SignatureLog& log, ConfigSource config, Post post,
            RetryPolicy retry = {})
-      : store_(store), metrics_(metrics), log_(log), config_(std::move(config)), retry_(retry) {}
+      : store_(store),
+        metrics_(metrics),
+        log_(log),
+        config_(std::move(config)),
+        post_(std::move(post)),
+        retry_(retry) {}
 
   // POST /v1/documents with an unsigned edXML package.
   HttpResponse submit(const std::string& package, const std::string& client,
@@ -140,10 +151,16 @@ class Pipeline {
   Result<std::string> reply_status(const LoadedConfig& config, const InboxRow& about,
                                    const std::string& code, const std::string& description);
 
+  // Runs `work` on this thread and on up to n-1 tasks given to post_ at
+  // once; returns when every copy that started has returned (copies that
+  // start later do nothing).
+  void fan_out(size_t n, const std::function<void()>& work);
+
   Store& store_;
   Metrics& metrics_;
   audit::SignatureLog& log_;
   ConfigSource config_;
+  Post post_;
   RetryPolicy retry_;
 };
 
