@@ -24,8 +24,8 @@
 #include "gateway/cli_args.h"
 #include "gateway/config_check.h"
 #include "gateway/gateway.h"
-#include "gateway/store.h"
 #include "store/segment_archive.h"
+#include "store/sqlite_store.h"
 #include "util/bytes.h"
 #include "util/time.h"
 
@@ -517,7 +517,9 @@ int cmd_purge(const std::vector<std::string>& argv) {
   }
   if (!std::filesystem::exists(data_dir / "edocgw.sqlite"))
     return fail_with(make_error(Errc::io, data_dir.string() + " holds no edocgw store"));
-  auto store = gateway::Store::open(data_dir, segment_bytes);
+  store::SqliteOptions options;  // no log_sync: purging writes no package
+  options.segment_bytes = segment_bytes;
+  auto store = store::open_sqlite_store(data_dir, std::move(options));
   if (!store) {
     std::cerr << "edocgw: cannot open the store (a running gateway holds it; stop it first)\n";
     return fail_with(store.error());

@@ -36,6 +36,7 @@ namespace {
 namespace vdxp = adapters::vdxp;
 
 constexpr int kListBite = 100;                   // getReceivedEdocList: items per answer
+constexpr int kSentListLimit = 500;              // getSentEdocList: newest rows looked at
 constexpr std::uint64_t kSmallBody = 64 * 1024;  // every call but sendEdoc: `{}` or a little JSON
 
 const std::set<std::string> kPostCalls = {
@@ -106,8 +107,14 @@ bool serves(const config::ExchangeClient& client, const std::string& organ) {
          client.organ_ids.end();
 }
 
-std::string message_kind(const vdxp::VerifiedRequest& q) {
-  return q.get("messagetype") == "status" ? "status" : "edoc";
+store::Kind message_kind(const vdxp::VerifiedRequest& q) {
+  return q.get("messagetype") == "status" ? store::Kind::status : store::Kind::edoc;
+}
+
+// A mailbox state as the VDXP answers spell it: the store's name, but
+// "initial" for one not fetched yet.
+std::string receive_status(store::MailState state) {
+  return state == store::MailState::fresh ? "initial" : std::string(store::name(state));
 }
 
 // The docId a getEdoc/downloadEdoc means: `docId` as spelled wins over a
@@ -169,20 +176,20 @@ void append_json_string(std::string& out, const std::string& text) {
 
 // getReceivedEdocList's OK answer with its `data` items (VDXP.md section 5),
 // written straight into one string.
-std::string received_list(const std::vector<MailboxRow>& mail) {
+std::string received_list(const std::vector<store::MailboxRow>& mail) {
   std::string out = R"({"status":"OK","ErrorCode":"0","ErrorDesc":"Success","data":[)";
   out.reserve(out.size() + mail.size() * 300);
   bool first = true;
   for (const auto& m : mail) {
-    const bool waiting = m.status == "new";
+    const bool waiting = m.state == store::MailState::fresh;
     const std::pair<const char*, std::string> members[] = {
         {"docId", m.id},
         {"from", m.from_organ},
         {"to", m.to_organ},
-        {"status", waiting ? "initial" : m.status},
-        {"status_desc", waiting ? "waiting to be fetched" : m.status},
+        {"status", receive_status(m.state)},
+        {"status_desc", waiting ? "waiting to be fetched" : std::string(store::name(m.state))},
         {"serviceType", "eDoc"},
-        {"messageType", m.kind},
+        {"messageType", std::string(store::name(m.kind))},
         {"created_time", time_text(m.created_at)},
         {"updated_time", time_text(m.updated_at)}};
     out += first ? "{" : ",{";
@@ -202,21 +209,23 @@ std::string received_list(const std::vector<MailboxRow>& mail) {
   return out;
 }
 
-nlohmann::json sent_item(const MailboxRow& m) {
-  return {{"senderDocId", m.package_id},
-          {"receiverDocId", m.id},
-          {"fromCode", m.from_organ},
-          {"toCode", m.to_organ},
-          {"sendStatus", "done"},
-          {"sendStatusDesc", "accepted by the hub"},
-          {"receiveStatus", m.status == "new" ? "initial" : m.status},
-          {"receiveStatusDesc", m.status == "new" ? "not fetched yet" : m.status},
-          {"receivedTime", m.status == "done" ? time_text(m.updated_at) : std::string()},
-          {"sentTime", time_text(m.created_at)},
-          {"title", m.title},
-          {"notation", m.notation},
-          {"messageType", m.kind},
-          {"serviceType", "eDoc"}};
+nlohmann::json sent_item(const store::MailboxRow& m) {
+  const std::string state(store::name(m.state));
+  return {
+      {"senderDocId", m.package_id},
+      {"receiverDocId", m.id},
+      {"fromCode", m.from_organ},
+      {"toCode", m.to_organ},
+      {"sendStatus", "done"},
+      {"sendStatusDesc", "accepted by the hub"},
+      {"receiveStatus", receive_status(m.state)},
+      {"receiveStatusDesc", m.state == store::MailState::fresh ? "not fetched yet" : state},
+      {"receivedTime", m.state == store::MailState::done ? time_text(m.updated_at) : std::string()},
+      {"sentTime", time_text(m.created_at)},
+      {"title", m.title},
+      {"notation", m.notation},
+      {"messageType", std::string(store::name(m.kind))},
+      {"serviceType", "eDoc"}};
 }
 
 }  // namespace
@@ -317,7 +326,9 @@ HttpResponse Gateway::handle_exchange(const HttpRequest& r) {
     }
     auto route = route_of(package);
     if (!route) return refuse(400, route.error().message);
-    const std::string kind = route->kind == edxml::PackageKind::status ? "status" : "edoc";
+    const store::Kind package_kind =
+        route->kind == edxml::PackageKind::status ? store::Kind::status : store::Kind::edoc;
+    const std::string kind(store::name(package_kind));
     if (route->from != from) {
       return refuse(
           422, "the package's From/OrganId is '" + route->from + "' but from is '" + from + "'");
@@ -369,16 +380,16 @@ HttpResponse Gateway::handle_exchange(const HttpRequest& r) {
       log_warn("hub refused a package", {{"from", from}, {"reason", report.reason}});
       return finish(fail(422, report.reason, true));
     }
-    std::vector<MailboxRow> rows;
+    std::vector<store::MailboxRow> rows;
     const std::int64_t t = now_seconds().time_since_epoch().count();
     for (size_t i = 0; i < route->to.size(); ++i) {
-      MailboxRow m;
+      store::MailboxRow m;
       m.id = random_uuid();
       m.package_id = package_id;
       m.from_organ = from;
       m.to_organ = route->to[i];
-      m.kind = kind;
-      m.status = "new";
+      m.kind = package_kind;
+      m.state = store::MailState::fresh;
       m.created_at = t;
       m.from_system = client.system_id;
       m.to_system = recipients[i]->system_id;
@@ -411,16 +422,18 @@ HttpResponse Gateway::handle_exchange(const HttpRequest& r) {
     return finish(json_response(200, received_list(*mail)));
   }
   if (path == "/countReceiveEdoc" || path == "/countReceiveStatus") {
-    auto n =
-        store_->count_mail_for(client.system_id, path == "/countReceiveEdoc" ? "edoc" : "status");
+    auto n = store_->count_mail_for(
+        client.system_id, path == "/countReceiveEdoc" ? store::Kind::edoc : store::Kind::status);
     if (!n) return finish(fail(503, n.error().message));
     return finish(ok({{"count", *n}}));
   }
   if (path == "/getSentEdocList") {
     // A docId narrows to one sendEdoc (its DocId) or one recipient's copy.
     const std::string doc = doc_id_for_reading(q);
-    auto mail = store_->sent_mail(client.system_id,
-                                  q.get("messagetype").empty() ? "" : message_kind(q), "");
+    auto mail = store_->sent_mail(
+        client.system_id,
+        q.get("messagetype").empty() ? std::nullopt : std::optional<store::Kind>(message_kind(q)),
+        "", kSentListLimit);
     if (!mail) return finish(fail(503, mail.error().message));
     nlohmann::json data = nlohmann::json::array();
     for (const auto& m : *mail) {
@@ -448,9 +461,10 @@ HttpResponse Gateway::handle_exchange(const HttpRequest& r) {
       return finish(fail(404, "no document " + doc + " for system id " + client.system_id));
     if (path == "/updateStatus") {
       const std::string status = q.get("status");
-      if (status != "processing" && status != "done" && status != "fail")
+      const auto state = store::parse_mail_state(status);
+      if (!state || state == store::MailState::fresh)
         return finish(fail(400, "status must be processing, done or fail, not '" + status + "'"));
-      if (auto st = store_->set_mail_status((*m)->id, status); !st)
+      if (auto st = store_->set_mail_state((*m)->id, *state); !st)
         return finish(fail(503, st.error().message));
       return finish(ok());
     }
@@ -459,7 +473,8 @@ HttpResponse Gateway::handle_exchange(const HttpRequest& r) {
     if (!*read)
       return finish(fail(410, "the package of document " + doc + " was purged by retention"));
     std::string* bytes = &**read;
-    if ((*m)->status == "new") (void)store_->set_mail_status((*m)->id, "processing");
+    if ((*m)->state == store::MailState::fresh)
+      (void)store_->set_mail_state((*m)->id, store::MailState::processing);
     if (path == "/downloadEdoc") {
       HttpResponse raw;
       raw.content_type = "application/octet-stream";
@@ -482,7 +497,7 @@ HttpResponse Gateway::handle_exchange(const HttpRequest& r) {
       path == "/getSynchronizeUnit") {
     auto registered = store_->agencies();
     if (!registered) return finish(fail(503, registered.error().message));
-    std::vector<AgencyRow> all;
+    std::vector<store::AgencyRow> all;
     std::set<std::string> codes;
     for (const auto& a : ex.agencies) {
       if (codes.insert(a.code).second) all.push_back({a.code, a.name, a.mail, a.pid, a.code});
@@ -549,7 +564,7 @@ HttpResponse Gateway::handle_exchange(const HttpRequest& r) {
       auto it = body.find(key);
       return it != body.end() && it->is_string() ? it->get<std::string>() : std::string();
     };
-    const AgencyRow a{text("code"), text("name"), text("mail"), text("pcode"), text("id")};
+    const store::AgencyRow a{text("code"), text("name"), text("mail"), text("pcode"), text("id")};
     if (!edxml::is_strict_agency_code(a.code))
       return finish(fail(400, "code '" + a.code + "' is not an agency code"));
     if (a.name.empty()) return finish(fail(400, "registerAgency needs a name"));

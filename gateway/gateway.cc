@@ -8,11 +8,36 @@
 
 #include "crypto/certificate.h"
 #include "gateway/log.h"
+#include "store/sqlite_store.h"
 
 namespace edocgw::gateway {
 namespace {
 constexpr int kIoThreads = 2;
 constexpr auto kDeliveryTick = std::chrono::milliseconds(200);
+
+// The store's counts as /metrics series: edocgw_documents{status=...},
+// edocgw_queue_depth, edocgw_inbox{verification=...} and
+// edocgw_hub_mailbox{status=...}, each family's labels in the order of
+// their names.
+template <class E>
+void add_family(std::vector<std::pair<std::string, double>>& out, const std::string& family,
+                const std::string& label, const std::map<E, std::int64_t>& counts) {
+  std::vector<std::pair<std::string, double>> series;
+  for (const auto& [state, n] : counts)
+    series.emplace_back(family + "{" + label + "=\"" + std::string(store::name(state)) + "\"}",
+                        static_cast<double>(n));
+  std::sort(series.begin(), series.end());
+  out.insert(out.end(), series.begin(), series.end());
+}
+
+std::vector<std::pair<std::string, double>> store_series(const store::Counts& counts) {
+  std::vector<std::pair<std::string, double>> out;
+  add_family(out, "edocgw_documents", "status", counts.documents);
+  out.emplace_back("edocgw_queue_depth", static_cast<double>(counts.queue_depth));
+  add_family(out, "edocgw_inbox", "verification", counts.inbox);
+  add_family(out, "edocgw_hub_mailbox", "status", counts.mailbox);
+  return out;
+}
 
 // What a listener's config says about its connections and bodies; the
 // read and idle timeouts keep the server's defaults.
@@ -38,7 +63,13 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const std::filesystem::path& co
   if (!loaded) return loaded.error();
   for (const auto& w : loaded->warnings) log_warn(w);
   g->config_ = std::make_shared<const LoadedConfig>(std::move(*loaded));
-  auto store = Store::open(g->config_->config.data_dir, g->config_->config.store.segment_bytes);
+  store::SqliteOptions options;
+  options.segment_bytes = g->config_->config.store.segment_bytes;
+  // The signature log is opened below, once the store's lock is held (a
+  // second gateway on this data-dir is refused before it touches the log);
+  // nothing is written before then.
+  options.log_sync = [gw = g.get()] { return gw->signature_log_->sync(); };
+  auto store = store::open_sqlite_store(g->config_->config.data_dir, std::move(options));
   if (!store) return store.error();
   g->store_ = std::move(*store);
   std::vector<std::string> notices;
@@ -48,7 +79,6 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const std::filesystem::path& co
   for (const auto& n : notices) log_warn(n);
   g->signature_log_ = std::move(*log);
   for (const auto& n : g->store_->notices()) log_warn(n);
-  g->store_->set_log_sync([log = g->signature_log_.get()] { return log->sync(); });
   g->pipeline_ = std::make_unique<Pipeline>(
       *g->store_, g->metrics_, *g->signature_log_, [gw = g.get()] { return gw->config(); },
       [gw = g.get()](std::function<void()> task) { asio::post(gw->pool_, std::move(task)); });
@@ -319,10 +349,7 @@ HttpResponse Gateway::healthz() {
 
 HttpResponse Gateway::metrics() {
   std::vector<std::pair<std::string, double>> extra;
-  if (auto counts = store_->counts()) {
-    for (const auto& [series, n] : *counts)
-      extra.emplace_back("edocgw_" + series, static_cast<double>(n));
-  }
+  if (auto counts = store_->counts()) extra = store_series(*counts);
   extra.emplace_back("edocgw_signature_log_records", static_cast<double>(signature_log_->size()));
   extra.emplace_back("edocgw_signature_log_checkpointed_records",
                      static_cast<double>(signature_log_->checkpointed_size()));

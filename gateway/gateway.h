@@ -23,7 +23,7 @@
 #include "gateway/http_server.h"
 #include "gateway/metrics.h"
 #include "gateway/pipeline.h"
-#include "gateway/store.h"
+#include "store/store.h"
 #include "util/asio.h"
 
 namespace edocgw::gateway {
@@ -88,7 +88,7 @@ class Gateway {
   adapters::AdapterRegistry registry_;
   mutable std::mutex config_mutex_;
   std::shared_ptr<const LoadedConfig> config_;
-  std::unique_ptr<Store> store_;
+  std::unique_ptr<store::Store> store_;
   Metrics metrics_;
   std::unique_ptr<audit::SignatureLog> signature_log_;
   std::unique_ptr<Pipeline> pipeline_;

@@ -22,7 +22,13 @@ const char* business_type_name(int type) {
   return type >= 0 && type <= 3 ? kNames[type] : "new";
 }
 
-nlohmann::json history_json(const std::vector<StatusEntry>& history) {
+// A state as the JSON of the API spells it (the store's name).
+template <class E>
+std::string text(E state) {
+  return std::string(store::name(state));
+}
+
+nlohmann::json history_json(const std::vector<store::StatusEntry>& history) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& h : history) {
     out.push_back({{"code", h.code},
@@ -31,17 +37,17 @@ nlohmann::json history_json(const std::vector<StatusEntry>& history) {
                    {"organ_id", h.organ_id},
                    {"timestamp", time_text(h.timestamp)},
                    {"received_at", time_text(h.received_at)},
-                   {"direction", h.direction},
+                   {"direction", text(h.direction)},
                    {"applied", h.applied}});
   }
   return out;
 }
 
-nlohmann::json document_json(const DocumentRow& d) {
+nlohmann::json document_json(const store::DocumentRow& d) {
   nlohmann::json j = {
       {"id", d.id},
-      {"kind", d.kind},
-      {"status", d.status},
+      {"kind", text(d.kind)},
+      {"status", text(d.state)},
       {"document_id", d.document_id},
       {"subject", d.subject},
       {"package_sha256", d.package_sha256},
@@ -54,7 +60,7 @@ nlohmann::json document_json(const DocumentRow& d) {
   for (const auto& r : d.recipients) {
     nlohmann::json rj = {
         {"organ_id", r.organ_id},
-        {"status", r.status},
+        {"status", text(r.state)},
         {"status_code", r.status_code.empty() ? nlohmann::json() : nlohmann::json(r.status_code)},
         {"attempts", r.attempts},
         {"adapter", r.adapter},
@@ -68,13 +74,13 @@ nlohmann::json document_json(const DocumentRow& d) {
   return j;
 }
 
-nlohmann::json inbox_json(const InboxRow& r) {
+nlohmann::json inbox_json(const store::InboxRow& r) {
   nlohmann::json j = {{"id", r.id},
                       {"from", r.sender},
                       {"document_id", r.document_id},
                       {"subject", r.subject},
                       {"received_at", time_text(r.received_at)},
-                      {"verification", r.verification},
+                      {"verification", text(r.verification)},
                       {"reason", r.reason.empty() ? nlohmann::json() : nlohmann::json(r.reason)},
                       {"business_type", business_type_name(r.business_type)},
                       {"revoked", !r.revoked_by.empty()},
@@ -144,7 +150,8 @@ HttpResponse Gateway::handle_local(const HttpRequest& r) {
   // The key with its body's hash: a key reused for another body is refused.
   const std::string client_key = r.header("idempotency-key");
   const std::string idempotency_key =
-      client_key.empty() ? client_key : idempotency_key_with_body(client_key, sha256_hex(r.body));
+      client_key.empty() ? client_key
+                         : store::idempotency_key_with_body(client_key, sha256_hex(r.body));
   const auto s = path_segments(path);
   if (s.size() < 2 || s[0] != "v1")
     return finish(error_response(404, "not_found", "no such endpoint: " + path));

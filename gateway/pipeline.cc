@@ -1,5 +1,6 @@
 #include "gateway/pipeline.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -18,6 +19,12 @@
 #include "util/bytes.h"
 
 namespace edocgw::gateway {
+using store::DocumentRow;
+using store::DueDelivery;
+using store::InboxRow;
+using store::RecipientRow;
+using store::StatusEntry;
+
 namespace {
 
 std::int64_t now() {
@@ -37,6 +44,14 @@ std::int64_t backoff(const RetryPolicy& p, int attempts) {
 constexpr size_t kIncomingWorkers = 8;
 constexpr size_t kIncomingBytesInFlight = 64u << 20;
 constexpr size_t kDeliveryWorkers = 8;
+// Due deliveries taken per round.
+constexpr int kDeliveriesPerRound = 64;
+// How long a round's deliveries are leased: another node sharing the store
+// (or this one after a crash) takes a delivery over only when its lease
+// has run out, so it must outlast an attempt (an adapter's connect and
+// read timeouts) with room to spare; a delivery whose node died waits that
+// long.
+constexpr std::int64_t kDeliveryLeaseSeconds = 5 * 60;
 
 // Bussiness/BussinessDocType as stored: 0 new (also when absent or unknown), 1 revocation,
 // 2 update, 3 replacement.
@@ -63,9 +78,17 @@ const char* business_name(int type) {
   return type >= 0 && type <= 3 ? kNames[type] : "new";
 }
 
-// What the inbox records: "valid", "unsigned" (accepted by policy) or "invalid".
-std::string verification_state(const crypto::VerificationReport& r) {
-  return crypto::state_name(r.state);
+// What the inbox records: valid, unsigned (accepted by policy) or invalid.
+store::Verification verification_state(const crypto::VerificationReport& r) {
+  switch (r.state) {
+    case crypto::VerificationState::valid:
+      return store::Verification::valid;
+    case crypto::VerificationState::unsigned_accepted:
+      return store::Verification::unsigned_;
+    case crypto::VerificationState::invalid:
+      break;
+  }
+  return store::Verification::invalid;
 }
 
 // A status's own Timestamp (yyyy/MM/dd HH:mm:ss, UTC+7) in seconds; `fallback` when unreadable.
@@ -179,7 +202,7 @@ Status Pipeline::log_discard(const LoadedConfig& config, const std::string& id,
 Pipeline::QueueRequest Pipeline::status_request(const std::string& document_id,
                                                 const std::string& code, const std::string& to) {
   QueueRequest q;
-  q.kind = "status";
+  q.kind = store::Kind::status;
   q.document_id = document_id;
   q.subject = "status " + code;
   q.recipients = {to};
@@ -191,7 +214,7 @@ Result<Pipeline::Queued> Pipeline::queue(const LoadedConfig& config,
   DocumentRow row;
   row.id = random_uuid();
   row.kind = q.kind;
-  row.status = "queued";
+  row.state = store::DocumentState::queued;
   row.document_id = q.document_id;
   row.sender = config.config.organ_id;
   row.subject = q.subject;
@@ -204,7 +227,7 @@ Result<Pipeline::Queued> Pipeline::queue(const LoadedConfig& config,
     RecipientRow r;
     r.organ_id = organ;
     r.adapter = route != nullptr ? route->via : "";
-    r.status = "pending";
+    r.state = store::RecipientState::pending;
     row.recipients.push_back(std::move(r));
   }
   // The signature is logged, naming the archived bytes, before the rows
@@ -216,7 +239,7 @@ Result<Pipeline::Queued> Pipeline::queue(const LoadedConfig& config,
   const std::string signed_at = format_rfc3339(now_seconds());
   nlohmann::json event = {{"time", signed_at},
                           {"event", "sign"},
-                          {"message", q.kind},
+                          {"message", std::string(store::name(q.kind))},
                           {"gateway", config.config.organ_id},
                           {"document", row.id},
                           {"document_id", q.document_id},
@@ -316,7 +339,7 @@ HttpResponse Pipeline::sign_and_queue(const LoadedConfig& config, const std::str
   auto signed_package = config.signer->sign(package, now_seconds());
   if (!signed_package) return error_response(422, "cannot_sign", signed_package.error().message);
   auto queued = queue(config, *signed_package,
-                      QueueRequest{"edoc", h.document_id, h.subject, recipients, client,
+                      QueueRequest{store::Kind::edoc, h.document_id, h.subject, recipients, client,
                                    idempotency_key, business_type, follows_id});
   if (!queued) {
     if (queued.error().code == Errc::invalid)
@@ -340,7 +363,7 @@ HttpResponse Pipeline::follow_up(const std::string& document, const FollowUpRequ
   const auto config = config_();
   auto original = store_.document(document);
   if (!original) return error_response(503, "store_unavailable", original.error().message);
-  if (!*original || (*original)->kind != "edoc")
+  if (!*original || (*original)->kind != store::Kind::edoc)
     return error_response(404, "not_found", "no document " + document);
   const DocumentRow& d = **original;
   if (d.business_type != 0) {
@@ -395,8 +418,8 @@ Result<std::string> Pipeline::reply_status(const LoadedConfig& config, const Inb
       queue(config, *signed_package, status_request(about.document_id, code, about.sender));
   if (!queued) return queued.error();
   const std::int64_t t = at.time_since_epoch().count();
-  (void)store_.add_status_history(about.id,
-                                  {config.config.organ_id, code, description, t, t, "out", true});
+  (void)store_.add_status_history(
+      about.id, {config.config.organ_id, code, description, t, t, store::Direction::out, true});
   return queued->id;
 }
 
@@ -405,7 +428,7 @@ HttpResponse Pipeline::send_status(const std::string& inbox_id, const std::strin
   const auto config = config_();
   auto item = store_.inbox_item(inbox_id);
   if (!item) return error_response(503, "store_unavailable", item.error().message);
-  if (!*item || (*item)->kind != "edoc")
+  if (!*item || (*item)->kind != store::Kind::edoc)
     return error_response(404, "not_found", "no inbox document " + inbox_id);
   std::string normalized = code == "14" ? "15" : code;
   if (!edxml::is_known_status_code(normalized) || normalized == "13") {
@@ -415,7 +438,7 @@ HttpResponse Pipeline::send_status(const std::string& inbox_id, const std::strin
                               "request 13 is sent about your own document: POST "
                               "/v1/documents/{id}/status");
   }
-  if (!accepted_verification((*item)->verification) && normalized != "02") {
+  if (!store::accepted((*item)->verification) && normalized != "02") {
     return error_response(409, "not_accepted",
                           "inbox document " + inbox_id + " was refused (" + (*item)->reason +
                               "); only 02 can be sent about it");
@@ -437,7 +460,7 @@ HttpResponse Pipeline::send_document_status(const std::string& document, const s
   }
   auto found = store_.document(document);
   if (!found) return error_response(503, "store_unavailable", found.error().message);
-  if (!*found || (*found)->kind != "edoc" || (*found)->business_type != 0)
+  if (!*found || (*found)->kind != store::Kind::edoc || (*found)->business_type != 0)
     return error_response(404, "not_found", "no original document " + document);
   const DocumentRow& d = **found;
   auto package = store_.read_package(d.id);
@@ -457,7 +480,8 @@ HttpResponse Pipeline::send_document_status(const std::string& document, const s
     auto queued = queue(*config, *signed_package, status_request(d.document_id, code, r.organ_id));
     if (!queued) return error_response(503, "store_unavailable", queued.error().message);
     const std::int64_t t = at.time_since_epoch().count();
-    (void)store_.add_status_history(d.id, {r.organ_id, code, description, t, t, "out", false});
+    (void)store_.add_status_history(
+        d.id, {r.organ_id, code, description, t, t, store::Direction::out, false});
     ids.push_back({{"organ_id", r.organ_id}, {"id", queued->id}});
   }
   if (ids.empty()) return error_response(422, "no_recipient", "no such recipient of " + document);
@@ -493,10 +517,28 @@ void Pipeline::fan_out(size_t n, const std::function<void()>& work) {
 
 int Pipeline::deliver_due() {
   const auto config = config_();
-  auto due = store_.due_deliveries(now(), 64);
-  if (!due) {
-    log_error("cannot read due deliveries", {{"error", due.error().message}});
-    return 0;
+  const std::int64_t t = now();
+  // This round: what earlier rounds leased and did not try (while the lease
+  // lasts), then as many newly due as make a round.
+  std::vector<Held> round;
+  for (auto& h : held_) {
+    if (h.lease_ends > t) round.push_back(std::move(h));
+  }
+  held_.clear();
+  if (round.size() < static_cast<size_t>(kDeliveriesPerRound)) {
+    auto due = store_.lease_due_deliveries(t, kDeliveriesPerRound - static_cast<int>(round.size()),
+                                           kDeliveryLeaseSeconds);
+    if (!due) {
+      log_error("cannot read due deliveries", {{"error", due.error().message}});
+      if (round.empty()) return 0;
+    } else {
+      for (auto& d : *due) {
+        const bool held = std::any_of(round.begin(), round.end(), [&](const Held& h) {
+          return h.due.document == d.document && h.due.organ_id == d.organ_id;
+        });
+        if (!held) round.push_back({std::move(d), t + kDeliveryLeaseSeconds});
+      }
+    }
   }
   // An adapter that just failed to reach its far side is not asked again in
   // this round: its other packages stay due, untouched, for the next round.
@@ -506,9 +548,12 @@ int Pipeline::deliver_due() {
   std::set<std::string> unreachable;
   std::atomic<int> attempted{0}, failed{0};
   std::atomic<size_t> next{0};
+  // Per delivery, written by the one task that took it: recorded in the
+  // store (which ends its lease), or still to be tried.
+  std::vector<char> recorded(round.size(), 0);
   auto work = [&] {
-    for (size_t i; (i = next++) < due->size();) {
-      const DueDelivery& d = (*due)[i];
+    for (size_t i; (i = next++) < round.size();) {
+      const DueDelivery& d = round[i].due;
       {
         std::lock_guard lock(mutex);
         if (unreachable.count(d.adapter)) continue;
@@ -516,15 +561,21 @@ int Pipeline::deliver_due() {
       ++attempted;
       bool reached = true;
       if (!run_counted(metrics_, "delivery", d.document,
-                       [&] { reached = deliver_one(*config, d); }))
+                       [&] { reached = deliver_one(*config, d); })) {
         ++failed;
+        continue;
+      }
+      recorded[i] = 1;
       if (!reached) {
         std::lock_guard lock(mutex);
         unreachable.insert(d.adapter);
       }
     }
   };
-  fan_out(std::min<size_t>(kDeliveryWorkers, due->size()), work);
+  fan_out(std::min<size_t>(kDeliveryWorkers, round.size()), work);
+  for (size_t i = 0; i < round.size(); ++i) {
+    if (!recorded[i]) held_.push_back(std::move(round[i]));
+  }
   // What threw is still due: not counted, so that the caller's "again while
   // something was attempted" loop ends when only such packages are left.
   return attempted - failed;
@@ -552,8 +603,13 @@ bool Pipeline::deliver_one(const LoadedConfig& config, const DueDelivery& d) {
                                  "the package was purged by retention", "", 0);
     return true;
   }
-  adapters::OutgoingPackage out{d.document, d.document_id,      d.sender, {d.organ_id},
-                                d.kind,     std::move(**bytes), ""};
+  adapters::OutgoingPackage out{d.document,
+                                d.document_id,
+                                d.sender,
+                                {d.organ_id},
+                                std::string(store::name(d.kind)),
+                                std::move(**bytes),
+                                ""};
   auto receipt = adapter->deliver(out);
   const std::string series = "{adapter=\"" + adapter->name() + "\"}";
   if (receipt) {
@@ -756,7 +812,7 @@ void Pipeline::take_incoming(const LoadedConfig& config, adapters::Adapter& adap
   }
   InboxRow row;
   row.id = random_uuid();
-  row.kind = is_status ? "status" : "edoc";
+  row.kind = is_status ? store::Kind::status : store::Kind::edoc;
   row.adapter = adapter.name();
   row.remote_id = incoming.remote_id;
   row.sender = report.sender_organ_id.empty() ? incoming.from_organ_id : report.sender_organ_id;
@@ -770,10 +826,11 @@ void Pipeline::take_incoming(const LoadedConfig& config, adapters::Adapter& adap
     row.subject = parsed->header.subject;
     row.business_type = business_type_of(*parsed);
   }
-  const bool accepted = accepted_verification(row.verification);
+  const bool accepted = store::accepted(row.verification);
 
   auto stored = store_.add_inbox(row, incoming.bytes, [&](const std::string& package_name) {
-    return log_verification(config, report, row.kind, row.id, package_name, false);
+    return log_verification(config, report, std::string(store::name(row.kind)), row.id,
+                            package_name, false);
   });
   if (!stored) {
     // Not acknowledged: the exchange offers it again on the next poll.
@@ -807,7 +864,8 @@ void Pipeline::take_incoming(const LoadedConfig& config, adapters::Adapter& adap
     return;
   }
   if (accepted && parsed) {
-    metrics_.inc("edocgw_incoming_total{verification=\"" + row.verification + "\"}");
+    metrics_.inc("edocgw_incoming_total{verification=\"" +
+                 std::string(store::name(row.verification)) + "\"}");
     if (!take_document(config, row, *parsed, incoming.bytes)) return;  // offered again
   } else {
     metrics_.inc("edocgw_incoming_total{verification=\"invalid\"}");
@@ -860,7 +918,7 @@ bool Pipeline::take_document(const LoadedConfig& config, InboxRow& row,
   nlohmann::json report = nlohmann::json::parse(row.report_json, nullptr, false);
   if (!report.is_object()) report = nlohmann::json::object();
   report["edocgw"] = {{"inbox_id", row.id},
-                      {"verification", row.verification},
+                      {"verification", std::string(store::name(row.verification))},
                       {"business_type", business_name(row.business_type)}};
   if (!row.concerns.empty()) report["edocgw"]["concerns"] = row.concerns;
   if (!row.conflict_of.empty()) report["edocgw"]["conflict_of"] = row.conflict_of;
@@ -887,7 +945,7 @@ bool Pipeline::take_document(const LoadedConfig& config, InboxRow& row,
   // regress that document's state at its sender.
   if (row.business_type == 0 && row.conflict_of.empty()) {
     const std::string note =
-        row.verification == "valid"
+        row.verification == store::Verification::valid
             ? "Đã nhận: chữ ký hợp lệ"
             : "Đã nhận: gói tin không có chữ ký số (chấp nhận theo chính sách)";
     if (auto st = reply_status(config, row, "01", note); !st)
@@ -910,7 +968,7 @@ void Pipeline::take_status(const LoadedConfig& config, const InboxRow& row,
                     s.description,
                     status_time(s.timestamp, row.received_at),
                     row.received_at,
-                    "in",
+                    store::Direction::in,
                     true};
   const std::string& document_id = s.response_for.document_id;
   if (entry.code == "13") {
@@ -926,10 +984,11 @@ void Pipeline::take_status(const LoadedConfig& config, const InboxRow& row,
     return;
   }
   auto outcome = store_.record_status(document_id, entry);
-  const char* what = !outcome                                       ? "not recorded"
-                     : *outcome == Store::StatusOutcome::applied    ? "applied"
-                     : *outcome == Store::StatusOutcome::kept_older ? "older, kept in history"
-                                                                    : "no such document";
+  const char* what = !outcome                                            ? "not recorded"
+                     : *outcome == store::Outbox::StatusOutcome::applied ? "applied"
+                     : *outcome == store::Outbox::StatusOutcome::kept_older
+                         ? "older, kept in history"
+                         : "no such document";
   log_info("status received", {{"document_id", document_id},
                                {"from", row.sender},
                                {"code", entry.code},

@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "adapters/adapter.h"
 #include "audit/signature_log.h"
@@ -34,7 +35,7 @@
 #include "gateway/config_check.h"
 #include "gateway/http_server.h"
 #include "gateway/metrics.h"
-#include "gateway/store.h"
+#include "store/store.h"
 
 namespace edocgw::gateway {
 
@@ -52,8 +53,8 @@ class Pipeline {
   // before anything depends on it; no log, no signing.
   // Runs a task later on some worker thread.
   using Post = std::function<void(std::function<void()>)>;
-  Pipeline(Store& store, Metrics& metrics, audit::SignatureLog& log, ConfigSource config, Post post,
-           RetryPolicy retry = {})
+  Pipeline(store::Store& store, Metrics& metrics, audit::SignatureLog& log, ConfigSource config,
+           Post post, RetryPolicy retry = {})
       : store_(store),
         metrics_(metrics),
         log_(log),
@@ -83,8 +84,9 @@ class Pipeline {
   HttpResponse follow_up(const std::string& document, const FollowUpRequest& request,
                          const std::string& client, const std::string& idempotency_key);
 
-  // One round of deliveries that are due; returns how many were attempted,
-  // less those that failed with an exception (they stay due).
+  // One round of deliveries that are due (leased from the store for
+  // kDeliveryLeaseSeconds); returns how many were attempted, less those
+  // that failed with an exception (they stay due).
   int deliver_due();
   // One poll of one adapter; returns how many packages came in.
   int poll(const std::string& adapter_name);
@@ -117,7 +119,7 @@ class Pipeline {
   };
   // What queue() stores besides the package.
   struct QueueRequest {
-    std::string kind;  // "edoc" or "status"
+    store::Kind kind = store::Kind::edoc;
     std::string document_id, subject;
     std::vector<std::string> recipients;
     std::string client, idempotency_key;
@@ -134,21 +136,22 @@ class Pipeline {
                               const std::string& follows);
   // A received document that was accepted: follow-ups linked, handed
   // inward, 01 sent; false when it must be offered again.
-  bool take_document(const LoadedConfig& config, InboxRow& row, const edxml::Package& package,
-                     const std::string& bytes);
+  bool take_document(const LoadedConfig& config, store::InboxRow& row,
+                     const edxml::Package& package, const std::string& bytes);
   // A received status that was accepted: recorded where it belongs.
-  void take_status(const LoadedConfig& config, const InboxRow& row, const edxml::Package& package);
+  void take_status(const LoadedConfig& config, const store::InboxRow& row,
+                   const edxml::Package& package);
   // A received document that was refused: 02 unless that would contradict
   // a copy already accepted.
-  void refuse_document(const LoadedConfig& config, const InboxRow& row);
+  void refuse_document(const LoadedConfig& config, const store::InboxRow& row);
   // Delivers one package; false when the adapter could not reach its far side.
-  bool deliver_one(const LoadedConfig& config, const DueDelivery& due);
+  bool deliver_one(const LoadedConfig& config, const store::DueDelivery& due);
   // One poll of `adapter`: how many packages it handed over.
   int poll_once(const LoadedConfig& config, adapters::Adapter& adapter);
   void take_incoming(const LoadedConfig& config, adapters::Adapter& adapter,
                      const adapters::IncomingPackage& incoming);
   // Builds, signs and queues a status package about a document we received.
-  Result<std::string> reply_status(const LoadedConfig& config, const InboxRow& about,
+  Result<std::string> reply_status(const LoadedConfig& config, const store::InboxRow& about,
                                    const std::string& code, const std::string& description);
 
   // Runs `work` on this thread and on up to n-1 tasks given to post_ at
@@ -156,12 +159,21 @@ class Pipeline {
   // start later do nothing).
   void fan_out(size_t n, const std::function<void()>& work);
 
-  Store& store_;
+  store::Store& store_;
   Metrics& metrics_;
   audit::SignatureLog& log_;
   ConfigSource config_;
   Post post_;
   RetryPolicy retry_;
+  // Leased deliveries not tried in their round (their adapter was
+  // unreachable, or the attempt threw): tried in the next rounds while
+  // their lease lasts, as they would be if they had not been leased.
+  // deliver_due() alone touches it (one call at a time).
+  struct Held {
+    store::DueDelivery due;
+    std::int64_t lease_ends = 0;
+  };
+  std::vector<Held> held_;
 };
 
 }  // namespace edocgw::gateway

@@ -3,7 +3,10 @@
 // (store/segment_archive.h) for package bytes, under one data-dir. Writes
 // share a group commit: one archive write + fdatasync for the batch's
 // bodies, its signature-log records and one log sync, then one SQLite
-// transaction with a savepoint per caller. Contract: store/store.h.
+// transaction with a savepoint per caller. Leases on due deliveries are
+// kept in memory, not in the rows: the archive's lock keeps every other
+// process off the data-dir, so no lease can matter beyond the process that
+// took it. Contract: store/store.h.
 #pragma once
 
 #include <filesystem>

@@ -207,7 +207,9 @@ class Outbox {
   // the engine) before now + lease_seconds, unless record_delivery() is
   // called for it. A node that dies mid-delivery loses its lease when it
   // expires, and the delivery is taken over (at least once: the receiver
-  // drops a repeat).
+  // drops a repeat). An engine that one process holds at a time may end its
+  // leases with that process (the embedded engine does: a restarted gateway
+  // retries at once what the killed one was delivering).
   virtual Result<std::vector<DueDelivery>> lease_due_deliveries(std::int64_t now, int limit,
                                                                 std::int64_t lease_seconds) = 0;
   // One attempt: ok (sent), or not (pending again at next_attempt_at, or

@@ -1,11 +1,24 @@
-#include "gateway/store.h"
+// The embedded engine (store/sqlite_store.h): SQLite rows and the segment
+// archive, one group commit for both. Moved from gateway/store.cc; the
+// database's text values ("queued", "unsigned", "new", ...) are those of
+// store::name(), read back with the parse_*() functions.
+#include "store/sqlite_store.h"
 
+#include <sqlite3.h>
+
+#include <condition_variable>
 #include <map>
+#include <mutex>
+#include <type_traits>
 #include <unordered_map>
 
+#include "store/segment_archive.h"
 #include "util/bytes.h"
+#include "util/time.h"
 
-namespace edocgw::gateway {
+namespace edocgw::store {
+namespace {
+
 // Prepared statements by SQL text, for one connection. Its own lock (the
 // store's mutex_ is not held by every caller); a statement is lent to one
 // Stmt at a time, and a second Stmt of the same text at once gets its own,
@@ -64,8 +77,6 @@ class StatementCache {
   std::mutex mutex_;
   std::unordered_map<std::string, Entry> entries_;
 };
-
-namespace {
 
 // Version 1 of the schema (user_version 1): the rows. Written with IF NOT
 // EXISTS because data-dirs made before user_version was kept have it already.
@@ -172,6 +183,13 @@ class Stmt {
     sqlite3_bind_int64(stmt_, ++n_, v);
     return *this;
   }
+  // A state, by its name (store::name()).
+  template <class E>
+  requires std::is_enum_v<E> Stmt& bind(E v) {
+    const std::string_view text = name(v);
+    sqlite3_bind_text(stmt_, ++n_, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+    return *this;
+  }
   // SQLITE_ROW, SQLITE_DONE or an error code.
   int step() { return sqlite3_step(stmt_); }
   std::string text(int col) const {
@@ -229,17 +247,170 @@ class Transaction {
   bool done_ = false;
 };
 
-}  // namespace
+// Reads the states of one table's rows from their text: the first value
+// that names no state (a newer edocgw wrote it, or a hand edited the
+// database) is kept as an Errc::io naming the table, column and value.
+class StateReader {
+ public:
+  explicit StateReader(const char* table) : table_(table) {}
+  template <class E>
+  E operator()(std::optional<E> (*parse)(std::string_view), const char* column,
+               const std::string& text) {
+    if (auto v = parse(text)) return *v;
+    if (status_)
+      status_ = make_error(Errc::io, std::string("the database holds '") + text + "' in " + table_ +
+                                         "." + column +
+                                         ", which this edocgw does not know (written by a "
+                                         "newer edocgw, or edited by hand)");
+    return E{};
+  }
+  const Status& status() const { return status_; }
 
-Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& data_dir,
-                                           std::uint64_t segment_bytes) {
+ private:
+  const char* table_;
+  Status status_;
+};
+
+// The engine. Group commit: every write (a document with its bytes, an
+// incoming package, mail at the hub, and the bookkeeping: delivery attempts,
+// statuses, hand-overs) joins a queue; one caller at a time leads a
+// batch of up to kMaxBatch: one write + fdatasync of the archive for all its
+// bodies, then the signature-log records naming them and one log flush
+// (SqliteOptions::log_sync), then one SQLite transaction (one WAL fsync)
+// with a savepoint per caller, so one caller's failed rows do not undo the
+// others'. A write returns once its batch is committed.
+//
+// Thread-safety: one connection behind a mutex; every method may be called
+// from any worker thread.
+class SqliteStore final : public Store {
+ public:
+  static Result<std::unique_ptr<Store>> open(const std::filesystem::path& data_dir,
+                                             SqliteOptions options);
+  SqliteStore(sqlite3* db, std::filesystem::path data_dir, std::unique_ptr<SegmentArchive> archive,
+              LogSync log_sync);
+  ~SqliteStore() override;
+
+  // PackageStore.
+  Result<std::optional<std::string>> read_package(const std::string& id) override;
+  // Retention: drops every whole segment below the first one holding a body
+  // stored at or after `before` (seconds since the epoch) or still needed
+  // (a recipient pending, an incoming package not handed inward, hub mail
+  // not yet fetched), and never the segment being written. Their rows say
+  // purged from then on (read_package gives nullopt); the signature log is
+  // not touched, and the auditor reports those bodies as purged.
+  Result<PurgeReport> purge(std::int64_t before) override;
+
+  // Outbox. With an idempotency key already used by the client, submit()
+  // stores no row and returns the first document's id (the bytes stay in
+  // the archive, named by the log record only; callers that want to skip
+  // the work before, such as signing, ask idempotent() first). Keys without
+  // a body's hash match any body.
+  Result<Submitted> submit(const DocumentRow& document, const std::string& package,
+                           const std::string& idempotency_key,
+                           const LogRecord& log_record) override;
+  Result<std::optional<std::string>> idempotent(const std::string& client,
+                                                const std::string& key) override;
+  Result<std::optional<DocumentRow>> document(const std::string& id) override;
+  Result<std::optional<DocumentRow>> original_document(const std::string& document_id) override;
+  Result<std::vector<DueDelivery>> lease_due_deliveries(std::int64_t now, int limit,
+                                                        std::int64_t lease_seconds) override;
+  Status record_delivery(const std::string& document, const std::string& organ_id, bool ok,
+                         bool give_up, const std::string& detail, const std::string& remote_id,
+                         std::int64_t next_attempt_at) override;
+  Result<StatusOutcome> record_status(const std::string& document_id, StatusEntry entry) override;
+
+  // Inbox.
+  Result<bool> add_inbox(InboxRow& row, const std::string& package,
+                         const LogRecord& log_record) override;
+  Result<std::optional<InboxRow>> accepted_copy(const InboxRow& row) override;
+  Result<std::optional<InboxRow>> original_inbox_item(const std::string& sender,
+                                                      const std::string& document_id) override;
+  Status link_followup(const std::string& followup_id, const std::string& original_id,
+                       bool revokes) override;
+  Result<std::optional<InboxRow>> earlier_followup(const std::string& sender,
+                                                   const std::string& document_id) override;
+  Status mark_handled(const std::string& id) override;
+  Result<std::vector<InboxRow>> inbox(const std::string& since, int limit) override;
+  Result<std::optional<InboxRow>> inbox_item(const std::string& id) override;
+
+  // HubMailbox.
+  Status add_mail(const std::vector<MailboxRow>& rows, const std::string& package,
+                  const LogRecord& log_record) override;
+  Result<std::vector<MailboxRow>> mail_for(const std::string& to_system, Kind kind,
+                                           int limit) override;
+  Result<std::int64_t> count_mail_for(const std::string& to_system, Kind kind) override;
+  Result<std::vector<MailboxRow>> sent_mail(const std::string& from_system,
+                                            std::optional<Kind> kind, const std::string& package_id,
+                                            int limit) override;
+  Result<std::optional<MailboxRow>> mail(const std::string& id) override;
+  Status set_mail_state(const std::string& id, MailState state) override;
+  Result<std::vector<AgencyRow>> agencies() override;
+  Status add_agency(const AgencyRow& agency) override;
+  Result<bool> delete_agency(const std::string& code) override;
+
+  // Store. add_status_history: an inbox id (a recall request 13 from the
+  // sender, a status this gateway sent about it) or a documents id (a
+  // status this gateway sent about its own document).
+  Status add_status_history(const std::string& ref, const StatusEntry& entry) override;
+  Result<Counts> counts() override;
+  Status ping() override;
+  // What opening the archive did that an operator should hear of (a torn
+  // tail cut).
+  std::vector<std::string> notices() const override { return archive_->notices(); }
+
+ private:
+  // One inbox row matching `where` (positional values), the oldest.
+  Result<std::optional<InboxRow>> inbox_query(const std::string& where,
+                                              const std::vector<std::string>& values);
+  // The statuses about `ref` (from `organ_id`, or all when ""); the caller holds mutex_.
+  Result<std::vector<StatusEntry>> history_locked(const std::string& ref,
+                                                  const std::string& organ_id);
+  // The document of (client, key), "" when none; the caller holds mutex_.
+  Result<std::string> idempotent_locked(const std::string& client, const std::string& key);
+  bool has_column(const char* table, const char* column);
+  Status exec(const char* sql);
+  Status migrate();
+  Status refresh_document_status(const std::string& document, std::int64_t now);
+  // Where `id`'s bytes are; the caller is inside a group commit.
+  Status put_package_locked(const std::string& id, const PackageRef& ref);
+
+  // Group commit (see above): `package` (may be empty) is archived, `log`
+  // (may be null) names it in the signature log, `rows` runs inside the
+  // batch's transaction with mutex_ held and gets the package's ref (null
+  // without a package). Returns rows' result, or the batch's failure.
+  static constexpr size_t kMaxBatch = 256;
+  struct Pending;
+  Status group_commit(std::string_view package, const LogRecord* log,
+                      std::function<Status(const PackageRef*)> rows);
+  void commit_batch(const std::vector<Pending*>& batch);
+  std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;
+  std::vector<Pending*> queue_;
+  bool leader_busy_ = false;
+  LogSync log_sync_;
+  std::unique_ptr<SegmentArchive> archive_;
+
+  mutable std::mutex mutex_;
+  // Due deliveries leased by lease_due_deliveries(): (document, organ_id) ->
+  // when the lease ends. Kept here, not in the database: one process holds
+  // a data-dir at a time (the archive's lock), so a lease cannot matter
+  // beyond the process that took it, and one left in the rows by a process
+  // killed mid-delivery would hold that delivery back after the restart.
+  std::map<std::pair<std::string, std::string>, std::int64_t> leases_;
+  sqlite3* db_;
+  std::unique_ptr<StatementCache> statements_;
+  std::filesystem::path data_dir_;
+};
+
+Result<std::unique_ptr<Store>> SqliteStore::open(const std::filesystem::path& data_dir,
+                                                 SqliteOptions options) {
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) return make_error(Errc::io, "cannot create " + data_dir.string() + ": " + ec.message());
   // The archive first: its lock keeps a second gateway off this data-dir.
-  store::SegmentArchive::Options options;
-  options.max_segment_bytes = segment_bytes;
-  auto archive = store::SegmentArchive::open(data_dir / store::kSegmentsFolder, options);
+  SegmentArchive::Options archive_options;
+  archive_options.max_segment_bytes = options.segment_bytes;
+  auto archive = SegmentArchive::open(data_dir / kSegmentsFolder, archive_options);
   if (!archive) return archive.error();
   sqlite3* db = nullptr;
   const auto path = data_dir / "edocgw.sqlite";
@@ -250,17 +421,18 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& data_dir
     sqlite3_close(db);
     return make_error(Errc::io, "cannot open " + path.string() + ": " + msg);
   }
-  std::unique_ptr<Store> store(new Store(db, data_dir, std::move(*archive)));
+  auto store =
+      std::make_unique<SqliteStore>(db, data_dir, std::move(*archive), std::move(options.log_sync));
   sqlite3_busy_timeout(db, 10000);
   for (const char* pragma :
        {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
     if (auto st = store->exec(pragma); !st) return st.error();
   }
   if (auto st = store->migrate(); !st) return st.error();
-  return store;
+  return std::unique_ptr<Store>(std::move(store));
 }
 
-Status Store::migrate() {
+Status SqliteStore::migrate() {
   int version = 0;
   {
     Stmt v(*statements_, "PRAGMA user_version");
@@ -291,19 +463,20 @@ Status Store::migrate() {
   return {};
 }
 
-Store::Store(sqlite3* db, std::filesystem::path data_dir,
-             std::unique_ptr<store::SegmentArchive> archive)
-    : archive_(std::move(archive)),
+SqliteStore::SqliteStore(sqlite3* db, std::filesystem::path data_dir,
+                         std::unique_ptr<SegmentArchive> archive, LogSync log_sync)
+    : log_sync_(std::move(log_sync)),
+      archive_(std::move(archive)),
       db_(db),
       statements_(std::make_unique<StatementCache>(db)),
       data_dir_(std::move(data_dir)) {}
 
-Store::~Store() {
+SqliteStore::~SqliteStore() {
   statements_.reset();  // sqlite3_close refuses while statements are left
   sqlite3_close(db_);
 }
 
-Status Store::exec(const char* sql) {
+Status SqliteStore::exec(const char* sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
@@ -313,8 +486,8 @@ Status Store::exec(const char* sql) {
   return {};
 }
 
-Result<std::optional<std::string>> Store::read_package(const std::string& id) const {
-  store::PackageRef ref;
+Result<std::optional<std::string>> SqliteStore::read_package(const std::string& id) {
+  PackageRef ref;
   {
     std::lock_guard lock(mutex_);
     Stmt q(*statements_, "SELECT seg, pos, len, sha256, purged_at FROM packages WHERE id = ?");
@@ -332,28 +505,20 @@ Result<std::optional<std::string>> Store::read_package(const std::string& id) co
   return std::optional<std::string>(std::move(*body));
 }
 
-void Store::set_log_sync(std::function<Status()> sync) {
-  log_sync_ = std::move(sync);
-}
-
-store::SegmentArchive::Stats Store::archive_stats() const {
-  return archive_->stats();
-}
-
 // One caller's part of a group commit (see group_commit()).
-struct Store::Pending {
+struct SqliteStore::Pending {
   std::string_view package;        // bytes to archive, or empty: none
   const LogRecord* log = nullptr;  // appends the log record naming the bytes
   // The rows, inside the batch's transaction (under a savepoint of its own);
   // `ref` is null when there are no bytes.
-  std::function<Status(const store::PackageRef* ref)> rows;
+  std::function<Status(const PackageRef* ref)> rows;
   bool finished = false;
   bool failed = false;  // result is an error
   Status result;
 };
 
-Status Store::group_commit(std::string_view package, const LogRecord* log,
-                           std::function<Status(const store::PackageRef*)> rows) {
+Status SqliteStore::group_commit(std::string_view package, const LogRecord* log,
+                                 std::function<Status(const PackageRef*)> rows) {
   Pending me;
   me.package = package;
   me.log = log;
@@ -382,7 +547,7 @@ Status Store::group_commit(std::string_view package, const LogRecord* log,
   return std::move(me.result);
 }
 
-void Store::commit_batch(const std::vector<Pending*>& batch) {
+void SqliteStore::commit_batch(const std::vector<Pending*>& batch) {
   auto fail = [](Pending* p, const Error& e) {
     if (p->failed) return;
     p->failed = true;
@@ -396,7 +561,7 @@ void Store::commit_batch(const std::vector<Pending*>& batch) {
   for (auto* p : batch) {
     if (!p->package.empty()) bodies.push_back(p->package);
   }
-  std::vector<store::PackageRef> refs(batch.size());
+  std::vector<PackageRef> refs(batch.size());
   if (!bodies.empty()) {
     auto written = archive_->append(bodies);
     if (!written) return fail_all(written.error());
@@ -411,7 +576,7 @@ void Store::commit_batch(const std::vector<Pending*>& batch) {
   for (size_t i = 0; i < batch.size(); ++i) {
     Pending* p = batch[i];
     if (p->log == nullptr || !*p->log) continue;
-    if (auto st = (*p->log)(store::package_ref_name(refs[i])); !st) {
+    if (auto st = (*p->log)(package_ref_name(refs[i])); !st) {
       fail(p, st.error());
       continue;
     }
@@ -440,7 +605,7 @@ void Store::commit_batch(const std::vector<Pending*>& batch) {
   if (auto st = tx.commit(); !st) fail_all(st.error());
 }
 
-Status Store::put_package_locked(const std::string& id, const store::PackageRef& ref) {
+Status SqliteStore::put_package_locked(const std::string& id, const PackageRef& ref) {
   Stmt q(*statements_,
          "INSERT INTO packages (id, seg, pos, len, sha256, stored_at) VALUES (?,?,?,?,?,?)");
   q.bind(id)
@@ -452,11 +617,11 @@ Status Store::put_package_locked(const std::string& id, const store::PackageRef&
   return run(q, "cannot record where the package is");
 }
 
-Result<Store::Submitted> Store::submit(const DocumentRow& d, const std::string& package,
-                                       const std::string& idempotency_key,
-                                       const LogRecord& log_record) {
+Result<SqliteStore::Submitted> SqliteStore::submit(const DocumentRow& d, const std::string& package,
+                                                   const std::string& idempotency_key,
+                                                   const LogRecord& log_record) {
   Submitted out;
-  auto st = group_commit(package, &log_record, [&](const store::PackageRef* ref) -> Status {
+  auto st = group_commit(package, &log_record, [&](const PackageRef* ref) -> Status {
     const std::int64_t t = now();
     const std::string& key = idempotency_key;
     if (!key.empty()) {  // a repeat, perhaps within this very batch
@@ -468,7 +633,7 @@ Result<Store::Submitted> Store::submit(const DocumentRow& d, const std::string& 
       }
       if (!first && first.error().code == Errc::invalid) return first.error();  // another body
     }
-    if (d.kind == "edoc" && d.business_type == 0) {
+    if (d.kind == Kind::edoc && d.business_type == 0) {
       // One original per DocumentId: a second one would make every status
       // about it ambiguous. Follow-ups (1, 2, 3) share it by design.
       Stmt dup(*statements_,
@@ -486,7 +651,7 @@ Result<Store::Submitted> Store::submit(const DocumentRow& d, const std::string& 
              "INSERT INTO documents (id, kind, status, reason, document_id, sender, subject, "
              "package_sha256, client, created_at, updated_at, business_type, follows) "
              "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    doc.bind(d.id).bind(d.kind).bind(d.status).bind(d.reason).bind(d.document_id).bind(d.sender);
+    doc.bind(d.id).bind(d.kind).bind(d.state).bind(d.reason).bind(d.document_id).bind(d.sender);
     doc.bind(d.subject).bind(d.package_sha256).bind(d.client).bind(t).bind(t);
     doc.bind(static_cast<std::int64_t>(d.business_type)).bind(d.follows);
     if (auto st = run(doc, "cannot store the document"); !st) return st;
@@ -498,7 +663,7 @@ Result<Store::Submitted> Store::submit(const DocumentRow& d, const std::string& 
       rec.bind(d.id)
           .bind(r.organ_id)
           .bind(r.adapter)
-          .bind(r.status)
+          .bind(r.state)
           .bind(r.last_error)
           .bind(t)
           .bind(t);
@@ -518,17 +683,7 @@ Result<Store::Submitted> Store::submit(const DocumentRow& d, const std::string& 
   return out;
 }
 
-std::string idempotency_key_with_body(const std::string& key, const std::string& body_sha256) {
-  return key.empty() ? key : key + '\n' + body_sha256;
-}
-
-std::pair<std::string, std::string> split_idempotency_key(const std::string& key) {
-  const auto nl = key.find('\n');
-  if (nl == std::string::npos) return {key, {}};
-  return {key.substr(0, nl), key.substr(nl + 1)};
-}
-
-bool Store::has_column(const char* table, const char* column) {
+bool SqliteStore::has_column(const char* table, const char* column) {
   const std::string sql = std::string("PRAGMA table_info(") + table + ")";
   Stmt q(*statements_, sql.c_str());
   while (q.ok() && q.step() == SQLITE_ROW) {
@@ -537,7 +692,8 @@ bool Store::has_column(const char* table, const char* column) {
   return false;
 }
 
-Result<std::string> Store::idempotent_locked(const std::string& client, const std::string& key) {
+Result<std::string> SqliteStore::idempotent_locked(const std::string& client,
+                                                   const std::string& key) {
   const auto [name, body_sha256] = split_idempotency_key(key);
   Stmt q(*statements_,
          "SELECT document, body_sha256 FROM idempotency WHERE client = ? AND key = ?");
@@ -553,8 +709,8 @@ Result<std::string> Store::idempotent_locked(const std::string& client, const st
   return first;
 }
 
-Result<std::optional<std::string>> Store::idempotent(const std::string& client,
-                                                     const std::string& key) {
+Result<std::optional<std::string>> SqliteStore::idempotent(const std::string& client,
+                                                           const std::string& key) {
   std::lock_guard lock(mutex_);
   auto first = idempotent_locked(client, key);
   if (!first) return first.error();
@@ -562,7 +718,7 @@ Result<std::optional<std::string>> Store::idempotent(const std::string& client,
   return std::optional<std::string>(std::move(*first));
 }
 
-Result<std::optional<DocumentRow>> Store::document(const std::string& id) {
+Result<std::optional<DocumentRow>> SqliteStore::document(const std::string& id) {
   std::lock_guard lock(mutex_);
   Stmt q(*statements_,
          "SELECT id, kind, status, reason, document_id, sender, subject, package_sha256, client, "
@@ -570,10 +726,11 @@ Result<std::optional<DocumentRow>> Store::document(const std::string& id) {
   q.bind(id);
   if (!q.ok()) return q.error("cannot read documents");
   if (q.step() != SQLITE_ROW) return std::optional<DocumentRow>();
+  StateReader states("documents");
   DocumentRow d;
   d.id = q.text(0);
-  d.kind = q.text(1);
-  d.status = q.text(2);
+  d.kind = states(parse_kind, "kind", q.text(1));
+  d.state = states(parse_document_state, "status", q.text(2));
   d.reason = q.text(3);
   d.document_id = q.text(4);
   d.sender = q.text(5);
@@ -584,16 +741,18 @@ Result<std::optional<DocumentRow>> Store::document(const std::string& id) {
   d.updated_at = q.integer(10);
   d.business_type = static_cast<int>(q.integer(11));
   d.follows = q.text(12);
+  if (!states.status()) return states.status().error();
   Stmt r(*statements_,
          "SELECT organ_id, adapter, status, status_code, status_description, attempts, "
          "next_attempt_at, last_error, remote_id, updated_at, status_at FROM recipients "
          "WHERE document = ? ORDER BY rowid");
   r.bind(id);
+  StateReader recipient_states("recipients");
   while (r.ok() && r.step() == SQLITE_ROW) {
     RecipientRow rec;
     rec.organ_id = r.text(0);
     rec.adapter = r.text(1);
-    rec.status = r.text(2);
+    rec.state = recipient_states(parse_recipient_state, "status", r.text(2));
     rec.status_code = r.text(3);
     rec.status_description = r.text(4);
     rec.attempts = static_cast<int>(r.integer(5));
@@ -602,29 +761,34 @@ Result<std::optional<DocumentRow>> Store::document(const std::string& id) {
     rec.remote_id = r.text(8);
     rec.updated_at = r.integer(9);
     rec.status_at = r.integer(10);
-    rec.history = history_locked(id, rec.organ_id);
+    auto history = history_locked(id, rec.organ_id);
+    if (!history) return history.error();
+    rec.history = std::move(*history);
     d.recipients.push_back(std::move(rec));
   }
+  if (!recipient_states.status()) return recipient_states.status().error();
   return std::optional<DocumentRow>(std::move(d));
 }
 
-std::vector<StatusEntry> Store::history_locked(const std::string& ref,
-                                               const std::string& organ_id) {
+Result<std::vector<StatusEntry>> SqliteStore::history_locked(const std::string& ref,
+                                                             const std::string& organ_id) {
   // Bounded: a misbehaving peer cannot make one answer unbounded.
   Stmt h(*statements_,
          "SELECT organ_id, code, description, timestamp, received_at, direction, applied "
          "FROM statuses WHERE ref = ? AND (? = '' OR organ_id = ?) "
          "ORDER BY timestamp, received_at, rowid LIMIT 1000");
   h.bind(ref).bind(organ_id).bind(organ_id);
+  StateReader states("statuses");
   std::vector<StatusEntry> out;
   while (h.ok() && h.step() == SQLITE_ROW) {
-    out.push_back({h.text(0), h.text(1), h.text(2), h.integer(3), h.integer(4), h.text(5),
-                   h.integer(6) != 0});
+    out.push_back({h.text(0), h.text(1), h.text(2), h.integer(3), h.integer(4),
+                   states(parse_direction, "direction", h.text(5)), h.integer(6) != 0});
   }
+  if (!states.status()) return states.status().error();
   return out;
 }
 
-Result<std::optional<DocumentRow>> Store::original_document(const std::string& document_id) {
+Result<std::optional<DocumentRow>> SqliteStore::original_document(const std::string& document_id) {
   std::string id;
   {
     std::lock_guard lock(mutex_);
@@ -639,24 +803,37 @@ Result<std::optional<DocumentRow>> Store::original_document(const std::string& d
   return document(id);
 }
 
-Result<std::vector<DueDelivery>> Store::due_deliveries(std::int64_t at, int limit) {
+Result<std::vector<DueDelivery>> SqliteStore::lease_due_deliveries(std::int64_t at, int limit,
+                                                                   std::int64_t lease_seconds) {
   std::lock_guard lock(mutex_);
-  Stmt q(
-      *statements_,
-      "SELECT r.document, d.kind, r.organ_id, r.adapter, d.sender, d.document_id, r.attempts "
-      "FROM recipients r JOIN documents d ON d.id = r.document "
-      "WHERE r.status = 'pending' AND r.next_attempt_at <= ? ORDER BY r.next_attempt_at LIMIT ?");
-  q.bind(at).bind(static_cast<std::int64_t>(limit));
+  // Leases that ran out (their holder died or gave up) are taken over.
+  std::erase_if(leases_, [at](const auto& lease) { return lease.second <= at; });
+  // The oldest due, passing over those leased: at most leases_.size() of
+  // the first rows are.
+  Stmt q(*statements_,
+         "SELECT r.document, d.kind, r.organ_id, r.adapter, d.sender, d.document_id, r.attempts "
+         "FROM recipients r JOIN documents d ON d.id = r.document "
+         "WHERE r.status = 'pending' AND r.next_attempt_at <= ? "
+         "ORDER BY r.next_attempt_at LIMIT ?");
+  q.bind(at).bind(static_cast<std::int64_t>(limit) + static_cast<std::int64_t>(leases_.size()));
   if (!q.ok()) return q.error("cannot read due deliveries");
+  StateReader states("documents");
   std::vector<DueDelivery> out;
-  while (q.step() == SQLITE_ROW) {
-    out.push_back({q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5),
-                   static_cast<int>(q.integer(6))});
+  int rc = SQLITE_DONE;
+  while (static_cast<int>(out.size()) < limit && (rc = q.step()) == SQLITE_ROW) {
+    DueDelivery d{q.text(0), states(parse_kind, "kind", q.text(1)), q.text(2), q.text(3), q.text(4),
+                  q.text(5), static_cast<int>(q.integer(6))};
+    if (leases_.count({d.document, d.organ_id}) != 0) continue;
+    out.push_back(std::move(d));
   }
+  if (static_cast<int>(out.size()) < limit && rc != SQLITE_DONE)
+    return q.error("cannot read due deliveries");
+  if (!states.status()) return states.status().error();
+  for (const auto& d : out) leases_[{d.document, d.organ_id}] = at + lease_seconds;
   return out;
 }
 
-Status Store::refresh_document_status(const std::string& document, std::int64_t t) {
+Status SqliteStore::refresh_document_status(const std::string& document, std::int64_t t) {
   // queued until every recipient is handed on; failed when any gave up;
   // delivered when every recipient reported a status; else sent.
   Stmt q(
@@ -667,26 +844,27 @@ Status Store::refresh_document_status(const std::string& document, std::int64_t 
   if (!q.ok() || q.step() != SQLITE_ROW) return q.error("cannot read recipients");
   const auto pending = q.integer(0), failed = q.integer(1), reported = q.integer(2),
              all = q.integer(3);
-  std::string status = "sent", reason;
+  DocumentState state = DocumentState::sent;
+  std::string reason;
   if (failed > 0) {
-    status = "failed";
+    state = DocumentState::failed;
     reason = q.text(4);
   } else if (pending > 0) {
-    status = "queued";
+    state = DocumentState::queued;
   } else if (reported == all) {
-    status = "delivered";
+    state = DocumentState::delivered;
   }
   Stmt u(*statements_,
          "UPDATE documents SET status = ?, reason = ?, updated_at = ? WHERE id = ? AND status != "
          "'rejected'");
-  u.bind(status).bind(reason).bind(t).bind(document);
+  u.bind(state).bind(reason).bind(t).bind(document);
   return run(u, "cannot update the document");
 }
 
-Status Store::record_delivery(const std::string& document, const std::string& organ_id, bool ok,
-                              bool give_up, const std::string& detail, const std::string& remote_id,
-                              std::int64_t next_attempt_at) {
-  return group_commit({}, nullptr, [&](const store::PackageRef*) -> Status {
+Status SqliteStore::record_delivery(const std::string& document, const std::string& organ_id,
+                                    bool ok, bool give_up, const std::string& detail,
+                                    const std::string& remote_id, std::int64_t next_attempt_at) {
+  Status recorded = group_commit({}, nullptr, [&](const PackageRef*) -> Status {
     const std::int64_t t = now();
     Stmt a(*statements_,
            "INSERT INTO attempts (document, organ_id, at, ok, detail) VALUES (?,?,?,?,?)");
@@ -695,27 +873,25 @@ Status Store::record_delivery(const std::string& document, const std::string& or
     Stmt u(*statements_,
            "UPDATE recipients SET status = ?, attempts = attempts + 1, next_attempt_at = ?, "
            "last_error = ?, remote_id = ?, updated_at = ? WHERE document = ? AND organ_id = ?");
-    u.bind(std::string(ok ? "sent" : give_up ? "failed" : "pending")).bind(next_attempt_at);
+    u.bind(ok        ? RecipientState::sent
+           : give_up ? RecipientState::failed
+                     : RecipientState::pending)
+        .bind(next_attempt_at);
     u.bind(ok ? std::string() : detail).bind(remote_id).bind(t).bind(document).bind(organ_id);
     if (auto st = run(u, "cannot update the recipient"); !st) return st;
     return refresh_document_status(document, t);
   });
+  // The lease ends whether or not the attempt could be recorded: unrecorded,
+  // the recipient is as due as it was.
+  std::lock_guard lock(mutex_);
+  leases_.erase({document, organ_id});
+  return recorded;
 }
 
-int Store::status_rank(const std::string& code) {
-  // DOMAIN.md: equal Timestamps, the higher code of 01 < ... < 06 wins; the
-  // recall answers 15/16 rank after them, a recall request 13 first.
-  static const char* const kOrder[] = {"13", "01", "02", "03", "04", "05", "06", "15", "16"};
-  for (int i = 0; i < 9; ++i) {
-    if (code == kOrder[i]) return i;
-  }
-  return -1;
-}
-
-Result<Store::StatusOutcome> Store::record_status(const std::string& document_id,
-                                                  StatusEntry entry) {
+Result<SqliteStore::StatusOutcome> SqliteStore::record_status(const std::string& document_id,
+                                                              StatusEntry entry) {
   StatusOutcome outcome = StatusOutcome::no_document;
-  auto done = group_commit({}, nullptr, [&](const store::PackageRef*) -> Status {
+  auto done = group_commit({}, nullptr, [&](const PackageRef*) -> Status {
     // The original the recipient was sent (follow-ups share its DocumentId;
     // only one original per DocumentId exists, see submit()).
     Stmt q(*statements_,
@@ -735,7 +911,7 @@ Result<Store::StatusOutcome> Store::record_status(const std::string& document_id
            "INSERT INTO statuses (ref, organ_id, code, description, timestamp, received_at, "
            "direction, applied) VALUES (?,?,?,?,?,?,?,?)");
     s.bind(id).bind(entry.organ_id).bind(entry.code).bind(entry.description).bind(entry.timestamp);
-    s.bind(entry.received_at).bind(std::string("in")).bind(std::int64_t{entry.applied});
+    s.bind(entry.received_at).bind(Direction::in).bind(std::int64_t{entry.applied});
     if (auto st = run(s, "cannot record the status"); !st) return st;
     if (entry.applied) {
       Stmt u(*statements_,
@@ -753,8 +929,8 @@ Result<Store::StatusOutcome> Store::record_status(const std::string& document_id
   return outcome;
 }
 
-Status Store::add_status_history(const std::string& ref, const StatusEntry& entry) {
-  return group_commit({}, nullptr, [&](const store::PackageRef*) -> Status {
+Status SqliteStore::add_status_history(const std::string& ref, const StatusEntry& entry) {
+  return group_commit({}, nullptr, [&](const PackageRef*) -> Status {
     Stmt s(*statements_,
            "INSERT INTO statuses (ref, organ_id, code, description, timestamp, received_at, "
            "direction, applied) VALUES (?,?,?,?,?,?,?,?)");
@@ -765,12 +941,12 @@ Status Store::add_status_history(const std::string& ref, const StatusEntry& entr
   });
 }
 
-Result<bool> Store::add_inbox(InboxRow& row, const std::string& package,
-                              const LogRecord& log_record) {
+Result<bool> SqliteStore::add_inbox(InboxRow& row, const std::string& package,
+                                    const LogRecord& log_record) {
   bool added = false;
-  auto done = group_commit(package, &log_record, [&](const store::PackageRef* ref) -> Status {
+  auto done = group_commit(package, &log_record, [&](const PackageRef* ref) -> Status {
     row.conflict_of.clear();
-    if (row.kind == "edoc" && row.business_type == 0 && accepted_verification(row.verification)) {
+    if (row.kind == Kind::edoc && row.business_type == 0 && accepted(row.verification)) {
       // Another accepted original with this sender and DocumentId but other
       // bytes: kept and handed inward as a conflicting copy (README, "Duplicates").
       Stmt c(*statements_,
@@ -803,17 +979,17 @@ Result<bool> Store::add_inbox(InboxRow& row, const std::string& package,
   return added;
 }
 
-namespace {
-InboxRow inbox_row(const Stmt& q) {
+// One row of kInboxColumns; `states` keeps an unknown kind or verification.
+InboxRow inbox_row(const Stmt& q, StateReader& states) {
   InboxRow r;
   r.id = q.text(0);
-  r.kind = q.text(1);
+  r.kind = states(parse_kind, "kind", q.text(1));
   r.adapter = q.text(2);
   r.remote_id = q.text(3);
   r.sender = q.text(4);
   r.document_id = q.text(5);
   r.subject = q.text(6);
-  r.verification = q.text(7);
+  r.verification = states(parse_verification, "verification", q.text(7));
   r.reason = q.text(8);
   r.report_json = q.text(9);
   r.package_sha256 = q.text(10);
@@ -830,9 +1006,8 @@ constexpr const char* kInboxColumns =
     "id, kind, adapter, remote_id, sender, document_id, subject, verification, reason, "
     "report_json, package_sha256, received_at, handled, business_type, concerns, conflict_of, "
     "revoked_by, superseded_by";
-}  // namespace
 
-Result<std::vector<InboxRow>> Store::inbox(const std::string& since, int limit) {
+Result<std::vector<InboxRow>> SqliteStore::inbox(const std::string& since, int limit) {
   std::lock_guard lock(mutex_);
   const std::string sql =
       std::string("SELECT ") + kInboxColumns +
@@ -841,8 +1016,10 @@ Result<std::vector<InboxRow>> Store::inbox(const std::string& since, int limit) 
   Stmt q(*statements_, sql.c_str());
   q.bind(since).bind(static_cast<std::int64_t>(limit));
   if (!q.ok()) return q.error("cannot read the inbox");
+  StateReader states("inbox");
   std::vector<InboxRow> out;
-  while (q.step() == SQLITE_ROW) out.push_back(inbox_row(q));
+  while (q.step() == SQLITE_ROW) out.push_back(inbox_row(q, states));
+  if (!states.status()) return states.status().error();
   // Every row's history in one query: the listing holds the store's lock,
   // which the incoming pipeline waits on.
   std::map<std::string, InboxRow*> by_id;
@@ -853,29 +1030,36 @@ Result<std::vector<InboxRow>> Store::inbox(const std::string& since, int limit) 
          "AND seq > IFNULL((SELECT seq FROM inbox WHERE id = ?), 0) ORDER BY seq DESC LIMIT ?) i "
          "ON s.ref = i.id ORDER BY s.ref, s.timestamp, s.received_at, s.rowid");
   h.bind(since).bind(static_cast<std::int64_t>(limit));
+  StateReader status_states("statuses");
   while (h.ok() && h.step() == SQLITE_ROW) {
     auto it = by_id.find(h.text(0));
     if (it == by_id.end() || it->second->history.size() >= 1000) continue;
     it->second->history.push_back({h.text(1), h.text(2), h.text(3), h.integer(4), h.integer(5),
-                                   h.text(6), h.integer(7) != 0});
+                                   status_states(parse_direction, "direction", h.text(6)),
+                                   h.integer(7) != 0});
   }
+  if (!status_states.status()) return status_states.status().error();
   return out;
 }
 
-Result<std::optional<InboxRow>> Store::inbox_item(const std::string& id) {
+Result<std::optional<InboxRow>> SqliteStore::inbox_item(const std::string& id) {
   std::lock_guard lock(mutex_);
   const std::string sql = std::string("SELECT ") + kInboxColumns + " FROM inbox WHERE id = ?";
   Stmt q(*statements_, sql.c_str());
   q.bind(id);
   if (!q.ok()) return q.error("cannot read the inbox");
   if (q.step() != SQLITE_ROW) return std::optional<InboxRow>();
-  InboxRow row = inbox_row(q);
-  row.history = history_locked(id, "");
+  StateReader states("inbox");
+  InboxRow row = inbox_row(q, states);
+  if (!states.status()) return states.status().error();
+  auto history = history_locked(id, "");
+  if (!history) return history.error();
+  row.history = std::move(*history);
   return std::optional<InboxRow>(std::move(row));
 }
 
-Result<std::optional<InboxRow>> Store::inbox_query(const std::string& where,
-                                                   const std::vector<std::string>& values) {
+Result<std::optional<InboxRow>> SqliteStore::inbox_query(const std::string& where,
+                                                         const std::vector<std::string>& values) {
   std::lock_guard lock(mutex_);
   const std::string sql = std::string("SELECT ") + kInboxColumns + " FROM inbox WHERE " + where +
                           " ORDER BY seq LIMIT 1";
@@ -883,26 +1067,29 @@ Result<std::optional<InboxRow>> Store::inbox_query(const std::string& where,
   for (const auto& v : values) q.bind(v);
   if (!q.ok()) return q.error("cannot read the inbox");
   if (q.step() != SQLITE_ROW) return std::optional<InboxRow>();
-  return std::optional<InboxRow>(inbox_row(q));
+  StateReader states("inbox");
+  InboxRow row = inbox_row(q, states);
+  if (!states.status()) return states.status().error();
+  return std::optional<InboxRow>(std::move(row));
 }
 
-Result<std::optional<InboxRow>> Store::accepted_copy(const InboxRow& row) {
+Result<std::optional<InboxRow>> SqliteStore::accepted_copy(const InboxRow& row) {
   return inbox_query(
       "sender = ? AND document_id = ? AND business_type = ? AND package_sha256 = ? AND "
       "kind = 'edoc' AND verification IN ('valid', 'unsigned')",
       {row.sender, row.document_id, std::to_string(row.business_type), row.package_sha256});
 }
 
-Result<std::optional<InboxRow>> Store::original_inbox_item(const std::string& sender,
-                                                           const std::string& document_id) {
+Result<std::optional<InboxRow>> SqliteStore::original_inbox_item(const std::string& sender,
+                                                                 const std::string& document_id) {
   return inbox_query(
       "sender = ? AND document_id = ? AND business_type = 0 AND kind = 'edoc' AND "
       "verification IN ('valid', 'unsigned')",
       {sender, document_id});
 }
 
-Result<std::optional<InboxRow>> Store::earlier_followup(const std::string& sender,
-                                                        const std::string& document_id) {
+Result<std::optional<InboxRow>> SqliteStore::earlier_followup(const std::string& sender,
+                                                              const std::string& document_id) {
   // A revocation or replacement whose original had not arrived yet (concerns = '').
   return inbox_query(
       "sender = ? AND document_id = ? AND business_type IN (1, 3) AND concerns = '' AND "
@@ -910,9 +1097,9 @@ Result<std::optional<InboxRow>> Store::earlier_followup(const std::string& sende
       {sender, document_id});
 }
 
-Status Store::link_followup(const std::string& followup_id, const std::string& original_id,
-                            bool revokes) {
-  return group_commit({}, nullptr, [&](const store::PackageRef*) -> Status {
+Status SqliteStore::link_followup(const std::string& followup_id, const std::string& original_id,
+                                  bool revokes) {
+  return group_commit({}, nullptr, [&](const PackageRef*) -> Status {
     Stmt f(*statements_, "UPDATE inbox SET concerns = ? WHERE id = ?");
     f.bind(original_id).bind(followup_id);
     if (auto st = run(f, "cannot link the follow-up"); !st) return st;
@@ -923,18 +1110,18 @@ Status Store::link_followup(const std::string& followup_id, const std::string& o
   });
 }
 
-Status Store::mark_handled(const std::string& id) {
-  return group_commit({}, nullptr, [&](const store::PackageRef*) -> Status {
+Status SqliteStore::mark_handled(const std::string& id) {
+  return group_commit({}, nullptr, [&](const PackageRef*) -> Status {
     Stmt q(*statements_, "UPDATE inbox SET handled = 1 WHERE id = ?");
     q.bind(id);
     return run(q, "cannot update the inbox");
   });
 }
 
-Status Store::add_mail(const std::vector<MailboxRow>& rows, const std::string& package,
-                       const LogRecord& log_record) {
+Status SqliteStore::add_mail(const std::vector<MailboxRow>& rows, const std::string& package,
+                             const LogRecord& log_record) {
   if (rows.empty()) return {};
-  return group_commit(package, &log_record, [&](const store::PackageRef* ref) -> Status {
+  return group_commit(package, &log_record, [&](const PackageRef* ref) -> Status {
     for (const auto& m : rows) {
       Stmt q(
           *statements_,
@@ -945,7 +1132,7 @@ Status Store::add_mail(const std::vector<MailboxRow>& rows, const std::string& p
           .bind(m.from_organ)
           .bind(m.to_organ)
           .bind(m.kind)
-          .bind(m.status);
+          .bind(m.state);
       q.bind(m.created_at).bind(m.from_system).bind(m.to_system).bind(m.title).bind(m.notation);
       q.bind(m.created_at);
       if (auto st = run(q, "cannot store the mail"); !st) return st;
@@ -954,18 +1141,36 @@ Status Store::add_mail(const std::vector<MailboxRow>& rows, const std::string& p
   });
 }
 
-namespace {
 constexpr const char* kMailColumns =
     "id, package_id, from_organ, to_organ, kind, status, created_at, from_system, to_system, "
     "title, notation, updated_at";
-MailboxRow mail_row(const Stmt& q) {
-  return {q.text(0),    q.text(1), q.text(2), q.text(3), q.text(4),  q.text(5),
-          q.integer(6), q.text(7), q.text(8), q.text(9), q.text(10), q.integer(11)};
+// One row of kMailColumns; `states` keeps an unknown kind or status.
+MailboxRow mail_row(const Stmt& q, StateReader& states) {
+  return {q.text(0),
+          q.text(1),
+          q.text(2),
+          q.text(3),
+          states(parse_kind, "kind", q.text(4)),
+          states(parse_mail_state, "status", q.text(5)),
+          q.integer(6),
+          q.text(7),
+          q.text(8),
+          q.text(9),
+          q.text(10),
+          q.integer(11)};
 }
-}  // namespace
 
-Result<std::vector<MailboxRow>> Store::mail_for(const std::string& to_system,
-                                                const std::string& kind, int limit) {
+// Every row a mailbox query gives.
+Result<std::vector<MailboxRow>> mail_rows(Stmt& q) {
+  StateReader states("mailbox");
+  std::vector<MailboxRow> out;
+  while (q.step() == SQLITE_ROW) out.push_back(mail_row(q, states));
+  if (!states.status()) return states.status().error();
+  return out;
+}
+
+Result<std::vector<MailboxRow>> SqliteStore::mail_for(const std::string& to_system, Kind kind,
+                                                      int limit) {
   std::lock_guard lock(mutex_);
   const std::string sql = std::string("SELECT ") + kMailColumns +
                           " FROM mailbox WHERE to_system = ? AND kind = ? AND status IN ('new', "
@@ -973,12 +1178,10 @@ Result<std::vector<MailboxRow>> Store::mail_for(const std::string& to_system,
   Stmt q(*statements_, sql.c_str());
   q.bind(to_system).bind(kind).bind(static_cast<std::int64_t>(limit));
   if (!q.ok()) return q.error("cannot read the mailbox");
-  std::vector<MailboxRow> out;
-  while (q.step() == SQLITE_ROW) out.push_back(mail_row(q));
-  return out;
+  return mail_rows(q);
 }
 
-Result<std::int64_t> Store::count_mail_for(const std::string& to_system, const std::string& kind) {
+Result<std::int64_t> SqliteStore::count_mail_for(const std::string& to_system, Kind kind) {
   std::lock_guard lock(mutex_);
   Stmt q(*statements_,
          "SELECT COUNT(*) FROM mailbox WHERE to_system = ? AND kind = ? AND status IN ('new', "
@@ -988,42 +1191,44 @@ Result<std::int64_t> Store::count_mail_for(const std::string& to_system, const s
   return q.integer(0);
 }
 
-Result<std::vector<MailboxRow>> Store::sent_mail(const std::string& from_system,
-                                                 const std::string& kind,
-                                                 const std::string& package_id, int limit) {
+Result<std::vector<MailboxRow>> SqliteStore::sent_mail(const std::string& from_system,
+                                                       std::optional<Kind> kind,
+                                                       const std::string& package_id, int limit) {
   std::lock_guard lock(mutex_);
   const std::string sql =
       std::string("SELECT ") + kMailColumns +
       " FROM mailbox WHERE from_system = ? AND (? = '' OR kind = ?) AND (? = '' "
       "OR package_id = ?) ORDER BY created_at DESC, rowid DESC LIMIT ?";
   Stmt q(*statements_, sql.c_str());
-  q.bind(from_system).bind(kind).bind(kind).bind(package_id).bind(package_id);
+  const std::string kind_name = kind ? std::string(name(*kind)) : std::string();
+  q.bind(from_system).bind(kind_name).bind(kind_name).bind(package_id).bind(package_id);
   q.bind(static_cast<std::int64_t>(limit));
   if (!q.ok()) return q.error("cannot read the mailbox");
-  std::vector<MailboxRow> out;
-  while (q.step() == SQLITE_ROW) out.push_back(mail_row(q));
-  return out;
+  return mail_rows(q);
 }
 
-Result<std::optional<MailboxRow>> Store::mail(const std::string& id) {
+Result<std::optional<MailboxRow>> SqliteStore::mail(const std::string& id) {
   std::lock_guard lock(mutex_);
   const std::string sql = std::string("SELECT ") + kMailColumns + " FROM mailbox WHERE id = ?";
   Stmt q(*statements_, sql.c_str());
   q.bind(id);
   if (!q.ok()) return q.error("cannot read the mailbox");
   if (q.step() != SQLITE_ROW) return std::optional<MailboxRow>();
-  return std::optional<MailboxRow>(mail_row(q));
+  StateReader states("mailbox");
+  MailboxRow row = mail_row(q, states);
+  if (!states.status()) return states.status().error();
+  return std::optional<MailboxRow>(std::move(row));
 }
 
-Status Store::set_mail_status(const std::string& id, const std::string& status) {
-  return group_commit({}, nullptr, [&](const store::PackageRef*) -> Status {
+Status SqliteStore::set_mail_state(const std::string& id, MailState state) {
+  return group_commit({}, nullptr, [&](const PackageRef*) -> Status {
     Stmt q(*statements_, "UPDATE mailbox SET status = ?, updated_at = ? WHERE id = ?");
-    q.bind(status).bind(now()).bind(id);
+    q.bind(state).bind(now()).bind(id);
     return run(q, "cannot update the mailbox");
   });
 }
 
-Result<std::vector<AgencyRow>> Store::agencies() {
+Result<std::vector<AgencyRow>> SqliteStore::agencies() {
   std::lock_guard lock(mutex_);
   Stmt q(*statements_, "SELECT code, name, mail, pid, id FROM hub_agencies ORDER BY code");
   if (!q.ok()) return q.error("cannot read the agencies");
@@ -1033,7 +1238,7 @@ Result<std::vector<AgencyRow>> Store::agencies() {
   return out;
 }
 
-Status Store::add_agency(const AgencyRow& a) {
+Status SqliteStore::add_agency(const AgencyRow& a) {
   std::lock_guard lock(mutex_);
   Stmt q(*statements_,
          "INSERT OR REPLACE INTO hub_agencies (code, name, mail, pid, id) VALUES (?,?,?,?,?)");
@@ -1041,7 +1246,7 @@ Status Store::add_agency(const AgencyRow& a) {
   return run(q, "cannot store the agency");
 }
 
-Result<bool> Store::delete_agency(const std::string& code) {
+Result<bool> SqliteStore::delete_agency(const std::string& code) {
   std::lock_guard lock(mutex_);
   Stmt q(*statements_, "DELETE FROM hub_agencies WHERE code = ?");
   q.bind(code);
@@ -1049,28 +1254,47 @@ Result<bool> Store::delete_agency(const std::string& code) {
   return sqlite3_changes(db_) > 0;
 }
 
-Result<std::vector<std::pair<std::string, std::int64_t>>> Store::counts() {
+Result<Counts> SqliteStore::counts() {
   std::lock_guard lock(mutex_);
-  std::vector<std::pair<std::string, std::int64_t>> out;
+  // One query: which table a row counts is its first column; only states
+  // that some row has are counted (as GROUP BY gives them).
   Stmt q(*statements_,
-         "SELECT 'documents{status=\"' || status || '\"}', COUNT(*) FROM documents GROUP BY status "
-         "UNION ALL SELECT 'queue_depth', COUNT(*) FROM recipients WHERE status = 'pending' "
-         "UNION ALL SELECT 'inbox{verification=\"' || verification || '\"}', COUNT(*) FROM inbox "
-         "GROUP BY verification "
-         "UNION ALL SELECT 'hub_mailbox{status=\"' || status || '\"}', COUNT(*) FROM mailbox GROUP "
-         "BY status");
+         "SELECT 'documents', status, COUNT(*) FROM documents GROUP BY status "
+         "UNION ALL SELECT 'recipients', 'pending', COUNT(*) FROM recipients "
+         "WHERE status = 'pending' "
+         "UNION ALL SELECT 'inbox', verification, COUNT(*) FROM inbox GROUP BY verification "
+         "UNION ALL SELECT 'mailbox', status, COUNT(*) FROM mailbox GROUP BY status");
   if (!q.ok()) return q.error("cannot count");
-  while (q.step() == SQLITE_ROW) out.emplace_back(q.text(0), q.integer(1));
+  Counts out;
+  StateReader documents("documents"), inbox("inbox"), mailbox("mailbox");
+  int rc = SQLITE_DONE;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    const std::string table = q.text(0), state = q.text(1);
+    const std::int64_t n = q.integer(2);
+    if (table == "documents") {
+      out.documents[documents(parse_document_state, "status", state)] = n;
+    } else if (table == "recipients") {
+      out.queue_depth = n;
+    } else if (table == "inbox") {
+      out.inbox[inbox(parse_verification, "verification", state)] = n;
+    } else {
+      out.mailbox[mailbox(parse_mail_state, "status", state)] = n;
+    }
+  }
+  if (rc != SQLITE_DONE) return q.error("cannot count");
+  for (const auto* states : {&documents, &inbox, &mailbox}) {
+    if (!states->status()) return states->status().error();
+  }
   return out;
 }
 
-Status Store::ping() {
+Status SqliteStore::ping() {
   std::lock_guard lock(mutex_);
   Stmt q(*statements_, "SELECT COUNT(*) FROM documents");
   return run(q, "the database does not answer");
 }
 
-Result<Store::PurgeReport> Store::purge(std::int64_t before) {
+Result<SqliteStore::PurgeReport> SqliteStore::purge(std::int64_t before) {
   PurgeReport report;
   const std::uint64_t current = archive_->current_segment();
   std::uint64_t keep_from = current;
@@ -1092,7 +1316,7 @@ Result<Store::PurgeReport> Store::purge(std::int64_t before) {
   }
   report.kept_from_segment = keep_from;
   // The rows first: once committed, a read says "purged", never an I/O error.
-  auto marked = group_commit({}, nullptr, [&](const store::PackageRef*) -> Status {
+  auto marked = group_commit({}, nullptr, [&](const PackageRef*) -> Status {
     Stmt u(*statements_, "UPDATE packages SET purged_at = ? WHERE seg < ? AND purged_at = 0");
     u.bind(now()).bind(static_cast<std::int64_t>(keep_from));
     if (auto st = run(u, "cannot mark the purged packages"); !st) return st;
@@ -1109,4 +1333,11 @@ Result<Store::PurgeReport> Store::purge(std::int64_t before) {
   return report;
 }
 
-}  // namespace edocgw::gateway
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::filesystem::path& data_dir,
+                                                 SqliteOptions options) {
+  return SqliteStore::open(data_dir, std::move(options));
+}
+
+}  // namespace edocgw::store
