@@ -5,7 +5,8 @@
 // DocumentId) from two nodes at once makes one document; the log record
 // and its sync come before the rows are visible; a megabyte with NUL bytes
 // round-trips and purge() empties it; a server killed mid-use gives
-// Errc::io, and the store works again once it is back.
+// Errc::io, and the store works again once it is back; after a restart
+// while idle, the first calls succeed on new connections.
 #define BOOST_TEST_MODULE pg_store
 #include <boost/test/unit_test.hpp>
 
@@ -454,4 +455,31 @@ BOOST_AUTO_TEST_CASE(a_killed_server_gives_io_errors_and_the_store_works_once_it
   auto due = node->lease_due_deliveries(now() + 1, 10, 60);
   BOOST_REQUIRE_MESSAGE(due.ok(), error_of(due));
   BOOST_TEST(due->size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(after_a_restart_while_idle_the_first_calls_succeed_on_new_connections) {
+  auto& server = shared_server();
+  const std::string dsn = fresh_database();
+  auto node = open_node(dsn, "n1");
+  // Several pooled connections, all of which the restart kills.
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 4; ++i) readers.emplace_back([&] { (void)node->counts(); });
+  for (auto& t : readers) t.join();
+  must_submit(*node, document("d1", "doc-1"));
+
+  server.stop();
+  server.start();
+  // A read, a write and a lease: each meets a dead pooled connection and
+  // runs again once on a new one.
+  auto read = node->document("d1");
+  BOOST_REQUIRE_MESSAGE(read.ok() && read->has_value(), error_of(read));
+  must_submit(*node, document("d2", "doc-2"));
+  server.stop();
+  server.start();
+  auto due = node->lease_due_deliveries(now() + 1, 10, 60);
+  BOOST_REQUIRE_MESSAGE(due.ok(), error_of(due));
+  BOOST_TEST(due->size() == 2u);
+  server.stop();
+  server.start();
+  BOOST_REQUIRE(node->record_delivery("d1", "000.00.00.B01", true, false, "", "r", 0).ok());
 }
