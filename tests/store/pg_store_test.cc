@@ -407,6 +407,8 @@ BOOST_AUTO_TEST_CASE(concurrent_writers_share_commits_and_all_succeed) {
         const std::string id = "t" + std::to_string(t) + "-" + std::to_string(i);
         if (!node->submit(document(id, "doc-" + id), "<p>" + id + "</p>", "", kNoLog).ok())
           ++failures;
+        // Readers share the bounded pool with the group commit's leader.
+        if (!node->document(id).ok()) ++failures;
       }
     });
   }
@@ -419,6 +421,19 @@ BOOST_AUTO_TEST_CASE(concurrent_writers_share_commits_and_all_succeed) {
   BOOST_REQUIRE(counts.ok());
   BOOST_TEST((counts->documents[store::DocumentState::queued] == kThreads * kEach));
   BOOST_TEST(counts->queue_depth == kThreads * kEach);
+  // The pool stayed within its bound (4, open_node()): count the sessions
+  // besides this one.
+  auto c = pg::Connection::open(dsn, 5s);
+  BOOST_REQUIRE_MESSAGE(c.ok(), error_of(c));
+  auto sessions = c->exec(
+      "SELECT count(*) - 1 FROM pg_stat_activity WHERE datname = current_database() AND "
+      "application_name = 'edocgw'");
+  BOOST_REQUIRE_MESSAGE(sessions.ok(), error_of(sessions));
+  const auto open = sessions->int64(0, 0);
+  BOOST_REQUIRE(open.ok());
+  BOOST_TEST_MESSAGE(*open << " connections open");
+  BOOST_TEST(*open >= 1);
+  BOOST_TEST(*open <= 4);
 }
 
 BOOST_AUTO_TEST_CASE(a_killed_server_gives_io_errors_and_the_store_works_once_it_is_back) {
