@@ -949,6 +949,10 @@ Result<bool> PgStore::add_inbox(InboxRow& row, const std::string& package,
   auto st = write(&log_record, [&](pg::Connection& c, std::string& stored) -> Status {
     added = false;
     row.conflict_of.clear();
+    // Incoming packages are stored one at a time across nodes (the lock is
+    // held to COMMIT): the conflict check below sees every earlier copy, and
+    // seq order is commit order.
+    if (auto r = exec(c, "cannot store the incoming package", kInboxSeqLock); !r) return r.error();
     if (row.kind == Kind::edoc && row.business_type == 0 && accepted(row.verification)) {
       // Another accepted original with this sender and DocumentId but other
       // bytes: kept and handed inward as a conflicting copy.
@@ -960,7 +964,6 @@ Result<bool> PgStore::add_inbox(InboxRow& row, const std::string& package,
       if (!q) return q.error();
       if (q->rows() > 0) row.conflict_of = text(*q, 0, 0);
     }
-    if (auto r = exec(c, "cannot store the incoming package", kInboxSeqLock); !r) return r.error();
     // inbox_once (or the id) taken: this very package is already here
     // (committed, or waited for until its writer committed).
     auto q =

@@ -2,7 +2,8 @@
 // sharing one database see it: the schema is created once and a newer one
 // refused; a leased delivery is never handed to two nodes, and a dead
 // node's lease is taken over when it expires; the same idempotency key (or
-// DocumentId) from two nodes at once makes one document; the log record
+// DocumentId) from two nodes at once makes one document, and the same
+// incoming package one row (a different copy: one conflict); the log record
 // and its sync come before the rows are visible; a megabyte with NUL bytes
 // round-trips and purge() empties it; a server killed mid-use gives
 // Errc::io, and the store works again once it is back; after a restart
@@ -563,4 +564,44 @@ BOOST_AUTO_TEST_CASE(two_nodes_recording_attempts_at_once_keep_every_count_and_s
   if (deadlocks.ok() && deadlocks->rows() == 1)
     BOOST_TEST_MESSAGE(
         "deadlocks the server broke (and the batches ran again): " << deadlocks->text(0, 0));
+}
+
+BOOST_AUTO_TEST_CASE(incoming_copies_at_two_nodes_at_once_are_stored_once_or_as_a_conflict) {
+  const std::string dsn = fresh_database();
+  auto node1 = open_node(dsn, "n1");
+  auto node2 = open_node(dsn, "n2");
+  auto incoming = [](const std::string& id, const std::string& document_id,
+                     const std::string& sha) {
+    store::InboxRow row;
+    row.id = id;
+    row.sender = "000.00.00.B01";
+    row.document_id = document_id;
+    row.verification = store::Verification::valid;
+    row.package_sha256 = sha;
+    return row;
+  };
+  for (int round = 0; round < 10; ++round) {
+    const std::string n = std::to_string(round);
+    // The same package at both nodes: stored once.
+    store::InboxRow a = incoming("a" + n, "same" + n, "sha"),
+                    b = incoming("b" + n, "same" + n, "sha");
+    Result<bool> ra = Error{}, rb = Error{};
+    std::thread ta([&] { ra = node1->add_inbox(a, "<p/>", kNoLog); });
+    std::thread tb([&] { rb = node2->add_inbox(b, "<p/>", kNoLog); });
+    ta.join();
+    tb.join();
+    BOOST_REQUIRE_MESSAGE(ra.ok() && rb.ok(), error_of(ra) << " / " << error_of(rb));
+    BOOST_TEST(*ra != *rb);
+    // Two different originals of one DocumentId: the later is a conflict of the earlier.
+    store::InboxRow c = incoming("c" + n, "diff" + n, "sha-c"),
+                    d = incoming("d" + n, "diff" + n, "sha-d");
+    Result<bool> rc = Error{}, rd = Error{};
+    std::thread tc([&] { rc = node1->add_inbox(c, "<c/>", kNoLog); });
+    std::thread td([&] { rd = node2->add_inbox(d, "<d/>", kNoLog); });
+    tc.join();
+    td.join();
+    BOOST_REQUIRE_MESSAGE(rc.ok() && rd.ok() && *rc && *rd, error_of(rc) << " / " << error_of(rd));
+    BOOST_TEST((c.conflict_of == d.id) != (d.conflict_of == c.id));
+    BOOST_TEST((c.conflict_of.empty() || d.conflict_of.empty()));
+  }
 }
