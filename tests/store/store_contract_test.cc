@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -22,8 +23,10 @@
 #include <vector>
 
 #include "store/memory_store.h"
+#include "store/pg_store.h"
 #include "store/sqlite_store.h"
 #include "store/store.h"
+#include "tests/support/postgres_server.h"
 #include "tests/test_support.h"
 #include "util/bytes.h"
 #include "util/time.h"
@@ -70,9 +73,22 @@ const std::vector<Engine>& engines() {
          BOOST_REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
          return Opened{std::move(*s), dir};
        }},
-      // ---- PostgreSQL: add {"postgres", ...} here, opening open_pg_store()
-      // against a server of tests/support/postgres_server.h (one server for
-      // the run, a fresh database per case).
+      // ---- PostgreSQL: one server for the run (started on the first case
+      // that needs it), a fresh database per case.
+      {"postgres",
+       [](LogSync sync) {
+         static test::PostgresServer server;
+         static int databases = 0;
+         if (!server.running()) server.start();
+         PgOptions options;
+         options.dsn = server.create_database("contract" + std::to_string(++databases));
+         options.connect_timeout = std::chrono::seconds(5);
+         options.node_id = "contract";
+         options.log_sync = std::move(sync);
+         auto s = open_pg_store(options);
+         BOOST_REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
+         return Opened{std::move(*s), nullptr};
+       }},
   };
   return list;
 }
