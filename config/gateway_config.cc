@@ -761,8 +761,49 @@ Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& pat
 
   // <store>
   if (const pugi::xml_node st = g.child("store")) {
-    if (auto ok = r.only(st, {"segment-size", "retention"}); !ok) return ok.error();
+    if (auto ok = r.only(st, {"type", "segment-size", "retention", "dsn", "pool-size", "node-id",
+                              "delivery-lease"});
+        !ok)
+      return ok.error();
     c.store.line = r.line(st);
+    const std::string type = st.attribute("type").as_string("sqlite");
+    if (type == "postgresql") {
+      c.store.type = StoreConfig::Type::postgresql;
+    } else if (type != "sqlite") {
+      return r.error(st, "type=\"" + type + "\" must be sqlite or postgresql");
+    }
+    const bool pg = c.store.type == StoreConfig::Type::postgresql;
+    for (const char* only_pg : {"dsn", "pool-size", "node-id"}) {
+      if (!pg && st.attribute(only_pg))
+        return r.error(st, std::string(only_pg) + " is for type=\"postgresql\"");
+    }
+    if (pg && st.attribute("segment-size"))
+      return r.error(st, "segment-size is for type=\"sqlite\" (PostgreSQL keeps the bytes)");
+    if (pg) {
+      c.store.dsn = st.attribute("dsn").as_string();
+      if (c.store.dsn.empty())
+        return r.error(st, "type=\"postgresql\" needs dsn=\"host=... dbname=... user=...\"");
+      if (c.store.dsn.find("password") != std::string::npos)
+        return r.error(st,
+                       "dsn must not hold the password: put it in ~/.pgpass or the file "
+                       "PGPASSFILE names");
+      if (st.attribute("pool-size")) {
+        const std::string v = st.attribute("pool-size").as_string();
+        if (v.empty() || v.size() > 3 || v.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoi(v) < 2 || std::stoi(v) > 256)
+          return r.error(st, "pool-size must be a number from 2 to 256");
+        c.store.pool_size = std::stoi(v);
+      }
+      c.store.node_id = st.attribute("node-id").as_string();
+      if (c.store.node_id.size() > 128)
+        return r.error(st, "node-id must be at most 128 characters");
+    }
+    if (st.attribute("delivery-lease")) {
+      auto d = parse_duration(st.attribute("delivery-lease").as_string());
+      if (!d || *d < std::chrono::seconds(5) || *d > std::chrono::hours(24))
+        return r.error(st, "delivery-lease must be a duration from 5s to 24h, like \"5m\"");
+      c.store.delivery_lease = std::chrono::duration_cast<std::chrono::seconds>(*d);
+    }
     if (st.attribute("segment-size")) {
       auto size = parse_size(st.attribute("segment-size").as_string());
       if (!size) return r.error(st, "segment-size: " + size.error().message);

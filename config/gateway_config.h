@@ -185,8 +185,22 @@ struct AdapterConfig {
 
 // <store segment-size="256MB" retention="3650d"/>: the embedded store.
 struct StoreConfig {
-  // Package bodies are appended to segment files of about this size;
-  // retention drops whole segments.
+  // type="sqlite" (default: SQLite and segment files in data-dir) or
+  // "postgresql" (rows and package bytes in a PostgreSQL database that
+  // several gateways of one organisation may share).
+  enum class Type { sqlite, postgresql };
+  Type type = Type::sqlite;
+  // postgresql: the libpq connection string (the password belongs in
+  // ~/.pgpass or PGPASSFILE, never here), the connections kept at most, and
+  // the name this node holds delivery leases under ("" : HOSTNAME:PID).
+  std::string dsn;
+  int pool_size = 8;
+  std::string node_id;
+  // How long a node holds the deliveries it took (both types): another node
+  // sharing a PostgreSQL store takes one over when its lease runs out.
+  std::chrono::seconds delivery_lease{300};
+  // sqlite: package bodies are appended to segment files of about this
+  // size; retention drops whole segments.
   std::uint64_t segment_bytes = std::uint64_t{256} << 20;
   // Bodies older than this are purged (whole segments, none that pending
   // work needs); zero: kept until `edocgw purge`.

@@ -24,6 +24,7 @@
 #include "gateway/cli_args.h"
 #include "gateway/config_check.h"
 #include "gateway/gateway.h"
+#include "store/pg_store.h"
 #include "store/segment_archive.h"
 #include "store/sqlite_store.h"
 #include "util/bytes.h"
@@ -412,6 +413,7 @@ struct AuditSource {
   std::optional<crypto::TrustStore> trust;
   // With --config: the log must be this gateway's (origin and checkpoint signer).
   std::string origin, signer_der;
+  config::StoreConfig store;  // with --config: where bodies named postgresql/ID are
 };
 
 Result<AuditSource> audit_source(const Args& args) {
@@ -422,6 +424,7 @@ Result<AuditSource> audit_source(const Args& args) {
     auto config = config::load_config(*config_path);
     if (!config) return config.error();
     src.data_dir = config->data_dir;
+    src.store = config->store;
     auto trust = crypto::TrustStore::load(config->trust.anchors, {}, {});
     if (!trust) return trust.error();
     src.trust = std::move(*trust);
@@ -447,12 +450,32 @@ Result<AuditSource> audit_source(const Args& args) {
 // The auditor's reader of archived bodies: the segment archive's records
 // (read without its lock, so a running gateway's data-dir can be audited),
 // and files under the data-dir for names of the earlier layout.
-audit::PackageReader archived_packages(const std::filesystem::path& data_dir) {
-  return [data_dir](const std::string& name,
-                    const std::string& sha256) -> Result<std::optional<std::string>> {
+// Bodies named postgresql/ID are read from the database of the
+// configuration's <store type="postgresql"> (opened at the first such name).
+audit::PackageReader archived_packages(const std::filesystem::path& data_dir,
+                                       const config::StoreConfig& store_config = {}) {
+  auto pg = std::make_shared<std::unique_ptr<store::Store>>();
+  return [data_dir, store_config, pg](
+             const std::string& name,
+             const std::string& sha256) -> Result<std::optional<std::string>> {
     if (auto ref = store::parse_package_ref_name(name, sha256))
       return store::SegmentArchive::read_record(data_dir / store::kSegmentsFolder, *ref,
                                                 audit::kMaxArchivedPackage);
+    if (name.rfind("postgresql/", 0) == 0) {
+      if (store_config.type != config::StoreConfig::Type::postgresql)
+        return make_error(Errc::usage, "the body " + name +
+                                           " is in PostgreSQL: give --config with the gateway's "
+                                           "<store type=\"postgresql\" dsn=...>");
+      if (!*pg) {
+        store::PgOptions options;
+        options.dsn = store_config.dsn;
+        options.pool_size = 2;
+        auto opened = store::open_pg_store(options);
+        if (!opened) return opened.error();
+        *pg = std::move(*opened);
+      }
+      return (*pg)->read_package(name.substr(std::string("postgresql/").size()));
+    }
     return audit::read_confined(data_dir, name, audit::kMaxArchivedPackage);
   };
 }
@@ -470,7 +493,7 @@ int cmd_audit_verify(const std::vector<std::string>& argv) {
   options.data_dir = src->data_dir;
   options.trust = src->trust ? &*src->trust : nullptr;
   options.packages = !args->flag("--no-packages");
-  options.read_package = archived_packages(src->data_dir);
+  options.read_package = archived_packages(src->data_dir, src->store);
   options.expected_origin = src->origin;
   options.expected_signer_der = src->signer_der;
   for (const auto& kept : args->all("--keep")) {
@@ -503,26 +526,36 @@ int cmd_purge(const std::vector<std::string>& argv) {
   if (!before)
     return usage_error("--before " + *before_text + " is not YYYY-MM-DD or an RFC 3339 time");
   std::filesystem::path data_dir;
-  std::uint64_t segment_bytes = config::StoreConfig().segment_bytes;
+  config::StoreConfig store_config;
   if (auto config_path = args->get("--config")) {
     if (args->get("--data-dir")) return usage_error("give --config or --data-dir, not both");
     auto config = config::load_config(*config_path);
     if (!config) return fail_with(config.error());
     data_dir = config->data_dir;
-    segment_bytes = config->store.segment_bytes;
+    store_config = config->store;
   } else if (auto dir = args->get("--data-dir")) {
     data_dir = *dir;
   } else {
     return usage_error("give --config gateway.xml or --data-dir DIR");
   }
-  if (!std::filesystem::exists(data_dir / "edocgw.sqlite"))
-    return fail_with(make_error(Errc::io, data_dir.string() + " holds no edocgw store"));
-  store::SqliteOptions options;  // no log_sync: purging writes no package
-  options.segment_bytes = segment_bytes;
-  auto store = store::open_sqlite_store(data_dir, std::move(options));
-  if (!store) {
-    std::cerr << "edocgw: cannot open the store (a running gateway holds it; stop it first)\n";
-    return fail_with(store.error());
+  Result<std::unique_ptr<store::Store>> store = make_error(Errc::internal, "no store");
+  if (store_config.type == config::StoreConfig::Type::postgresql) {
+    // Rows and bytes are in the database: purging is safe while gateways run.
+    store::PgOptions options;
+    options.dsn = store_config.dsn;
+    options.pool_size = 2;
+    store = store::open_pg_store(options);
+    if (!store) return fail_with(store.error());
+  } else {
+    if (!std::filesystem::exists(data_dir / "edocgw.sqlite"))
+      return fail_with(make_error(Errc::io, data_dir.string() + " holds no edocgw store"));
+    store::SqliteOptions options;  // no log_sync: purging writes no package
+    options.segment_bytes = store_config.segment_bytes;
+    store = store::open_sqlite_store(data_dir, std::move(options));
+    if (!store) {
+      std::cerr << "edocgw: cannot open the store (a running gateway holds it; stop it first)\n";
+      return fail_with(store.error());
+    }
   }
   for (const auto& n : (*store)->notices()) std::cerr << "edocgw: " << n << "\n";
   auto report = (*store)->purge(before->time_since_epoch().count());
@@ -533,6 +566,8 @@ int cmd_purge(const std::vector<std::string>& argv) {
                                 {"kept_from_segment", report->kept_from_segment}}
                      .dump(2)
               << "\n";
+  } else if (store_config.type == config::StoreConfig::Type::postgresql) {
+    std::cout << "purged " << report->packages << " package bodies\n";
   } else {
     std::cout << "purged " << report->packages << " package bodies in " << report->segments
               << " segment(s); kept from segment "
@@ -547,8 +582,8 @@ int cmd_audit_prove(const std::vector<std::string>& argv) {
   if (args->positional().size() != 1) return usage_error("audit prove takes one DOCUMENT_ID");
   auto src = audit_source(*args);
   if (!src) return fail_with(src.error());
-  auto bundle =
-      audit::make_bundle(src->data_dir, args->positional()[0], archived_packages(src->data_dir));
+  auto bundle = audit::make_bundle(src->data_dir, args->positional()[0],
+                                   archived_packages(src->data_dir, src->store));
   if (!bundle) return fail_with(bundle.error());
   const std::string text =
       bundle->dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

@@ -1,13 +1,19 @@
 #include "gateway/gateway.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <csignal>
+#include <cstring>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "crypto/certificate.h"
 #include "gateway/log.h"
+#include "store/pg_store.h"
 #include "store/sqlite_store.h"
 
 namespace edocgw::gateway {
@@ -63,13 +69,34 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const std::filesystem::path& co
   if (!loaded) return loaded.error();
   for (const auto& w : loaded->warnings) log_warn(w);
   g->config_ = std::make_shared<const LoadedConfig>(std::move(*loaded));
-  store::SqliteOptions options;
-  options.segment_bytes = g->config_->config.store.segment_bytes;
-  // The signature log is opened below, once the store's lock is held (a
-  // second gateway on this data-dir is refused before it touches the log);
-  // nothing is written before then.
-  options.log_sync = [gw = g.get()] { return gw->signature_log_->sync(); };
-  auto store = store::open_sqlite_store(g->config_->config.data_dir, std::move(options));
+  const config::GatewayConfig& c = g->config_->config;
+  // One gateway per data-dir: its signature log has one writer. Taken
+  // before anything in it is opened (whatever the store's engine).
+  std::error_code ec;
+  std::filesystem::create_directories(c.data_dir, ec);
+  const auto lock_path = c.data_dir / "LOCK";
+  g->data_dir_lock_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (g->data_dir_lock_ < 0)
+    return make_error(Errc::io, "cannot open " + lock_path.string() + ": " + std::strerror(errno));
+  if (::flock(g->data_dir_lock_, LOCK_EX | LOCK_NB) != 0)
+    return make_error(Errc::io, "another edocgw is running on " + c.data_dir.string() + " (" +
+                                    lock_path.string() + " is locked)");
+  // The signature log is opened below; nothing is written before then.
+  store::LogSync log_sync = [gw = g.get()] { return gw->signature_log_->sync(); };
+  Result<std::unique_ptr<store::Store>> store = make_error(Errc::internal, "no store");
+  if (c.store.type == config::StoreConfig::Type::postgresql) {
+    store::PgOptions options;
+    options.dsn = c.store.dsn;
+    options.pool_size = c.store.pool_size;
+    options.node_id = c.store.node_id;
+    options.log_sync = std::move(log_sync);
+    store = store::open_pg_store(options);
+  } else {
+    store::SqliteOptions options;
+    options.segment_bytes = c.store.segment_bytes;
+    options.log_sync = std::move(log_sync);
+    store = store::open_sqlite_store(c.data_dir, std::move(options));
+  }
   if (!store) return store.error();
   g->store_ = std::move(*store);
   std::vector<std::string> notices;
@@ -87,6 +114,10 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const std::filesystem::path& co
 
 Gateway::~Gateway() {
   pool_.join();
+  pipeline_.reset();
+  store_.reset();
+  signature_log_.reset();
+  if (data_dir_lock_ >= 0) ::close(data_dir_lock_);
 }
 
 std::shared_ptr<const LoadedConfig> Gateway::config() const {

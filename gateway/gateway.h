@@ -88,6 +88,7 @@ class Gateway {
   adapters::AdapterRegistry registry_;
   mutable std::mutex config_mutex_;
   std::shared_ptr<const LoadedConfig> config_;
+  int data_dir_lock_ = -1;  // flock on DATA_DIR/LOCK: one gateway per data-dir
   std::unique_ptr<store::Store> store_;
   Metrics metrics_;
   std::unique_ptr<audit::SignatureLog> signature_log_;

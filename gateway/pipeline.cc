@@ -46,12 +46,14 @@ constexpr size_t kIncomingBytesInFlight = 64u << 20;
 constexpr size_t kDeliveryWorkers = 8;
 // Due deliveries taken per round.
 constexpr int kDeliveriesPerRound = 64;
-// How long a round's deliveries are leased: another node sharing the store
-// (or this one after a crash) takes a delivery over only when its lease
-// has run out, so it must outlast an attempt (an adapter's connect and
-// read timeouts) with room to spare; a delivery whose node died waits that
-// long.
-constexpr std::int64_t kDeliveryLeaseSeconds = 5 * 60;
+// How long a round's deliveries are leased (<store delivery-lease>, 5 min
+// by default): another node sharing the store takes a delivery over only
+// when its lease has run out, so it must outlast an attempt (an adapter's
+// connect and read timeouts) with room to spare; a delivery whose node died
+// waits that long.
+std::int64_t lease_seconds(const LoadedConfig& config) {
+  return config.config.store.delivery_lease.count();
+}
 
 // Bussiness/BussinessDocType as stored: 0 new (also when absent or unknown), 1 revocation,
 // 2 update, 3 replacement.
@@ -527,7 +529,7 @@ int Pipeline::deliver_due() {
   held_.clear();
   if (round.size() < static_cast<size_t>(kDeliveriesPerRound)) {
     auto due = store_.lease_due_deliveries(t, kDeliveriesPerRound - static_cast<int>(round.size()),
-                                           kDeliveryLeaseSeconds);
+                                           lease_seconds(*config));
     if (!due) {
       log_error("cannot read due deliveries", {{"error", due.error().message}});
       if (round.empty()) return 0;
@@ -536,7 +538,7 @@ int Pipeline::deliver_due() {
         const bool held = std::any_of(round.begin(), round.end(), [&](const Held& h) {
           return h.due.document == d.document && h.due.organ_id == d.organ_id;
         });
-        if (!held) round.push_back({std::move(d), t + kDeliveryLeaseSeconds});
+        if (!held) round.push_back({std::move(d), t + lease_seconds(*config)});
       }
     }
   }

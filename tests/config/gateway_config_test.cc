@@ -367,3 +367,45 @@ BOOST_AUTO_TEST_CASE(listener_limits_out_of_range_are_refused_naming_the_attribu
   }
   expect_error(exchange(R"(max-body="2MB" max-bodies-in-flight="1MB")"), 7, "less than max-body");
 }
+
+BOOST_AUTO_TEST_CASE(the_store_element_reads_both_engines_and_refuses_what_does_not_fit) {
+  auto store = [](const std::string& attributes) {
+    return with_line(18, "  </routes><store " + attributes + "/>");
+  };
+  {  // default: the embedded engine
+    auto c = parse(kGood);
+    BOOST_REQUIRE(c.ok());
+    BOOST_TEST((c->store.type == StoreConfig::Type::sqlite));
+    BOOST_TEST(c->store.delivery_lease.count() == 300);
+  }
+  {
+    auto c =
+        parse(store(R"(type="postgresql" dsn="host=db1 dbname=edocgw user=edocgw" )"
+                    R"(pool-size="16" node-id="node-a" delivery-lease="2m" retention="3650d")"));
+    BOOST_REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
+    BOOST_TEST((c->store.type == StoreConfig::Type::postgresql));
+    BOOST_TEST(c->store.dsn == "host=db1 dbname=edocgw user=edocgw");
+    BOOST_TEST(c->store.pool_size == 16);
+    BOOST_TEST(c->store.node_id == "node-a");
+    BOOST_TEST(c->store.delivery_lease.count() == 120);
+    BOOST_TEST(c->store.retention.count() == 3650 * 86400);
+  }
+  {
+    auto c = parse(store(R"(segment-size="1MB" retention="12h")"));
+    BOOST_REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
+    BOOST_TEST(c->store.segment_bytes == 1u << 20);
+    BOOST_TEST(c->store.retention.count() == 12 * 3600);
+  }
+  expect_error(store(R"(type="mysql")"), 18, "must be sqlite or postgresql");
+  expect_error(store(R"(type="postgresql")"), 18, "needs dsn=");
+  expect_error(store(R"(type="postgresql" dsn="host=db password=secret")"), 18,
+               "must not hold the password");
+  expect_error(store(R"(type="postgresql" dsn="host=db" segment-size="1MB")"), 18,
+               "segment-size is for type=\"sqlite\"");
+  expect_error(store(R"(dsn="host=db")"), 18, "dsn is for type=\"postgresql\"");
+  expect_error(store(R"(type="postgresql" dsn="host=db" pool-size="1")"), 18, "from 2 to 256");
+  expect_error(store(R"(delivery-lease="1s")"), 18, "from 5s to 24h");
+  expect_error(store(R"(segment-size="1KB")"), 18, "between 4KB and 4GB");
+  expect_error(store(R"(retention="0d")"), 18, "at least 1s");
+  expect_error(store(R"(retention="forever")"), 18, "not a duration");
+}
