@@ -6,6 +6,8 @@
 
 #include <sqlite3.h>
 
+#include <array>
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -363,10 +365,12 @@ class SqliteStore final : public Store {
   Result<std::optional<InboxRow>> inbox_query(const std::string& where,
                                               const std::vector<std::string>& values);
   // The statuses about `ref` (from `organ_id`, or all when ""); the caller holds mutex_.
-  Result<std::vector<StatusEntry>> history_locked(const std::string& ref,
+  Result<std::vector<StatusEntry>> history_locked(StatementCache& statements,
+                                                  const std::string& ref,
                                                   const std::string& organ_id);
   // The document of (client, key), "" when none; the caller holds mutex_.
-  Result<std::string> idempotent_locked(const std::string& client, const std::string& key);
+  Result<std::string> idempotent_locked(StatementCache& statements, const std::string& client,
+                                        const std::string& key);
   bool has_column(const char* table, const char* column);
   Status exec(const char* sql);
   Status migrate();
@@ -400,6 +404,42 @@ class SqliteStore final : public Store {
   sqlite3* db_;
   std::unique_ptr<StatementCache> statements_;
   std::filesystem::path data_dir_;
+
+  // Connections of their own for what only reads, so that a read never
+  // waits for a commit's fsync (WAL: a reader sees the last commit, and a
+  // write returns only once committed). ReadLock takes a free one, or waits
+  // for one in turn.
+  struct Reader {
+    std::mutex mutex;
+    sqlite3* db = nullptr;
+    std::unique_ptr<StatementCache> statements;
+  };
+  static constexpr size_t kReaders = 4;
+  std::array<Reader, kReaders> readers_;
+  std::atomic<size_t> next_reader_{0};
+  Status open_readers();
+  class ReadLock {
+   public:
+    explicit ReadLock(SqliteStore& store) {
+      const size_t first = store.next_reader_++;
+      for (size_t i = 0; i < kReaders; ++i) {
+        Reader& r = store.readers_[(first + i) % kReaders];
+        std::unique_lock lock(r.mutex, std::try_to_lock);
+        if (lock.owns_lock()) {
+          lock_ = std::move(lock);
+          reader_ = &r;
+          return;
+        }
+      }
+      reader_ = &store.readers_[first % kReaders];
+      lock_ = std::unique_lock(reader_->mutex);
+    }
+    StatementCache& statements() { return *reader_->statements; }
+
+   private:
+    std::unique_lock<std::mutex> lock_;
+    Reader* reader_ = nullptr;
+  };
 };
 
 Result<std::unique_ptr<Store>> SqliteStore::open(const std::filesystem::path& data_dir,
@@ -429,6 +469,7 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::filesystem::path& da
     if (auto st = store->exec(pragma); !st) return st.error();
   }
   if (auto st = store->migrate(); !st) return st.error();
+  if (auto st = store->open_readers(); !st) return st.error();
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -474,6 +515,26 @@ SqliteStore::SqliteStore(sqlite3* db, std::filesystem::path data_dir,
 SqliteStore::~SqliteStore() {
   statements_.reset();  // sqlite3_close refuses while statements are left
   sqlite3_close(db_);
+  for (auto& r : readers_) {
+    r.statements.reset();
+    sqlite3_close(r.db);
+  }
+}
+
+Status SqliteStore::open_readers() {
+  const auto path = data_dir_ / "edocgw.sqlite";
+  for (auto& r : readers_) {
+    if (sqlite3_open_v2(path.c_str(), &r.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
+                        nullptr) != SQLITE_OK) {
+      return make_error(Errc::io, "cannot open " + path.string() + " to read: " +
+                                      (r.db ? sqlite3_errmsg(r.db) : "out of memory"));
+    }
+    sqlite3_busy_timeout(r.db, 10000);
+    if (sqlite3_exec(r.db, "PRAGMA query_only=1", nullptr, nullptr, nullptr) != SQLITE_OK)
+      return make_error(Errc::io, std::string("cannot set up a reader: ") + sqlite3_errmsg(r.db));
+    r.statements = std::make_unique<StatementCache>(r.db);
+  }
+  return {};
 }
 
 Status SqliteStore::exec(const char* sql) {
@@ -489,8 +550,9 @@ Status SqliteStore::exec(const char* sql) {
 Result<std::optional<std::string>> SqliteStore::read_package(const std::string& id) {
   PackageRef ref;
   {
-    std::lock_guard lock(mutex_);
-    Stmt q(*statements_, "SELECT seg, pos, len, sha256, purged_at FROM packages WHERE id = ?");
+    ReadLock reader(*this);
+    Stmt q(reader.statements(),
+           "SELECT seg, pos, len, sha256, purged_at FROM packages WHERE id = ?");
     q.bind(id);
     if (!q.ok()) return q.error("cannot read the package's place");
     if (q.step() != SQLITE_ROW) return make_error(Errc::invalid, "no package is stored as " + id);
@@ -626,7 +688,7 @@ Result<SqliteStore::Submitted> SqliteStore::submit(const DocumentRow& d, const s
     const std::string& key = idempotency_key;
     if (!key.empty()) {  // a repeat, perhaps within this very batch
       // A failed lookup falls through: the INSERT below then fails.
-      auto first = idempotent_locked(d.client, key);
+      auto first = idempotent_locked(*statements_, d.client, key);
       if (first && !first->empty()) {
         out = Submitted{*first, true};
         return {};
@@ -692,11 +754,11 @@ bool SqliteStore::has_column(const char* table, const char* column) {
   return false;
 }
 
-Result<std::string> SqliteStore::idempotent_locked(const std::string& client,
+Result<std::string> SqliteStore::idempotent_locked(StatementCache& statements,
+                                                   const std::string& client,
                                                    const std::string& key) {
   const auto [name, body_sha256] = split_idempotency_key(key);
-  Stmt q(*statements_,
-         "SELECT document, body_sha256 FROM idempotency WHERE client = ? AND key = ?");
+  Stmt q(statements, "SELECT document, body_sha256 FROM idempotency WHERE client = ? AND key = ?");
   q.bind(client).bind(name);
   if (!q.ok()) return q.error("cannot read idempotency keys");
   if (q.step() != SQLITE_ROW) return std::string();
@@ -711,16 +773,16 @@ Result<std::string> SqliteStore::idempotent_locked(const std::string& client,
 
 Result<std::optional<std::string>> SqliteStore::idempotent(const std::string& client,
                                                            const std::string& key) {
-  std::lock_guard lock(mutex_);
-  auto first = idempotent_locked(client, key);
+  ReadLock reader(*this);
+  auto first = idempotent_locked(reader.statements(), client, key);
   if (!first) return first.error();
   if (first->empty()) return std::optional<std::string>();
   return std::optional<std::string>(std::move(*first));
 }
 
 Result<std::optional<DocumentRow>> SqliteStore::document(const std::string& id) {
-  std::lock_guard lock(mutex_);
-  Stmt q(*statements_,
+  ReadLock reader(*this);
+  Stmt q(reader.statements(),
          "SELECT id, kind, status, reason, document_id, sender, subject, package_sha256, client, "
          "created_at, updated_at, business_type, follows FROM documents WHERE id = ?");
   q.bind(id);
@@ -742,7 +804,7 @@ Result<std::optional<DocumentRow>> SqliteStore::document(const std::string& id) 
   d.business_type = static_cast<int>(q.integer(11));
   d.follows = q.text(12);
   if (!states.status()) return states.status().error();
-  Stmt r(*statements_,
+  Stmt r(reader.statements(),
          "SELECT organ_id, adapter, status, status_code, status_description, attempts, "
          "next_attempt_at, last_error, remote_id, updated_at, status_at FROM recipients "
          "WHERE document = ? ORDER BY rowid");
@@ -761,7 +823,7 @@ Result<std::optional<DocumentRow>> SqliteStore::document(const std::string& id) 
     rec.remote_id = r.text(8);
     rec.updated_at = r.integer(9);
     rec.status_at = r.integer(10);
-    auto history = history_locked(id, rec.organ_id);
+    auto history = history_locked(reader.statements(), id, rec.organ_id);
     if (!history) return history.error();
     rec.history = std::move(*history);
     d.recipients.push_back(std::move(rec));
@@ -770,10 +832,11 @@ Result<std::optional<DocumentRow>> SqliteStore::document(const std::string& id) 
   return std::optional<DocumentRow>(std::move(d));
 }
 
-Result<std::vector<StatusEntry>> SqliteStore::history_locked(const std::string& ref,
+Result<std::vector<StatusEntry>> SqliteStore::history_locked(StatementCache& statements,
+                                                             const std::string& ref,
                                                              const std::string& organ_id) {
   // Bounded: a misbehaving peer cannot make one answer unbounded.
-  Stmt h(*statements_,
+  Stmt h(statements,
          "SELECT organ_id, code, description, timestamp, received_at, direction, applied "
          "FROM statuses WHERE ref = ? AND (? = '' OR organ_id = ?) "
          "ORDER BY timestamp, received_at, rowid LIMIT 1000");
@@ -791,8 +854,8 @@ Result<std::vector<StatusEntry>> SqliteStore::history_locked(const std::string& 
 Result<std::optional<DocumentRow>> SqliteStore::original_document(const std::string& document_id) {
   std::string id;
   {
-    std::lock_guard lock(mutex_);
-    Stmt q(*statements_,
+    ReadLock reader(*this);
+    Stmt q(reader.statements(),
            "SELECT id FROM documents WHERE document_id = ? AND kind = 'edoc' AND "
            "business_type = 0 ORDER BY created_at LIMIT 1");
     q.bind(document_id);
@@ -1008,12 +1071,12 @@ constexpr const char* kInboxColumns =
     "revoked_by, superseded_by";
 
 Result<std::vector<InboxRow>> SqliteStore::inbox(const std::string& since, int limit) {
-  std::lock_guard lock(mutex_);
+  ReadLock reader(*this);
   const std::string sql =
       std::string("SELECT ") + kInboxColumns +
       " FROM inbox WHERE kind = 'edoc' AND seq > IFNULL((SELECT seq FROM inbox WHERE id = ?), 0) "
       "ORDER BY seq DESC LIMIT ?";
-  Stmt q(*statements_, sql.c_str());
+  Stmt q(reader.statements(), sql.c_str());
   q.bind(since).bind(static_cast<std::int64_t>(limit));
   if (!q.ok()) return q.error("cannot read the inbox");
   StateReader states("inbox");
@@ -1024,7 +1087,7 @@ Result<std::vector<InboxRow>> SqliteStore::inbox(const std::string& since, int l
   // which the incoming pipeline waits on.
   std::map<std::string, InboxRow*> by_id;
   for (auto& row : out) by_id[row.id] = &row;
-  Stmt h(*statements_,
+  Stmt h(reader.statements(),
          "SELECT s.ref, s.organ_id, s.code, s.description, s.timestamp, s.received_at, "
          "s.direction, s.applied FROM statuses s JOIN (SELECT id FROM inbox WHERE kind = 'edoc' "
          "AND seq > IFNULL((SELECT seq FROM inbox WHERE id = ?), 0) ORDER BY seq DESC LIMIT ?) i "
@@ -1043,16 +1106,16 @@ Result<std::vector<InboxRow>> SqliteStore::inbox(const std::string& since, int l
 }
 
 Result<std::optional<InboxRow>> SqliteStore::inbox_item(const std::string& id) {
-  std::lock_guard lock(mutex_);
+  ReadLock reader(*this);
   const std::string sql = std::string("SELECT ") + kInboxColumns + " FROM inbox WHERE id = ?";
-  Stmt q(*statements_, sql.c_str());
+  Stmt q(reader.statements(), sql.c_str());
   q.bind(id);
   if (!q.ok()) return q.error("cannot read the inbox");
   if (q.step() != SQLITE_ROW) return std::optional<InboxRow>();
   StateReader states("inbox");
   InboxRow row = inbox_row(q, states);
   if (!states.status()) return states.status().error();
-  auto history = history_locked(id, "");
+  auto history = history_locked(reader.statements(), id, "");
   if (!history) return history.error();
   row.history = std::move(*history);
   return std::optional<InboxRow>(std::move(row));
@@ -1060,10 +1123,10 @@ Result<std::optional<InboxRow>> SqliteStore::inbox_item(const std::string& id) {
 
 Result<std::optional<InboxRow>> SqliteStore::inbox_query(const std::string& where,
                                                          const std::vector<std::string>& values) {
-  std::lock_guard lock(mutex_);
+  ReadLock reader(*this);
   const std::string sql = std::string("SELECT ") + kInboxColumns + " FROM inbox WHERE " + where +
                           " ORDER BY seq LIMIT 1";
-  Stmt q(*statements_, sql.c_str());
+  Stmt q(reader.statements(), sql.c_str());
   for (const auto& v : values) q.bind(v);
   if (!q.ok()) return q.error("cannot read the inbox");
   if (q.step() != SQLITE_ROW) return std::optional<InboxRow>();
@@ -1171,19 +1234,19 @@ Result<std::vector<MailboxRow>> mail_rows(Stmt& q) {
 
 Result<std::vector<MailboxRow>> SqliteStore::mail_for(const std::string& to_system, Kind kind,
                                                       int limit) {
-  std::lock_guard lock(mutex_);
+  ReadLock reader(*this);
   const std::string sql = std::string("SELECT ") + kMailColumns +
                           " FROM mailbox WHERE to_system = ? AND kind = ? AND status IN ('new', "
                           "'processing') ORDER BY created_at, rowid LIMIT ?";
-  Stmt q(*statements_, sql.c_str());
+  Stmt q(reader.statements(), sql.c_str());
   q.bind(to_system).bind(kind).bind(static_cast<std::int64_t>(limit));
   if (!q.ok()) return q.error("cannot read the mailbox");
   return mail_rows(q);
 }
 
 Result<std::int64_t> SqliteStore::count_mail_for(const std::string& to_system, Kind kind) {
-  std::lock_guard lock(mutex_);
-  Stmt q(*statements_,
+  ReadLock reader(*this);
+  Stmt q(reader.statements(),
          "SELECT COUNT(*) FROM mailbox WHERE to_system = ? AND kind = ? AND status IN ('new', "
          "'processing')");
   q.bind(to_system).bind(kind);
@@ -1194,12 +1257,12 @@ Result<std::int64_t> SqliteStore::count_mail_for(const std::string& to_system, K
 Result<std::vector<MailboxRow>> SqliteStore::sent_mail(const std::string& from_system,
                                                        std::optional<Kind> kind,
                                                        const std::string& package_id, int limit) {
-  std::lock_guard lock(mutex_);
+  ReadLock reader(*this);
   const std::string sql =
       std::string("SELECT ") + kMailColumns +
       " FROM mailbox WHERE from_system = ? AND (? = '' OR kind = ?) AND (? = '' "
       "OR package_id = ?) ORDER BY created_at DESC, rowid DESC LIMIT ?";
-  Stmt q(*statements_, sql.c_str());
+  Stmt q(reader.statements(), sql.c_str());
   const std::string kind_name = kind ? std::string(name(*kind)) : std::string();
   q.bind(from_system).bind(kind_name).bind(kind_name).bind(package_id).bind(package_id);
   q.bind(static_cast<std::int64_t>(limit));
@@ -1208,9 +1271,9 @@ Result<std::vector<MailboxRow>> SqliteStore::sent_mail(const std::string& from_s
 }
 
 Result<std::optional<MailboxRow>> SqliteStore::mail(const std::string& id) {
-  std::lock_guard lock(mutex_);
+  ReadLock reader(*this);
   const std::string sql = std::string("SELECT ") + kMailColumns + " FROM mailbox WHERE id = ?";
-  Stmt q(*statements_, sql.c_str());
+  Stmt q(reader.statements(), sql.c_str());
   q.bind(id);
   if (!q.ok()) return q.error("cannot read the mailbox");
   if (q.step() != SQLITE_ROW) return std::optional<MailboxRow>();
@@ -1229,8 +1292,8 @@ Status SqliteStore::set_mail_state(const std::string& id, MailState state) {
 }
 
 Result<std::vector<AgencyRow>> SqliteStore::agencies() {
-  std::lock_guard lock(mutex_);
-  Stmt q(*statements_, "SELECT code, name, mail, pid, id FROM hub_agencies ORDER BY code");
+  ReadLock reader(*this);
+  Stmt q(reader.statements(), "SELECT code, name, mail, pid, id FROM hub_agencies ORDER BY code");
   if (!q.ok()) return q.error("cannot read the agencies");
   std::vector<AgencyRow> out;
   while (q.step() == SQLITE_ROW)
@@ -1255,10 +1318,10 @@ Result<bool> SqliteStore::delete_agency(const std::string& code) {
 }
 
 Result<Counts> SqliteStore::counts() {
-  std::lock_guard lock(mutex_);
+  ReadLock reader(*this);
   // One query: which table a row counts is its first column; only states
   // that some row has are counted (as GROUP BY gives them).
-  Stmt q(*statements_,
+  Stmt q(reader.statements(),
          "SELECT 'documents', status, COUNT(*) FROM documents GROUP BY status "
          "UNION ALL SELECT 'recipients', 'pending', COUNT(*) FROM recipients "
          "WHERE status = 'pending' "
@@ -1289,8 +1352,8 @@ Result<Counts> SqliteStore::counts() {
 }
 
 Status SqliteStore::ping() {
-  std::lock_guard lock(mutex_);
-  Stmt q(*statements_, "SELECT COUNT(*) FROM documents");
+  ReadLock reader(*this);
+  Stmt q(reader.statements(), "SELECT COUNT(*) FROM documents");
   return run(q, "the database does not answer");
 }
 
