@@ -100,8 +100,13 @@ PostgresServer::PostgresServer() {
     throw std::runtime_error(std::string("PostgreSQL 15 is not installed: ") + kBinDir +
                              "/initdb is missing (scripts/setup.sh installs the Debian package "
                              "postgresql-15)");
+  // As root the server runs as the postgres user, which must reach its
+  // folder: the build tree may sit in a folder only root can enter (a clone
+  // under /root, a mktemp -d folder), so the server's folder then goes in
+  // /tmp whatever EDOCGW_TEST_TMP says.
   const char* env = std::getenv("EDOCGW_TEST_TMP");
-  const fs::path parent = env != nullptr && *env != '\0' ? fs::path(env) : fs::path("/tmp");
+  const fs::path parent =
+      ::geteuid() != 0 && env != nullptr && *env != '\0' ? fs::path(env) : fs::path("/tmp");
   fs::create_directories(parent);
   std::string name = (parent / "pg-XXXXXX").string();
   if (::mkdtemp(name.data()) == nullptr)

@@ -12,8 +12,10 @@
 // - Root: initdb refuses to run as root, so when the test runs as root the
 //   tools run as the package's `postgres` user (runuser -u postgres) in a
 //   folder chown'ed to it; otherwise they run as the caller.
-// - Folder: a new pg-XXXXXX under $EDOCGW_TEST_TMP when set (CTest sets it),
-//   else under /tmp. It holds data/ (the cluster), sock/ (the Unix socket),
+// - Folder: a new pg-XXXXXX under /tmp when the test runs as root (the
+//   postgres user must reach it, and a build tree may sit in a folder only
+//   root can enter), else under $EDOCGW_TEST_TMP when set (CTest sets it),
+//   else /tmp. It holds data/ (the cluster), sock/ (the Unix socket),
 //   server.log and tool.log (the last tool's output).
 // - Failures: the constructor and start() throw std::runtime_error with the
 //   tool's output and the server log's tail, which fails the test (never a
