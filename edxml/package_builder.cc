@@ -143,7 +143,7 @@ Result<std::string> edxml_time_from(const std::string& text, TimePoint now,
 // local name, so the layout is for byte-level likeness, not for meaning.
 class TreeWriter {
  public:
-  TreeWriter() : doc_(xmlNewDoc(BAD_CAST "1.0")) {
+  TreeWriter() : doc_((xml::init_xml(), xmlNewDoc(BAD_CAST "1.0"))) {
     root_ = xmlNewNode(nullptr, BAD_CAST "edXML");
     default_ns_ = xmlNewNs(root_, BAD_CAST xml::kEdxmlNs, nullptr);
     xmlSetNs(root_, default_ns_);

@@ -506,6 +506,10 @@ Result<XmlDocPtr> parse_untrusted_xml_file(const std::filesystem::path& path,
 }
 
 std::string serialize(xmlDoc* doc, bool pretty) {
+  // Saving looks up the UTF-8 encoder, and libxml2 2.9 builds its encoder
+  // table unlocked on first use: two threads serialising before any parse
+  // raced there (a leaked table, seen by LeakSanitizer in crash_test).
+  init_xml();
   std::string out;
   xmlSaveCtxtPtr save =
       xmlSaveToIO(write_to_string, nullptr, &out, "UTF-8", pretty ? XML_SAVE_FORMAT : 0);
