@@ -5,6 +5,9 @@
 #include <openssl/x509v3.h>
 
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <unordered_map>
 
 #include "util/bytes.h"
 
@@ -98,6 +101,66 @@ Result<X509Ptr> certificate_from_der(std::string_view der) {
     return make_error(Errc::malformed, "bytes are not one DER certificate");
   }
   return X509Ptr(cert);
+}
+
+namespace {
+
+struct CertificateCache {
+  std::mutex mutex;
+  size_t capacity = 512;
+  std::unordered_map<std::string, SharedCertificate> by_der;
+  std::deque<std::string> order;  // oldest first
+};
+
+CertificateCache& certificate_cache() {
+  static CertificateCache cache;
+  return cache;
+}
+
+SharedCertificate share(const SharedCertificate& c) {
+  return {up_ref(c.cert.get()), c.info};
+}
+
+}  // namespace
+
+Result<SharedCertificate> shared_certificate_from_der(std::string_view der) {
+  CertificateCache& cache = certificate_cache();
+  const std::string key(der);
+  {
+    std::lock_guard lock(cache.mutex);
+    if (auto it = cache.by_der.find(key); it != cache.by_der.end()) return share(it->second);
+  }
+  auto cert = certificate_from_der(der);
+  if (!cert) return cert.error();
+  SharedCertificate parsed{std::move(*cert), nullptr};
+  parsed.info = std::make_shared<const CertificateInfo>(describe(parsed.cert.get()));
+  std::lock_guard lock(cache.mutex);
+  if (cache.capacity == 0) return parsed;
+  // Another thread may have parsed the same bytes meanwhile: keep one.
+  auto [it, inserted] = cache.by_der.try_emplace(key, share(parsed));
+  if (!inserted) return share(it->second);
+  cache.order.push_back(key);
+  while (cache.by_der.size() > cache.capacity) {
+    cache.by_der.erase(cache.order.front());
+    cache.order.pop_front();
+  }
+  return parsed;
+}
+
+void set_certificate_cache_capacity(size_t entries) {
+  CertificateCache& cache = certificate_cache();
+  std::lock_guard lock(cache.mutex);
+  cache.capacity = entries;
+  while (cache.by_der.size() > cache.capacity) {
+    cache.by_der.erase(cache.order.front());
+    cache.order.pop_front();
+  }
+}
+
+size_t certificate_cache_capacity() {
+  CertificateCache& cache = certificate_cache();
+  std::lock_guard lock(cache.mutex);
+  return cache.capacity;
 }
 
 std::string certificate_der(X509* cert) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +40,24 @@ struct CertificateInfo {
 };
 
 CertificateInfo describe(X509* cert);
+
+// A certificate read from DER together with its description, shared by
+// every caller that brings the same bytes: signers send the same few
+// certificates with every package, and parsing one (OpenSSL 3 decodes the
+// key through its provider decoders) cost a third of a 10 KB package's
+// verification. A process-wide cache keyed by the DER bytes themselves
+// (never by a digest that could collide), bounded to
+// certificate_cache_capacity() entries, the oldest dropped first.
+// Thread-safe; the X509 objects are never modified after parsing.
+struct SharedCertificate {
+  X509Ptr cert;  // a reference of the caller's own
+  std::shared_ptr<const CertificateInfo> info;
+};
+Result<SharedCertificate> shared_certificate_from_der(std::string_view der);
+// 0 turns the cache off (benchmarks measure the cold path with it); the
+// default is 512 certificates (about 3 MB).
+void set_certificate_cache_capacity(size_t entries);
+size_t certificate_cache_capacity();
 
 // Whether `signature` (SHA-256; RSA PKCS#1 v1.5 or ECDSA DER) over `data`
 // verifies with the certificate's public key.

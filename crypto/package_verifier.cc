@@ -81,6 +81,8 @@ struct SignatureParts {
   xmlNode* signed_info = nullptr;
   std::string c14n_method, signature_method, digest_method;
   std::vector<X509Ptr> certificates;
+  std::vector<std::shared_ptr<const CertificateInfo>> infos;  // of `certificates`, in order
+  std::vector<std::string> ders;                              // likewise
   bool sha1 = false;
   bool inclusive = false;  // inclusive c14n of SignedInfo or of the Reference
 };
@@ -275,9 +277,11 @@ bool read_certificates(xmlNode* sig, SignatureParts& parts, VerificationReport& 
       }
       auto der = base64_decode(xml::text_of(c));
       if (!der) return fail("an X509Certificate in KeyInfo is not valid base64");
-      auto cert = certificate_from_der(*der);
+      auto cert = shared_certificate_from_der(*der);
       if (!cert) return fail("an X509Certificate in KeyInfo is not a DER certificate");
-      parts.certificates.push_back(std::move(*cert));
+      parts.certificates.push_back(std::move(cert->cert));
+      parts.infos.push_back(std::move(cert->info));
+      parts.ders.push_back(std::move(*der));
     }
   }
   if (parts.certificates.empty()) {
@@ -306,8 +310,10 @@ bool read_certificates(xmlNode* sig, SignatureParts& parts, VerificationReport& 
                 " certificates that could each be the signer's; exactly one is allowed");
   }
   std::swap(parts.certificates[0], parts.certificates[leaves[0]]);
-  report.signer = describe(parts.certificates[0].get());
-  report.signer_der = certificate_der(parts.certificates[0].get());
+  std::swap(parts.infos[0], parts.infos[leaves[0]]);
+  std::swap(parts.ders[0], parts.ders[leaves[0]]);
+  report.signer = *parts.infos[0];
+  report.signer_der = parts.ders[0];
   report.add("signer_certificate", CheckOutcome::pass, report.signer->subject);
   return true;
 }
@@ -577,9 +583,9 @@ void check_certificates(const TrustStore& trust, const SignatureParts& parts, Ti
   for (size_t i = 1; i < parts.certificates.size(); ++i)
     extra.push_back(parts.certificates[i].get());
   ChainResult chain = trust.verify(leaf, extra, at);
-  for (const auto& c : chain.chain) {
-    report.chain.push_back(describe(c.get()));
-    report.chain_der.push_back(certificate_der(c.get()));
+  for (size_t i = 0; i < chain.chain.size(); ++i) {
+    report.chain.push_back(*chain.chain_info[i]);
+    report.chain_der.push_back(chain.chain_der[i]);
   }
   report.revocation = chain.revocation;
 
@@ -592,11 +598,10 @@ void check_certificates(const TrustStore& trust, const SignatureParts& parts, Ti
   if (const auto* p = chain.first(ChainCheck::chain)) {
     report.add("chain", CheckOutcome::fail, p->message);
   } else {
-    report.add(
-        "chain", CheckOutcome::pass,
-        "chains to the trust anchor '" +
-            (chain.chain.empty() ? std::string() : describe(chain.chain.back().get()).subject) +
-            "'");
+    report.add("chain", CheckOutcome::pass,
+               "chains to the trust anchor '" +
+                   (chain.chain_info.empty() ? std::string() : chain.chain_info.back()->subject) +
+                   "'");
   }
   // OCSP is asked only about a signer whose chain holds.
   const bool chained = chain.first(ChainCheck::chain) == nullptr;

@@ -3,6 +3,12 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include <deque>
+#include <mutex>
+#include <unordered_map>
+
+#include "util/bytes.h"
+
 namespace edocgw::crypto {
 namespace {
 
@@ -51,11 +57,15 @@ std::string quoted_subject(X509* cert) {
   return cert == nullptr ? std::string("(unknown)") : "'" + describe(cert).subject + "'";
 }
 
-std::string asn1_time_text(const ASN1_TIME* t) {
-  if (t == nullptr) return {};
+TimePoint asn1_time(const ASN1_TIME* t) {
   struct tm tm {};
   ASN1_TIME_to_tm(t, &tm);
-  return format_rfc3339(TimePoint(std::chrono::seconds(timegm(&tm))));
+  return TimePoint(std::chrono::seconds(timegm(&tm)));
+}
+
+std::string asn1_time_text(const ASN1_TIME* t) {
+  if (t == nullptr) return {};
+  return format_rfc3339(asn1_time(t));
 }
 
 const X509_CRL* crl_for(const std::vector<X509CrlPtr>& crls, X509* cert) {
@@ -169,6 +179,7 @@ Result<TrustStore> TrustStore::load(const std::vector<std::filesystem::path>& an
     if (!loaded) return loaded.error();
     for (auto& c : *loaded) store.crls_.push_back(std::move(c));
   }
+  store.build_store();
   return store;
 }
 
@@ -177,21 +188,128 @@ TrustStore TrustStore::from_certificates(std::vector<X509Ptr> anchors,
   TrustStore store;
   store.anchors_ = std::move(anchors);
   store.untrusted_ = std::move(untrusted);
+  store.build_store();
   return store;
 }
 
-ChainResult TrustStore::verify(X509* cert, const std::vector<X509*>& extra, TimePoint at) const {
-  ChainResult result;
-  X509StorePtr store(X509_STORE_new());
-  for (const auto& a : anchors_) X509_STORE_add_cert(store.get(), a.get());
-  for (const auto& c : crls_) X509_STORE_add_crl(store.get(), c.get());
+struct TrustStore::ChainCache {
+  struct Entry {
+    ChainResult result;  // ok(), its chain's references owned here
+    TimePoint from, until;
+  };
+  std::mutex mutex;
+  size_t capacity = kChainCacheEntries;
+  std::unordered_map<std::string, std::shared_ptr<const Entry>> by_key;
+  std::deque<std::string> order;  // oldest first
+  std::uint64_t hits = 0, misses = 0;
 
+  void trim() {
+    while (by_key.size() > capacity) {
+      by_key.erase(order.front());
+      order.pop_front();
+    }
+  }
+};
+
+namespace {
+
+ChainResult copy_of(const ChainResult& r) {
+  ChainResult out;
+  for (const auto& c : r.chain) out.chain.push_back(up_ref(c.get()));
+  out.chain_info = r.chain_info;
+  out.chain_der = r.chain_der;
+  out.problems = r.problems;
+  out.revocation = r.revocation;
+  out.revocation_checked = r.revocation_checked;
+  return out;
+}
+
+// SHA-256 over each certificate's DER, length-prefixed, in order.
+std::string chain_key(X509* cert, const std::vector<X509*>& extra) {
+  std::string input;
+  auto add = [&](X509* c) {
+    const std::string der = certificate_der(c);
+    const std::uint32_t n = static_cast<std::uint32_t>(der.size());
+    input.append(reinterpret_cast<const char*>(&n), sizeof n);
+    input += der;
+  };
+  add(cert);
+  for (X509* e : extra) add(e);
+  const auto digest = sha256(input);
+  return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
+}
+
+}  // namespace
+
+void TrustStore::build_store() {
+  store_ = std::shared_ptr<X509_STORE>(X509_STORE_new(), X509_STORE_free);
+  for (const auto& a : anchors_) X509_STORE_add_cert(store_.get(), a.get());
+  for (const auto& c : crls_) X509_STORE_add_crl(store_.get(), c.get());
+  cache_ = std::make_shared<ChainCache>();
+}
+
+void TrustStore::set_chain_cache_capacity(size_t entries) const {
+  std::lock_guard lock(cache_->mutex);
+  cache_->capacity = entries;
+  cache_->trim();
+}
+
+ChainCacheStats TrustStore::chain_cache_stats() const {
+  std::lock_guard lock(cache_->mutex);
+  return {cache_->hits, cache_->misses, cache_->by_key.size()};
+}
+
+ChainResult TrustStore::verify(X509* cert, const std::vector<X509*>& extra, TimePoint at) const {
+  const std::string key = chain_key(cert, extra);
+  {
+    std::lock_guard lock(cache_->mutex);
+    if (auto it = cache_->by_key.find(key); it != cache_->by_key.end()) {
+      const auto& entry = *it->second;
+      if (entry.from <= at && at <= entry.until) {
+        ++cache_->hits;
+        ChainResult out = copy_of(entry.result);
+        out.cached = true;
+        return out;
+      }
+    }
+    ++cache_->misses;
+  }
+  ChainResult result = validate(cert, extra, at);
+  if (!result.ok() || result.chain.empty()) return result;
+  // The window in which validating again must give this same answer.
+  auto entry = std::make_shared<ChainCache::Entry>();
+  entry->from = TimePoint::min();
+  entry->until = TimePoint::max();
+  auto narrow = [&](const ASN1_TIME* from, const ASN1_TIME* until) {
+    if (from != nullptr) entry->from = std::max(entry->from, asn1_time(from));
+    if (until != nullptr) entry->until = std::min(entry->until, asn1_time(until));
+  };
+  for (const auto& c : result.chain)
+    narrow(X509_get0_notBefore(c.get()), X509_get0_notAfter(c.get()));
+  if (result.revocation_checked) {
+    for (const auto& c : result.chain) {
+      if (const X509_CRL* crl = crl_for(crls_, c.get()))
+        narrow(X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_nextUpdate(crl));
+    }
+  }
+  if (!(entry->from <= at && at <= entry->until)) return result;  // never true for a valid path
+  entry->result = copy_of(result);
+  std::lock_guard lock(cache_->mutex);
+  if (cache_->capacity == 0) return result;
+  auto [it, inserted] = cache_->by_key.insert_or_assign(key, std::move(entry));
+  if (inserted) cache_->order.push_back(key);
+  cache_->trim();
+  return result;
+}
+
+ChainResult TrustStore::validate(X509* cert, const std::vector<X509*>& extra, TimePoint at) const {
+  ChainResult result;
   X509StackPtr chain_in(sk_X509_new_null());
   for (const auto& u : untrusted_) sk_X509_push(chain_in.get(), up_ref(u.get()).release());
   for (X509* e : extra) sk_X509_push(chain_in.get(), up_ref(e).release());
 
   X509StoreCtxPtr ctx(X509_STORE_CTX_new());
-  X509_STORE_CTX_init(ctx.get(), store.get(), cert, chain_in.get());
+  X509_STORE_CTX_init(ctx.get(), store_.get(), cert, chain_in.get());
   X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
   X509_VERIFY_PARAM_set_time(param, std::chrono::system_clock::to_time_t(at));
   if (!crls_.empty()) {
@@ -210,8 +328,12 @@ ChainResult TrustStore::verify(X509* cert, const std::vector<X509*>& extra, Time
   ERR_clear_error();
 
   if (STACK_OF(X509)* built = X509_STORE_CTX_get0_chain(ctx.get())) {
-    for (int i = 0; i < sk_X509_num(built); ++i)
-      result.chain.push_back(up_ref(sk_X509_value(built, i)));
+    for (int i = 0; i < sk_X509_num(built); ++i) {
+      X509* c = sk_X509_value(built, i);
+      result.chain.push_back(up_ref(c));
+      result.chain_info.push_back(std::make_shared<const CertificateInfo>(describe(c)));
+      result.chain_der.push_back(certificate_der(c));
+    }
   }
   for (const auto& p : collected) {
     // A revoked certificate also reports the next step's errors; keep each once.
@@ -227,8 +349,8 @@ ChainResult TrustStore::verify(X509* cert, const std::vector<X509*>& extra, Time
       const X509_CRL* crl = crl_for(crls_, c);
       if (crl == nullptr) continue;
       RevocationEvidence ev;
-      ev.certificate_subject = describe(c).subject;
-      ev.crl_issuer = describe(c).issuer;
+      ev.certificate_subject = result.chain_info[i]->subject;
+      ev.crl_issuer = result.chain_info[i]->issuer;
       ev.crl_number = crl_number(crl);
       ev.this_update = asn1_time_text(X509_CRL_get0_lastUpdate(crl));
       ev.next_update = asn1_time_text(X509_CRL_get0_nextUpdate(crl));
