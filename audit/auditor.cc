@@ -1,5 +1,6 @@
 #include "audit/auditor.h"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
@@ -305,6 +306,7 @@ struct Pass {
     if (!link(r)) return false;
     // Certificates are needed for the checkpoints; events only when packages are checked.
     const bool is_certificate = r.payload.rfind("{\"der\":", 0) == 0;
+    if (!is_certificate && !report.first_event) report.first_event.emplace(r.seq, r.hash);
     if (!is_certificate && !options.packages) {
       ++report.events;
       return true;
@@ -401,7 +403,8 @@ AuditReport audit_log(const AuditOptions& options) {
   }
   std::vector<Note> notes = load_notes(dir, report.problems);
   for (size_t i = 0; i < options.kept_checkpoints.size(); ++i)
-    notes.push_back({"kept checkpoint " + std::to_string(i + 1),
+    notes.push_back({"kept checkpoint " + (i < options.kept_names.size() ? options.kept_names[i]
+                                                                         : std::to_string(i + 1)),
                      parse_checkpoint(options.kept_checkpoints[i])});
   std::map<std::uint64_t, std::vector<size_t>> by_size;
   for (size_t i = 0; i < notes.size(); ++i) {
@@ -533,6 +536,199 @@ std::string to_text(const AuditReport& r) {
   for (const auto& p : r.never_kept) out += "  never kept: " + p + "\n";
   for (const auto& p : r.problems) out += "PROBLEM: " + p + "\n";
   for (const auto& n : r.notes) out += "note: " + n + "\n";
+  return out;
+}
+
+namespace {
+
+// What matching a kept checkpoint to a log needs to know of it, from one
+// read of its records: the origins it answers to (its checkpoints', or the
+// configured one), the key ids of its certificates, and its root at each
+// size a kept checkpoint covers.
+struct LogProbe {
+  std::set<std::string> origins;  // empty: not known (no checkpoint, no --config)
+  std::set<std::string> key_ids;
+  std::map<std::uint64_t, Hash> roots;
+};
+
+LogProbe probe_log(const AuditOptions& options, const std::set<std::uint64_t>& sizes) {
+  LogProbe p;
+  std::vector<std::string> ignored;  // audit_log reports them
+  for (const auto& note : load_notes(log_dir(options.data_dir), ignored))
+    if (note.checkpoint) p.origins.insert(note.checkpoint->origin);
+  if (!options.expected_origin.empty()) p.origins = {options.expected_origin};
+  if (sizes.count(0)) p.roots[0] = empty_tree_hash();
+  CompactRange range;
+  // A damaged log is read up to the damage; audit_log names it.
+  (void)scan_records(log_dir(options.data_dir) / "records", [&](const Record& r) {
+    if (r.seq != range.size()) return false;
+    range.append(r.hash);
+    if (sizes.count(range.size())) p.roots[range.size()] = range.root();
+    if (r.payload.rfind("{\"der\":", 0) == 0) {
+      const auto payload = nlohmann::json::parse(r.payload, nullptr, false);
+      if (auto der = base64_decode(string_field(payload, "der")))
+        if (auto cert = crypto::certificate_from_der(*der))
+          p.key_ids.insert(key_id_of(cert->get()));
+    }
+    return true;
+  });
+  return p;
+}
+
+std::string log_name(const MultiAuditReport& r, size_t i) {
+  return "log " + std::to_string(i + 1) + " (" + r.sources[i] + ")";
+}
+
+std::string log_names(const MultiAuditReport& r, const std::vector<size_t>& logs) {
+  std::string out;
+  for (size_t k = 0; k < logs.size(); ++k)
+    out += (k == 0 ? "" : k + 1 == logs.size() ? " and " : ", ") + log_name(r, logs[k]);
+  return out;
+}
+
+// The kept checkpoints each log is to be judged against (audit_logs says
+// how they are matched); a note that goes to none is a problem of the whole.
+std::vector<std::vector<KeptCheckpoint>> match_kept(const std::vector<LogSource>& sources,
+                                                    const std::vector<KeptCheckpoint>& kept,
+                                                    MultiAuditReport& report) {
+  std::vector<std::vector<KeptCheckpoint>> out(sources.size());
+  if (kept.empty()) return out;
+  std::vector<Result<Checkpoint>> parsed;
+  std::set<std::uint64_t> sizes;
+  for (const auto& k : kept) {
+    parsed.push_back(parse_checkpoint(k.text));
+    if (parsed.back()) sizes.insert(parsed.back()->size);
+  }
+  std::vector<LogProbe> probes;
+  for (const auto& s : sources) probes.push_back(probe_log(s.options, sizes));
+  for (size_t i = 0; i < kept.size(); ++i) {
+    const std::string name = "kept checkpoint " + kept[i].name;
+    if (!parsed[i]) {
+      report.problems.push_back(name + " is malformed: " + parsed[i].error().message);
+      continue;
+    }
+    const Checkpoint& c = *parsed[i];
+    std::vector<size_t> holders, trees;  // logs with its key; of those, with its tree
+    for (size_t j = 0; j < probes.size(); ++j) {
+      const LogProbe& p = probes[j];
+      if (!p.key_ids.count(c.key_id) || (!p.origins.empty() && !p.origins.count(c.origin)))
+        continue;
+      holders.push_back(j);
+      const auto root = p.roots.find(c.size);
+      if (root != p.roots.end() && root->second == c.root) trees.push_back(j);
+    }
+    if (!trees.empty() || holders.size() == 1) {
+      for (size_t j : trees.empty() ? holders : trees) out[j].push_back(kept[i]);
+    } else if (holders.empty()) {
+      report.problems.push_back(name + " (log '" + c.origin + "', size " + std::to_string(c.size) +
+                                ") is of none of the logs given: no log of that origin holds the "
+                                "key that signed it");
+    } else {
+      report.problems.push_back(
+          name + " (log '" + c.origin + "', size " + std::to_string(c.size) +
+          ") is signed with the key of " + log_names(report, holders) +
+          ", and none of them has its tree (its first " + std::to_string(c.size) +
+          " records with its root): one of them was rewritten or cut since it was kept");
+    }
+  }
+  return out;
+}
+
+// Two sources that are one log: the same data-dir, or one log's records
+// copied into another (their first event records, which commit to all
+// before them, are the same).
+void check_one_log_each(const std::vector<LogSource>& sources, MultiAuditReport& report) {
+  for (size_t i = 0; i < sources.size(); ++i) {
+    for (size_t j = i + 1; j < sources.size(); ++j) {
+      std::error_code ec;
+      if (std::filesystem::equivalent(sources[i].options.data_dir, sources[j].options.data_dir,
+                                      ec)) {
+        report.problems.push_back(log_names(report, {i, j}) + " are the same data-dir (" +
+                                  sources[i].options.data_dir.string() + "): give each log once");
+        continue;
+      }
+      const auto& a = report.logs[i].first_event;
+      const auto& b = report.logs[j].first_event;
+      if (!a || !b || *a != *b) continue;
+      report.problems.push_back(
+          log_names(report, {i, j}) + " are one log: both begin with the same " +
+          std::to_string(a->first + 1) + " records (up to their first event, record " +
+          std::to_string(a->first) + ", leaf hash " + hex(a->second) +
+          "), so one data-dir is a copy of the other; each node must keep a log of its own");
+    }
+  }
+}
+
+}  // namespace
+
+MultiAuditReport audit_logs(const std::vector<LogSource>& sources,
+                            const std::vector<KeptCheckpoint>& kept) {
+  const auto started = std::chrono::steady_clock::now();
+  MultiAuditReport report;
+  for (const auto& s : sources) {
+    report.sources.push_back(s.source);
+    report.data_dirs.push_back(s.options.data_dir);
+  }
+  const auto kept_by_log = match_kept(sources, kept, report);
+  for (size_t i = 0; i < sources.size(); ++i) {
+    AuditOptions options = sources[i].options;
+    options.kept_checkpoints.clear();
+    options.kept_names.clear();
+    for (const auto& k : kept_by_log[i]) {
+      options.kept_checkpoints.push_back(k.text);
+      options.kept_names.push_back(k.name);
+    }
+    report.logs.push_back(audit_log(options));
+  }
+  check_one_log_each(sources, report);
+  report.ok = report.problems.empty() && std::all_of(report.logs.begin(), report.logs.end(),
+                                                     [](const AuditReport& r) { return r.ok; });
+  report.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return report;
+}
+
+std::string first_problem(const MultiAuditReport& r) {
+  for (size_t i = 0; i < r.logs.size(); ++i)
+    if (!r.logs[i].ok) return log_name(r, i) + " does not verify: " + r.logs[i].problems[0];
+  return r.problems.empty() ? std::string() : r.problems[0];
+}
+
+nlohmann::json to_json(const MultiAuditReport& r) {
+  nlohmann::json logs = nlohmann::json::array();
+  size_t verified = 0;
+  for (size_t i = 0; i < r.logs.size(); ++i) {
+    nlohmann::json log = to_json(r.logs[i]);
+    log["source"] = r.sources[i];
+    log["data_dir"] = r.data_dirs[i].string();
+    logs.push_back(std::move(log));
+    verified += r.logs[i].ok;
+  }
+  const std::string first = first_problem(r);
+  return {{"ok", r.ok},
+          {"logs", std::move(logs)},
+          {"logs_verified", verified},
+          {"first_problem", first.empty() ? nlohmann::json() : nlohmann::json(first)},
+          {"problems", r.problems},
+          {"seconds", r.seconds}};
+}
+
+std::string to_text(const MultiAuditReport& r) {
+  std::string out;
+  size_t verified = 0;
+  for (size_t i = 0; i < r.logs.size(); ++i) {
+    const std::string dir = r.data_dirs[i].string();
+    out += "== log " + std::to_string(i + 1) + " of " + std::to_string(r.logs.size()) + ": " +
+           r.sources[i] + (r.sources[i] == "--data-dir " + dir ? "" : " (data-dir " + dir + ")") +
+           "\n" + to_text(r.logs[i]);
+    verified += r.logs[i].ok;
+  }
+  out += "== all " + std::to_string(r.logs.size()) + " logs\n";
+  for (const auto& p : r.problems) out += "PROBLEM: " + p + "\n";
+  out += r.ok ? "ALL LOGS VERIFY (" + std::to_string(verified) + " of " +
+                    std::to_string(r.logs.size()) + ")\n"
+              : "NOT ALL LOGS VERIFY (" + std::to_string(verified) + " of " +
+                    std::to_string(r.logs.size()) + " do): " + first_problem(r) + "\n";
   return out;
 }
 

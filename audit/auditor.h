@@ -11,14 +11,21 @@
 // proves one record with no data-dir: the record, its inclusion proof, the
 // checkpoint covering it, the package and the certificates.
 //
+// audit_logs verifies several logs at once: the nodes of one organisation
+// on one PostgreSQL each keep their own log in their own data-dir. Each is
+// verified as audit_log does; across them, no two may be one log (a copied
+// data-dir), and each checkpoint the auditor kept goes to the log it is of.
+//
 // Stateless functions; safe from many threads.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -47,6 +54,9 @@ struct AuditOptions {
   PackageReader read_package;
   // Checkpoints kept by the auditor from before: each must match the log.
   std::vector<std::string> kept_checkpoints;
+  // How each kept checkpoint is named in the report ("kept checkpoint
+  // NAME"); when empty, by its place ("kept checkpoint 1").
+  std::vector<std::string> kept_names;
   // From the gateway's configuration (--config): every checkpoint's origin
   // must be this ("edocgw/ORGAN-ID"), and its signer this certificate (DER)
   // or an earlier one of the same subject. Empty: not checked (--data-dir).
@@ -78,11 +88,51 @@ struct AuditReport {
   std::vector<std::string> notes;
   Hash root{};
   double seconds = 0;
+  // The log's first event record (its number and leaf hash), which commits
+  // to every record before it: two data-dirs whose logs share it hold one
+  // log (README "Several logs"). Not in to_json (its shape is kept).
+  std::optional<std::pair<std::uint64_t, Hash>> first_event;
 };
 
 AuditReport audit_log(const AuditOptions& options);
 nlohmann::json to_json(const AuditReport& report);
 std::string to_text(const AuditReport& report);
+
+// One log among several: `source` is how the auditor named it ("--config
+// node1.xml", "--data-dir /srv/b"). Each source has its own data-dir.
+struct LogSource {
+  std::string source;
+  AuditOptions options;  // its kept_checkpoints are ignored: see audit_logs
+};
+
+struct KeptCheckpoint {
+  std::string name;  // the file the auditor kept it in
+  std::string text;
+};
+
+struct MultiAuditReport {
+  bool ok = false;
+  std::vector<std::string> sources;
+  std::vector<std::filesystem::path> data_dirs;
+  std::vector<AuditReport> logs;  // in the order of the sources
+  // Problems across the logs: two of them one log, a kept checkpoint that is
+  // of none of them or cannot be told to be of one.
+  std::vector<std::string> problems;
+  double seconds = 0;
+};
+
+// Verifies every source's log (as audit_log), then across them. Each kept
+// checkpoint is matched to the log it is of: among the logs of its origin
+// that hold its signer's key, the ones whose first SIZE records have its
+// root (normally one); if none has, the one such log, which then fails on
+// it (its history was rewritten or cut). A note that matches no log, or
+// several logs none of which has its tree, is a problem of the whole.
+MultiAuditReport audit_logs(const std::vector<LogSource>& sources,
+                            const std::vector<KeptCheckpoint>& kept);
+// The first problem, naming its log ("log 2 (--data-dir b): ..."); "" when ok.
+std::string first_problem(const MultiAuditReport& report);
+nlohmann::json to_json(const MultiAuditReport& report);
+std::string to_text(const MultiAuditReport& report);
 
 // The bundle proving the first record of DOCUMENT (the gateway's id or the
 // edXML DocumentId), with the smallest checkpoint that covers it.

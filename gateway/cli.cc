@@ -55,8 +55,10 @@ constexpr const char* kUsage = R"(usage: edocgw COMMAND [OPTIONS]
          (retention: drops whole segments of package bodies older than DATE, YYYY-MM-DD or
           RFC 3339, that no pending work needs; the gateway must be stopped)
 
-  audit verify (--config gateway.xml | --data-dir DIR [--trust ANCHORS.pem]) [--keep OLD.note]...
+  audit verify (--config gateway.xml | --data-dir DIR)... [--trust ANCHORS.pem] [--keep OLD.note]...
                [--no-packages] [--json]
+               (several sources: each node's log, verified apart and then together; a kept
+                note goes to the log whose tree it signs, and one of no log given is a failure)
   audit prove  (--config gateway.xml | --data-dir DIR) DOCUMENT_ID --out BUNDLE
   audit check-bundle --trust ANCHORS.pem [--json] BUNDLE
   audit consistency (--config gateway.xml | --data-dir DIR) --old KEPT.note [--out PROOF]
@@ -406,9 +408,11 @@ int cmd_routes_explain(const std::vector<std::string>& argv) {
 
 // --- audit ------------------------------------------------------------------
 
-// The data-dir, and the trust anchors when known: from --config, or from
-// --data-dir with an optional --trust.
+// One log to audit: its data-dir, and the trust anchors when known: from
+// --config, or from --data-dir with an optional --trust (which, given, is
+// used for every source).
 struct AuditSource {
+  std::string source;  // as given: "--config PATH" or "--data-dir DIR"
   std::filesystem::path data_dir;
   std::optional<crypto::TrustStore> trust;
   // With --config: the log must be this gateway's (origin and checkpoint signer).
@@ -416,12 +420,12 @@ struct AuditSource {
   config::StoreConfig store;  // with --config: where bodies named postgresql/ID are
 };
 
-Result<AuditSource> audit_source(const Args& args) {
+Result<AuditSource> load_audit_source(const std::string& option, const std::string& value,
+                                      const std::optional<std::string>& anchors) {
   AuditSource src;
-  if (auto config_path = args.get("--config")) {
-    if (args.get("--data-dir"))
-      return make_error(Errc::usage, "give --config or --data-dir, not both");
-    auto config = config::load_config(*config_path);
+  src.source = option + " " + value;
+  if (option == "--config") {
+    auto config = config::load_config(value);
     if (!config) return config.error();
     src.data_dir = config->data_dir;
     src.store = config->store;
@@ -434,17 +438,68 @@ Result<AuditSource> audit_source(const Args& args) {
       if (!certs) return certs.error();
       if (!certs->empty()) src.signer_der = crypto::certificate_der(certs->front().get());
     }
-  } else if (auto dir = args.get("--data-dir")) {
-    src.data_dir = *dir;
   } else {
-    return make_error(Errc::usage, "give --config gateway.xml or --data-dir DIR");
+    src.data_dir = value;
   }
-  if (auto anchors = args.get("--trust")) {
+  if (anchors) {
     auto trust = crypto::TrustStore::load({*anchors}, {}, {});
     if (!trust) return trust.error();
     src.trust = std::move(*trust);
   }
   return src;
+}
+
+// Every --config and --data-dir, in the order given (Args keeps each
+// option's values apart), for `spec` as Args::parse read `argv`.
+std::vector<std::pair<std::string, std::string>> source_options(
+    const std::vector<std::string>& argv, const OptionSpec& spec) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    if (a.size() < 3 || a.rfind("--", 0) != 0) continue;
+    const auto eq = a.find('=');
+    const std::string name = a.substr(0, eq);
+    if (!spec.with_value.count(name)) continue;
+    std::string value = eq != std::string::npos ? a.substr(eq + 1)
+                        : i + 1 < argv.size()   ? argv[++i]
+                                                : std::string();
+    if (name == "--config" || name == "--data-dir") out.emplace_back(name, std::move(value));
+  }
+  return out;
+}
+
+// The logs named on the command line, each data-dir once.
+Result<std::vector<AuditSource>> audit_sources(const std::vector<std::string>& argv,
+                                               const OptionSpec& spec, const Args& args) {
+  const auto given = source_options(argv, spec);
+  if (given.empty()) return make_error(Errc::usage, "give --config gateway.xml or --data-dir DIR");
+  std::vector<AuditSource> out;
+  for (const auto& [option, value] : given) {
+    auto src = load_audit_source(option, value, args.get("--trust"));
+    if (!src) return src.error();
+    for (const auto& before : out) {
+      std::error_code ec;
+      if (before.data_dir == src->data_dir ||
+          std::filesystem::equivalent(before.data_dir, src->data_dir, ec))
+        return make_error(Errc::usage, before.source + " and " + src->source +
+                                           " are the same data-dir (" + src->data_dir.string() +
+                                           "): give each log once");
+    }
+    out.push_back(std::move(*src));
+  }
+  return out;
+}
+
+// The one log of audit prove and audit consistency.
+Result<AuditSource> audit_source(const std::vector<std::string>& argv, const OptionSpec& spec,
+                                 const Args& args) {
+  auto sources = audit_sources(argv, spec, args);
+  if (!sources) return sources.error();
+  if (sources->size() != 1)
+    return make_error(Errc::usage, "give one --config or --data-dir, not " +
+                                       std::to_string(sources->size()) +
+                                       " (only audit verify takes several logs)");
+  return std::move(sources->front());
 }
 
 // The auditor's reader of archived bodies: the segment archive's records
@@ -483,35 +538,75 @@ audit::PackageReader archived_packages(const std::filesystem::path& data_dir,
 // A bundle holds one package (base64) and a few certificates.
 constexpr size_t kMaxBundleBytes = audit::kMaxArchivedPackage / 3 * 4 + (1u << 20);
 
-int cmd_audit_verify(const std::vector<std::string>& argv) {
-  auto args = Args::parse(
-      argv, {{"--config", "--data-dir", "--trust", "--keep"}, {"--json", "--no-packages"}});
-  if (!args) return usage_error(args.error().message);
-  auto src = audit_source(*args);
-  if (!src) return fail_with(src.error());
+audit::AuditOptions audit_options(const AuditSource& src, bool packages) {
   audit::AuditOptions options;
-  options.data_dir = src->data_dir;
-  options.trust = src->trust ? &*src->trust : nullptr;
-  options.packages = !args->flag("--no-packages");
-  options.read_package = archived_packages(src->data_dir, src->store);
-  options.expected_origin = src->origin;
-  options.expected_signer_der = src->signer_der;
-  for (const auto& kept : args->all("--keep")) {
-    auto text = read_file(kept);
-    if (!text) return fail_with(text.error());
-    options.kept_checkpoints.push_back(std::move(*text));
-  }
+  options.data_dir = src.data_dir;
+  options.trust = src.trust ? &*src.trust : nullptr;
+  options.packages = packages;
+  options.read_package = archived_packages(src.data_dir, src.store);
+  options.expected_origin = src.origin;
+  options.expected_signer_der = src.signer_der;
+  return options;
+}
+
+// One log: the report as it always was (its JSON shape is relied on).
+int audit_one_log(const AuditSource& src, const Args& args,
+                  const std::vector<audit::KeptCheckpoint>& kept) {
+  audit::AuditOptions options = audit_options(src, !args.flag("--no-packages"));
+  for (const auto& k : kept) options.kept_checkpoints.push_back(k.text);
   const auto report = audit::audit_log(options);
   if (!report.ok)
     std::cerr << "edocgw: the signature log does not verify: " << report.problems[0] << "\n";
-  if (args->flag("--json")) {
-    std::cout << audit::to_json(report).dump(2, ' ', false,
-                                             nlohmann::json::error_handler_t::replace)
-              << "\n";
-  } else {
+  if (args.flag("--json"))
+    std::cout << dump_json(audit::to_json(report)) << "\n";
+  else
     std::cout << audit::to_text(report);
-  }
   return report.ok ? kExitOk : kExitInvalid;
+}
+
+// Several logs (the nodes of one organisation): each log's report, then
+// the verdict on all; exit 1 when any log, or the logs together, fail.
+int audit_several_logs(const std::vector<AuditSource>& sources, const Args& args,
+                       const std::vector<audit::KeptCheckpoint>& kept) {
+  std::vector<audit::LogSource> logs;
+  for (const auto& src : sources)
+    logs.push_back({src.source, audit_options(src, !args.flag("--no-packages"))});
+  const auto report = audit::audit_logs(logs, kept);
+  if (!report.ok) {  // the first line says why; then every other failure, one a line
+    const std::string first = audit::first_problem(report);
+    std::vector<std::string> lines;
+    for (size_t i = 0; i < report.logs.size(); ++i)
+      if (!report.logs[i].ok)
+        lines.push_back("log " + std::to_string(i + 1) + " (" + report.sources[i] +
+                        ") does not verify: " + report.logs[i].problems[0]);
+    lines.insert(lines.end(), report.problems.begin(), report.problems.end());
+    std::cerr << "edocgw: " << first << "\n";
+    for (const auto& line : lines)
+      if (line != first) std::cerr << "edocgw: " << line << "\n";
+  }
+  if (args.flag("--json"))
+    std::cout << dump_json(audit::to_json(report)) << "\n";
+  else
+    std::cout << audit::to_text(report);
+  return report.ok ? kExitOk : kExitInvalid;
+}
+
+int cmd_audit_verify(const std::vector<std::string>& argv) {
+  const OptionSpec spec{{"--config", "--data-dir", "--trust", "--keep"},
+                        {"--json", "--no-packages"}};
+  auto args = Args::parse(argv, spec);
+  if (!args) return usage_error(args.error().message);
+  if (!args->positional().empty()) return usage_error("audit verify takes no positional argument");
+  auto sources = audit_sources(argv, spec, *args);
+  if (!sources) return fail_with(sources.error());
+  std::vector<audit::KeptCheckpoint> kept;
+  for (const auto& path : args->all("--keep")) {
+    auto text = read_file(path);
+    if (!text) return fail_with(text.error());
+    kept.push_back({path, std::move(*text)});
+  }
+  if (sources->size() == 1) return audit_one_log(sources->front(), *args, kept);
+  return audit_several_logs(*sources, *args, kept);
 }
 
 int cmd_purge(const std::vector<std::string>& argv) {
@@ -577,10 +672,11 @@ int cmd_purge(const std::vector<std::string>& argv) {
 }
 
 int cmd_audit_prove(const std::vector<std::string>& argv) {
-  auto args = Args::parse(argv, {{"--config", "--data-dir", "--out"}, {}});
+  const OptionSpec spec{{"--config", "--data-dir", "--out"}, {}};
+  auto args = Args::parse(argv, spec);
   if (!args) return usage_error(args.error().message);
   if (args->positional().size() != 1) return usage_error("audit prove takes one DOCUMENT_ID");
-  auto src = audit_source(*args);
+  auto src = audit_source(argv, spec, *args);
   if (!src) return fail_with(src.error());
   auto bundle = audit::make_bundle(src->data_dir, args->positional()[0],
                                    archived_packages(src->data_dir, src->store));
@@ -625,10 +721,11 @@ int cmd_audit_check_bundle(const std::vector<std::string>& argv) {
 }
 
 int cmd_audit_consistency(const std::vector<std::string>& argv) {
-  auto args = Args::parse(argv, {{"--config", "--data-dir", "--old", "--out"}, {}});
+  const OptionSpec spec{{"--config", "--data-dir", "--old", "--out"}, {}};
+  auto args = Args::parse(argv, spec);
   if (!args) return usage_error(args.error().message);
   if (!args->get("--old")) return usage_error("audit consistency needs --old KEPT.note");
-  auto src = audit_source(*args);
+  auto src = audit_source(argv, spec, *args);
   if (!src) return fail_with(src.error());
   auto old = read_file(*args->get("--old"));
   if (!old) return fail_with(old.error());
