@@ -127,6 +127,34 @@ VdxpAdapter::VdxpAdapter(std::string name, VdxpSettings settings)
   init_curl_once();
 }
 
+VdxpAdapter::~VdxpAdapter() {
+  for (void* h : idle_handles_) curl_easy_cleanup(h);
+}
+
+void* VdxpAdapter::take_handle() {
+  {
+    std::lock_guard lock(handles_mutex_);
+    if (!idle_handles_.empty()) {
+      void* h = idle_handles_.back();
+      idle_handles_.pop_back();
+      curl_easy_reset(h);  // options cleared; open connections and TLS sessions kept
+      return h;
+    }
+  }
+  return curl_easy_init();
+}
+
+void VdxpAdapter::give_back(void* handle) {
+  {
+    std::lock_guard lock(handles_mutex_);
+    if (idle_handles_.size() < kMaxIdleHandles) {
+      idle_handles_.push_back(handle);
+      return;
+    }
+  }
+  curl_easy_cleanup(handle);
+}
+
 const std::string& VdxpAdapter::type() const {
   static const std::string kType = "vdxp";
   return kType;
@@ -137,7 +165,9 @@ Result<VdxpAdapter::Response> VdxpAdapter::post(const std::string& path,
                                                 const std::string& content_type,
                                                 const std::string& body,
                                                 std::size_t max_answer_bytes) {
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  // Given back for the next call only when this one got an answer: a
+  // handle whose call failed is dropped with its connection.
+  std::unique_ptr<CURL, CurlDeleter> curl(take_handle());
   if (!curl) return make_error(Errc::internal, "cannot create a curl handle");
   // A signer per call: the timestamp is the call's (the SDK fixes it per
   // object; a server can only check its format either way).
@@ -185,6 +215,7 @@ Result<VdxpAdapter::Response> VdxpAdapter::post(const std::string& path,
   Response response;
   response.body = std::move(sink.body);
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.http_status);
+  give_back(curl.release());
   return response;
 }
 

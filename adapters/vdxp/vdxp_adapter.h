@@ -71,6 +71,7 @@ class VdxpAdapter final : public Adapter {
   };
 
   VdxpAdapter(std::string name, VdxpSettings settings);
+  ~VdxpAdapter() override;
 
   const std::string& name() const override { return name_; }
   const std::string& type() const override;
@@ -100,8 +101,18 @@ class VdxpAdapter final : public Adapter {
   Status poll_type(const std::string& message_type, std::size_t room,
                    const IncomingHandler& on_each, std::size_t& handed);
 
+  // A curl handle for one call: an idle one (its connection to the exchange
+  // still open: HTTP keep-alive and the TLS session, so the call pays no
+  // TCP or TLS handshake) or a new one. Given back after the call; at most
+  // kMaxIdleHandles are kept.
+  static constexpr std::size_t kMaxIdleHandles = 16;
+  void* take_handle();
+  void give_back(void* handle);
+
   std::string name_;
   VdxpSettings settings_;
+  std::mutex handles_mutex_;
+  std::vector<void*> idle_handles_;  // CURL*
   std::mutex health_mutex_;
   std::string last_transport_error_;  // "" when the last call reached the exchange
 };
