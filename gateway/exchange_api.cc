@@ -472,20 +472,20 @@ HttpResponse Gateway::handle_exchange(const HttpRequest& r) {
     if (!read) return finish(fail(503, read.error().message));
     if (!*read)
       return finish(fail(410, "the package of document " + doc + " was purged by retention"));
-    std::string* bytes = &**read;
+    std::string& bytes = **read;
     if ((*m)->state == store::MailState::fresh)
       (void)store_->set_mail_state((*m)->id, store::MailState::processing);
     if (path == "/downloadEdoc") {
       HttpResponse raw;
       raw.content_type = "application/octet-stream";
-      raw.body = std::move(*bytes);
+      raw.body = std::move(bytes);
       return finish(raw);
     }
     // Written straight, as ok() would write it: base64 needs no escaping,
     // and nlohmann's writer would check a 10 MB text byte by byte.
     HttpResponse got;
     got.status = 200;
-    const std::string data = base64_encode(*bytes);
+    const std::string data = base64_encode(bytes);
     got.body.reserve(data.size() + 80);
     got.body.append(R"({"ErrorCode":"0","ErrorDesc":"Success","data":")")
         .append(data)
