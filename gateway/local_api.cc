@@ -92,6 +92,43 @@ nlohmann::json inbox_json(const store::InboxRow& r) {
   return j;
 }
 
+// The answer to what the pipeline made of a request: the status its kind
+// stands for (shared/INTERFACE.md), with the outcome's text as body, the
+// same text the pickup folder keeps beside a file it took.
+HttpResponse answer(const Outcome& outcome) {
+  HttpResponse r;  // application/json
+  r.body = answer_text(outcome);
+  switch (outcome.kind) {
+    case Outcome::Kind::queued:
+    case Outcome::Kind::repeated:
+      r.status = 202;
+      return r;
+    case Outcome::Kind::invalid:
+      r.status = 400;
+      return r;
+    case Outcome::Kind::refused:
+      r.status = 422;
+      return r;
+    case Outcome::Kind::not_found:
+      r.status = 404;
+      return r;
+    case Outcome::Kind::conflict:
+      r.status = 409;
+      return r;
+    case Outcome::Kind::purged:
+      r.status = 410;
+      return r;
+    case Outcome::Kind::too_large:
+      r.status = 413;
+      return r;
+    case Outcome::Kind::unavailable:
+      r.status = 503;
+      return r;
+  }
+  r.status = 500;  // not reached: -Wswitch names a kind left out above
+  return r;
+}
+
 // The answer to a request a reader of gateway/local_api_request.h refused.
 HttpResponse refused(const RequestRefusal& r) {
   return error_response(r.status, r.code, r.message);
@@ -162,9 +199,9 @@ HttpResponse Gateway::handle_local(const HttpRequest& r) {
         std::string package;
         if (auto refusal = read_document_form(type, r.body, now_seconds(), package))
           return finish(refused(*refusal));
-        return finish(pipeline_->submit(package, client, idempotency_key));
+        return finish(answer(pipeline_->submit(package, client, idempotency_key)));
       }
-      return finish(pipeline_->submit(r.body, client, idempotency_key));
+      return finish(answer(pipeline_->submit(r.body, client, idempotency_key)));
     }
     if (s.size() == 4 && s[3] == "followup" && r.method == "POST") {
       FollowUpBody body;
@@ -174,13 +211,13 @@ HttpResponse Gateway::handle_local(const HttpRequest& r) {
       request.reason = std::move(body.reason);
       request.package = std::move(body.package);
       request.receivers = std::move(body.receivers);
-      return finish(pipeline_->follow_up(s[2], request, client, idempotency_key));
+      return finish(answer(pipeline_->follow_up(s[2], request, client, idempotency_key)));
     }
     if (s.size() == 4 && s[3] == "status" && r.method == "POST") {
       StatusBody body;
       if (auto refusal = read_document_status(r.body, body)) return finish(refused(*refusal));
-      return finish(
-          pipeline_->send_document_status(s[2], body.code, body.description, body.recipients));
+      return finish(answer(
+          pipeline_->send_document_status(s[2], body.code, body.description, body.recipients)));
     }
     if (s.size() == 3 && r.method == "GET") {
       auto d = store_->document(s[2]);
@@ -224,7 +261,7 @@ HttpResponse Gateway::handle_local(const HttpRequest& r) {
       if (s.size() == 4 && s[3] == "status" && r.method == "POST") {
         StatusBody body;
         if (auto refusal = read_inbox_status(r.body, body)) return finish(refused(*refusal));
-        return finish(pipeline_->send_status(s[2], body.code, body.description));
+        return finish(answer(pipeline_->send_status(s[2], body.code, body.description)));
       }
     }
   }

@@ -25,7 +25,38 @@ using store::InboxRow;
 using store::RecipientRow;
 using store::StatusEntry;
 
+Outcome Outcome::success(Kind kind, nlohmann::json body) {
+  Outcome o;
+  o.kind = kind;
+  o.body = std::move(body);
+  return o;
+}
+
+Outcome Outcome::failure(Kind kind, std::string code, std::string message) {
+  Outcome o;
+  o.kind = kind;
+  o.code = std::move(code);
+  o.message = std::move(message);
+  return o;
+}
+
+std::string answer_text(const Outcome& outcome) {
+  if (outcome.accepted()) return outcome.body.dump() + "\n";
+  // The message may quote input (a file name, a parser's complaint): bytes
+  // that are not UTF-8 become U+FFFD rather than an exception.
+  return nlohmann::json{{"error", outcome.code}, {"message", outcome.message}}.dump(
+             -1, ' ', false, nlohmann::json::error_handler_t::replace) +
+         "\n";
+}
+
 namespace {
+
+using Kind = Outcome::Kind;
+
+// A request queued, or repeated (the first one's `id`): {"id", "status": "queued"}.
+Outcome queued_as(Kind kind, const std::string& id) {
+  return Outcome::success(kind, {{"id", id}, {"status", "queued"}});
+}
 
 std::int64_t now() {
   return now_seconds().time_since_epoch().count();
@@ -272,44 +303,45 @@ Result<Pipeline::Queued> Pipeline::queue(const LoadedConfig& config,
   return Queued{stored->id, stored->repeated};
 }
 
-HttpResponse Pipeline::submit(const std::string& package, const std::string& client,
-                              const std::string& idempotency_key) {
+Outcome Pipeline::submit(const std::string& package, const std::string& client,
+                         const std::string& idempotency_key) {
   return sign_and_queue(*config_(), package, client, idempotency_key, "");
 }
 
-HttpResponse Pipeline::sign_and_queue(const LoadedConfig& config, const std::string& package,
-                                      const std::string& client, const std::string& idempotency_key,
-                                      const std::string& follows) {
+Outcome Pipeline::sign_and_queue(const LoadedConfig& config, const std::string& package,
+                                 const std::string& client, const std::string& idempotency_key,
+                                 const std::string& follows) {
   auto doc = xml::parse_untrusted_xml(package);
-  if (!doc) return error_response(400, "malformed", doc.error().message);
+  if (!doc) return Outcome::failure(Kind::invalid, "malformed", doc.error().message);
   auto parsed = edxml::read_package(doc->get(), edxml::ReadOptions{.decode_attachments = false});
   if (!parsed)
-    return error_response(422, "not_edxml", "not an edXML package: " + parsed.error().message);
+    return Outcome::failure(Kind::refused, "not_edxml",
+                            "not an edXML package: " + parsed.error().message);
   if (parsed->kind != edxml::PackageKind::document) {
-    return error_response(422, "not_a_document",
-                          "submit documents here; status packages go through "
-                          "POST /v1/inbox/{id}/status");
+    return Outcome::failure(Kind::refused, "not_a_document",
+                            "submit documents here; status packages go through "
+                            "POST /v1/inbox/{id}/status");
   }
   const auto& h = parsed->header;
   if (h.from.organ_id != config.config.organ_id) {
-    return error_response(422, "wrong_sender",
-                          "the package is From " + h.from.organ_id +
-                              " but this gateway signs for " + config.config.organ_id);
+    return Outcome::failure(Kind::refused, "wrong_sender",
+                            "the package is From " + h.from.organ_id +
+                                " but this gateway signs for " + config.config.organ_id);
   }
   std::vector<std::string> recipients;
   for (const auto& to : h.to) {
     if (config.config.routes.match(to.organ_id) == nullptr) {
-      return error_response(422, "no_route",
-                            "no route leads to recipient " + to.organ_id +
-                                "; add a <route> for it (see edocgw routes explain)");
+      return Outcome::failure(Kind::refused, "no_route",
+                              "no route leads to recipient " + to.organ_id +
+                                  "; add a <route> for it (see edocgw routes explain)");
     }
     if (std::find(recipients.begin(), recipients.end(), to.organ_id) == recipients.end()) {
       recipients.push_back(to.organ_id);
     }
   }
   if (parsed->signature_present) {
-    return error_response(422, "already_signed",
-                          "submit the package unsigned: the gateway signs it");
+    return Outcome::failure(Kind::refused, "already_signed",
+                            "submit the package unsigned: the gateway signs it");
   }
   const int business_type = business_type_of(*parsed);
   std::string follows_id = follows;
@@ -322,33 +354,35 @@ HttpResponse Pipeline::sign_and_queue(const LoadedConfig& config, const std::str
   if (!idempotency_key.empty()) {  // a repeat is answered without signing again
     auto first = store_.idempotent(client, idempotency_key);
     if (!first && first.error().code == Errc::invalid)  // the key, another body: sign nothing
-      return error_response(409, "idempotency_key_reused", first.error().message);
-    if (!first) return error_response(503, "store_unavailable", first.error().message);
-    if (*first)
-      return json_response(202, nlohmann::json{{"id", **first}, {"status", "queued"}}.dump());
+      return Outcome::failure(Kind::conflict, "idempotency_key_reused", first.error().message);
+    if (!first)
+      return Outcome::failure(Kind::unavailable, "store_unavailable", first.error().message);
+    if (*first) return queued_as(Kind::repeated, **first);
   }
   if (business_type == 0) {
     // Checked here for a clear answer before signing; the store checks again atomically.
     auto original = store_.original_document(h.document_id);
-    if (!original) return error_response(503, "store_unavailable", original.error().message);
+    if (!original)
+      return Outcome::failure(Kind::unavailable, "store_unavailable", original.error().message);
     if (*original) {
-      return error_response(409, "duplicate_document_id",
-                            "document " + (*original)->id + " already has DocumentId " +
-                                h.document_id + "; send a follow-up (POST /v1/documents/" +
-                                (*original)->id + "/followup) instead of a second original");
+      return Outcome::failure(Kind::conflict, "duplicate_document_id",
+                              "document " + (*original)->id + " already has DocumentId " +
+                                  h.document_id + "; send a follow-up (POST /v1/documents/" +
+                                  (*original)->id + "/followup) instead of a second original");
     }
   }
   auto signed_package = config.signer->sign(package, now_seconds());
-  if (!signed_package) return error_response(422, "cannot_sign", signed_package.error().message);
+  if (!signed_package)
+    return Outcome::failure(Kind::refused, "cannot_sign", signed_package.error().message);
   auto queued = queue(config, *signed_package,
                       QueueRequest{store::Kind::edoc, h.document_id, h.subject, recipients, client,
                                    idempotency_key, business_type, follows_id});
   if (!queued) {
     if (queued.error().code == Errc::invalid)
-      return error_response(409, "duplicate_document_id", queued.error().message);
+      return Outcome::failure(Kind::conflict, "duplicate_document_id", queued.error().message);
     log_error("cannot store a submitted document", {{"error", queued.error().message}});
-    return error_response(503, "store_unavailable",
-                          "the document was not stored: " + queued.error().message);
+    return Outcome::failure(Kind::unavailable, "store_unavailable",
+                            "the document was not stored: " + queued.error().message);
   }
   if (!queued->repeated) {
     metrics_.inc("edocgw_documents_accepted_total");
@@ -357,34 +391,36 @@ HttpResponse Pipeline::sign_and_queue(const LoadedConfig& config, const std::str
                                    {"client", client},
                                    {"business", business_name(business_type)}});
   }
-  return json_response(202, nlohmann::json{{"id", queued->id}, {"status", "queued"}}.dump());
+  return queued_as(queued->repeated ? Kind::repeated : Kind::queued, queued->id);
 }
 
-HttpResponse Pipeline::follow_up(const std::string& document, const FollowUpRequest& request,
-                                 const std::string& client, const std::string& idempotency_key) {
+Outcome Pipeline::follow_up(const std::string& document, const FollowUpRequest& request,
+                            const std::string& client, const std::string& idempotency_key) {
   const auto config = config_();
   auto original = store_.document(document);
-  if (!original) return error_response(503, "store_unavailable", original.error().message);
+  if (!original)
+    return Outcome::failure(Kind::unavailable, "store_unavailable", original.error().message);
   if (!*original || (*original)->kind != store::Kind::edoc)
-    return error_response(404, "not_found", "no document " + document);
+    return Outcome::failure(Kind::not_found, "not_found", "no document " + document);
   const DocumentRow& d = **original;
   if (d.business_type != 0) {
-    return error_response(422, "not_an_original",
-                          "document " + document + " is itself a follow-up; follow up " +
-                              (d.follows.empty() ? "the original" : d.follows));
+    return Outcome::failure(Kind::refused, "not_an_original",
+                            "document " + document + " is itself a follow-up; follow up " +
+                                (d.follows.empty() ? "the original" : d.follows));
   }
   if (request.type == 3 && request.package.empty()) {
-    return error_response(422, "package_required",
-                          "a replacement carries the new document: give \"package\"");
+    return Outcome::failure(Kind::refused, "package_required",
+                            "a replacement carries the new document: give \"package\"");
   }
   std::string base = request.package;
   if (base.empty()) {
     auto bytes = store_.read_package(d.id);
-    if (!bytes) return error_response(503, "store_unavailable", bytes.error().message);
+    if (!bytes)
+      return Outcome::failure(Kind::unavailable, "store_unavailable", bytes.error().message);
     if (!*bytes)
-      return error_response(410, "purged",
-                            "the package of document " + d.id +
-                                " was purged by retention: give \"package\" for the follow-up");
+      return Outcome::failure(Kind::purged, "purged",
+                              "the package of document " + d.id +
+                                  " was purged by retention: give \"package\" for the follow-up");
     base = std::move(**bytes);
   }
   edxml::FollowUp f;
@@ -396,7 +432,7 @@ HttpResponse Pipeline::follow_up(const std::string& document, const FollowUpRequ
   f.receivers = request.receivers;
   for (const auto& r : d.recipients) f.replaced_for.push_back(r.organ_id);
   auto followup = edxml::make_followup(base, f, now_seconds());
-  if (!followup) return error_response(422, "cannot_build", followup.error().message);
+  if (!followup) return Outcome::failure(Kind::refused, "cannot_build", followup.error().message);
   return sign_and_queue(*config, *followup, client, idempotency_key, d.id);
 }
 
@@ -425,48 +461,50 @@ Result<std::string> Pipeline::reply_status(const LoadedConfig& config, const Inb
   return queued->id;
 }
 
-HttpResponse Pipeline::send_status(const std::string& inbox_id, const std::string& code,
-                                   const std::string& description) {
+Outcome Pipeline::send_status(const std::string& inbox_id, const std::string& code,
+                              const std::string& description) {
   const auto config = config_();
   auto item = store_.inbox_item(inbox_id);
-  if (!item) return error_response(503, "store_unavailable", item.error().message);
+  if (!item) return Outcome::failure(Kind::unavailable, "store_unavailable", item.error().message);
   if (!*item || (*item)->kind != store::Kind::edoc)
-    return error_response(404, "not_found", "no inbox document " + inbox_id);
+    return Outcome::failure(Kind::not_found, "not_found", "no inbox document " + inbox_id);
   std::string normalized = code == "14" ? "15" : code;
   if (!edxml::is_known_status_code(normalized) || normalized == "13") {
-    return error_response(400, "bad_code",
-                          "'" + code +
-                              "' is not a status a recipient sends (01-06, 15, 16); a recall "
-                              "request 13 is sent about your own document: POST "
-                              "/v1/documents/{id}/status");
+    return Outcome::failure(Kind::invalid, "bad_code",
+                            "'" + code +
+                                "' is not a status a recipient sends (01-06, 15, 16); a recall "
+                                "request 13 is sent about your own document: POST "
+                                "/v1/documents/{id}/status");
   }
   if (!store::accepted((*item)->verification) && normalized != "02") {
-    return error_response(409, "not_accepted",
-                          "inbox document " + inbox_id + " was refused (" + (*item)->reason +
-                              "); only 02 can be sent about it");
+    return Outcome::failure(Kind::conflict, "not_accepted",
+                            "inbox document " + inbox_id + " was refused (" + (*item)->reason +
+                                "); only 02 can be sent about it");
   }
   auto id = reply_status(*config, **item, normalized, description);
-  if (!id) return error_response(422, "cannot_send_status", id.error().message);
-  return json_response(202, nlohmann::json{{"id", *id}, {"status", "queued"}}.dump());
+  if (!id) return Outcome::failure(Kind::refused, "cannot_send_status", id.error().message);
+  return queued_as(Kind::queued, *id);
 }
 
-HttpResponse Pipeline::send_document_status(const std::string& document, const std::string& code,
-                                            const std::string& description,
-                                            const std::vector<std::string>& only) {
+Outcome Pipeline::send_document_status(const std::string& document, const std::string& code,
+                                       const std::string& description,
+                                       const std::vector<std::string>& only) {
   const auto config = config_();
   if (code != "13") {
-    return error_response(400, "bad_code",
-                          "about your own document you send a recall request (13); statuses "
-                          "01-06, 15, 16 answer documents you received (POST "
-                          "/v1/inbox/{id}/status)");
+    return Outcome::failure(Kind::invalid, "bad_code",
+                            "about your own document you send a recall request (13); statuses "
+                            "01-06, 15, 16 answer documents you received (POST "
+                            "/v1/inbox/{id}/status)");
   }
   auto found = store_.document(document);
-  if (!found) return error_response(503, "store_unavailable", found.error().message);
+  if (!found)
+    return Outcome::failure(Kind::unavailable, "store_unavailable", found.error().message);
   if (!*found || (*found)->kind != store::Kind::edoc || (*found)->business_type != 0)
-    return error_response(404, "not_found", "no original document " + document);
+    return Outcome::failure(Kind::not_found, "not_found", "no original document " + document);
   const DocumentRow& d = **found;
   auto package = store_.read_package(d.id);
-  if (!package) return error_response(503, "store_unavailable", package.error().message);
+  if (!package)
+    return Outcome::failure(Kind::unavailable, "store_unavailable", package.error().message);
   const TimePoint at = now_seconds();
   edxml::StatusInfo status = status_about(*config, *package ? **package : std::string(),
                                           d.document_id, code, description, at);
@@ -476,18 +514,21 @@ HttpResponse Pipeline::send_document_status(const std::string& document, const s
     // ResponseFor/OrganId is where a 13 goes: the recipient (DOMAIN.md).
     status.response_for.organ_id = r.organ_id;
     auto built = edxml::build_status_package(status);
-    if (!built) return error_response(422, "cannot_build", built.error().message);
+    if (!built) return Outcome::failure(Kind::refused, "cannot_build", built.error().message);
     auto signed_package = config->signer->sign(*built, at);
-    if (!signed_package) return error_response(422, "cannot_sign", signed_package.error().message);
+    if (!signed_package)
+      return Outcome::failure(Kind::refused, "cannot_sign", signed_package.error().message);
     auto queued = queue(*config, *signed_package, status_request(d.document_id, code, r.organ_id));
-    if (!queued) return error_response(503, "store_unavailable", queued.error().message);
+    if (!queued)
+      return Outcome::failure(Kind::unavailable, "store_unavailable", queued.error().message);
     const std::int64_t t = at.time_since_epoch().count();
     (void)store_.add_status_history(
         d.id, {r.organ_id, code, description, t, t, store::Direction::out, false});
     ids.push_back({{"organ_id", r.organ_id}, {"id", queued->id}});
   }
-  if (ids.empty()) return error_response(422, "no_recipient", "no such recipient of " + document);
-  return json_response(202, nlohmann::json{{"status", "queued"}, {"statuses", ids}}.dump());
+  if (ids.empty())
+    return Outcome::failure(Kind::refused, "no_recipient", "no such recipient of " + document);
+  return Outcome::success(Kind::queued, {{"status", "queued"}, {"statuses", ids}});
 }
 
 void Pipeline::fan_out(size_t n, const std::function<void()>& work) {
@@ -757,17 +798,19 @@ int Pipeline::pick_up(const std::string& adapter_name) {
   for (const auto& d : *dropped) {
     // The same bytes dropped again (or offered again after a crash before
     // the file moved) get the first answer, not a second document.
-    const HttpResponse answer =
+    const Outcome outcome =
         d.readable
             ? submit(d.bytes, "pickup:" + adapter_name, "pickup:" + sha256_hex(d.bytes))
-            : error_response(d.refusal_code == "too_large" ? 413 : 422, d.refusal_code, d.bytes);
-    if (answer.status >= 500) {
+            : Outcome::failure(d.refusal_code == "too_large" ? Kind::too_large : Kind::refused,
+                               d.refusal_code, d.bytes);
+    const std::string answer = answer_text(outcome);
+    if (outcome.kind == Kind::unavailable) {
       log_warn("picked-up package left for the next round",
-               {{"adapter", adapter_name}, {"file", d.handle}, {"answer", answer.body}});
+               {{"adapter", adapter_name}, {"file", d.handle}, {"answer", answer}});
       continue;
     }
-    const bool accepted = answer.status == 202;
-    if (auto st = adapter->finish_pick_up(d, accepted, answer.body); !st) {
+    const bool accepted = outcome.accepted();
+    if (auto st = adapter->finish_pick_up(d, accepted, answer); !st) {
       log_error("picked-up package could not be moved",
                 {{"adapter", adapter_name}, {"file", d.handle}, {"error", st.error().message}});
       continue;
@@ -775,7 +818,7 @@ int Pipeline::pick_up(const std::string& adapter_name) {
     metrics_.inc(std::string("edocgw_pickups_total{adapter=\"") + adapter_name + "\",outcome=\"" +
                  (accepted ? "accepted" : "refused") + "\"}");
     log_info(accepted ? "picked-up package queued" : "picked-up package refused",
-             {{"adapter", adapter_name}, {"file", d.handle}, {"answer", answer.body}});
+             {{"adapter", adapter_name}, {"file", d.handle}, {"answer", answer}});
   }
   return static_cast<int>(dropped->size());
 }

@@ -13,6 +13,10 @@
 // recipients. A DocumentId already received from the same sender is not
 // delivered twice.
 //
+// Requests answer an Outcome, in the terms a caller decides by; the local
+// API (gateway/local_api.cc) maps it to HTTP, and the pickup folder keeps its
+// answer_text() beside the file it took.
+//
 // Thread-safety: methods block and run on worker threads; deliver_due() and
 // poll() of one adapter are each run by one thread at a time (the daemon
 // ensures it), everything else may run concurrently. Deliveries and incoming
@@ -27,19 +31,52 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "adapters/adapter.h"
 #include "audit/signature_log.h"
 #include "crypto/verification_report.h"
 #include "edxml/followup.h"
 #include "edxml/package.h"
 #include "gateway/config_check.h"
-#include "gateway/http_server.h"
 #include "gateway/metrics.h"
 #include "store/store.h"
 
 namespace edocgw::gateway {
 
 using ConfigSource = std::function<std::shared_ptr<const LoadedConfig>()>;
+
+// What became of a request given to the pipeline (a submission, a follow-up,
+// a status to send).
+struct Outcome {
+  enum class Kind {
+    queued,       // signed and stored durably; `body` says what ({"id", "status"} ...)
+    repeated,     // the same request was queued before (its Idempotency-Key): its first `body`
+    invalid,      // not a request the operation takes: not XML, a status code not sent this way
+    refused,      // read and understood, but not acted on: not edXML, no route, cannot sign ...
+    not_found,    // the document it is about does not exist
+    conflict,     // contradicts what is stored: a DocumentId taken, a key reused for another
+                  // body, a status other than 02 about a refused document
+    purged,       // the package it needs was removed by retention
+    too_large,    // over the limit (a file dropped for pickup)
+    unavailable,  // the store failed; nothing was queued and the same request may come again
+  };
+  Kind kind = Kind::unavailable;
+  // The error: its machine-readable code as the local API documents it
+  // ("no_route"), and a message for a person; both "" on success.
+  std::string code;
+  std::string message;
+  nlohmann::json body;  // what a success carries; null on failure
+
+  static Outcome success(Kind kind, nlohmann::json body);
+  static Outcome failure(Kind kind, std::string code, std::string message);
+  bool accepted() const { return kind == Kind::queued || kind == Kind::repeated; }
+};
+
+// An outcome as one line of JSON ending in a newline: a success's body, or
+// {"error": CODE, "message": TEXT} (bytes of the message that are not UTF-8
+// become U+FFFD). The local API answers it; the pickup folder keeps it.
+std::string answer_text(const Outcome& outcome);
 
 struct RetryPolicy {
   int max_attempts = 40;
@@ -63,16 +100,16 @@ class Pipeline {
         retry_(retry) {}
 
   // POST /v1/documents with an unsigned edXML package.
-  HttpResponse submit(const std::string& package, const std::string& client,
-                      const std::string& idempotency_key);
+  Outcome submit(const std::string& package, const std::string& client,
+                 const std::string& idempotency_key);
   // POST /v1/inbox/{id}/status.
-  HttpResponse send_status(const std::string& inbox_id, const std::string& code,
-                           const std::string& description);
+  Outcome send_status(const std::string& inbox_id, const std::string& code,
+                      const std::string& description);
   // POST /v1/documents/{id}/status: a recall request (13) about one of our
   // documents, sent to each of its recipients (or those named).
-  HttpResponse send_document_status(const std::string& document, const std::string& code,
-                                    const std::string& description,
-                                    const std::vector<std::string>& recipients);
+  Outcome send_document_status(const std::string& document, const std::string& code,
+                               const std::string& description,
+                               const std::vector<std::string>& recipients);
   // POST /v1/documents/{id}/followup: a revocation, update or replacement
   // of one of our documents (README, "Follow-ups").
   struct FollowUpRequest {
@@ -81,8 +118,8 @@ class Pipeline {
     std::string package;  // update/replacement: the new unsigned package ("" repeats the original)
     std::vector<edxml::FollowUpReceiver> receivers;  // update: recipients added or removed
   };
-  HttpResponse follow_up(const std::string& document, const FollowUpRequest& request,
-                         const std::string& client, const std::string& idempotency_key);
+  Outcome follow_up(const std::string& document, const FollowUpRequest& request,
+                    const std::string& client, const std::string& idempotency_key);
 
   // One round of deliveries that are due (leased from the store for
   // kDeliveryLeaseSeconds); returns how many were attempted, less those
@@ -130,10 +167,10 @@ class Pipeline {
                                      const std::string& to);
   Result<Queued> queue(const LoadedConfig& config, const std::string& signed_package,
                        const QueueRequest& request);
-  // Signs and queues an unsigned document package; the answer of POST /v1/documents.
-  HttpResponse sign_and_queue(const LoadedConfig& config, const std::string& package,
-                              const std::string& client, const std::string& idempotency_key,
-                              const std::string& follows);
+  // Signs and queues an unsigned document package; the outcome of POST /v1/documents.
+  Outcome sign_and_queue(const LoadedConfig& config, const std::string& package,
+                         const std::string& client, const std::string& idempotency_key,
+                         const std::string& follows);
   // A received document that was accepted: follow-ups linked, handed
   // inward, 01 sent; false when it must be offered again.
   bool take_document(const LoadedConfig& config, store::InboxRow& row,

@@ -1,9 +1,11 @@
 // The pipeline in process, over the in-memory store and a fake adapter: a
 // submitted document is signed, stored and delivered, its recipient and
 // state following each attempt; an unreachable far side leaves it pending
-// for a later round; a store that refuses the write answers 503 and stores
-// nothing; a store that lost its answer after writing is repeated, not
-// duplicated, when the client retries with its Idempotency-Key.
+// for a later round; a store that refuses the write answers `unavailable`
+// and stores nothing; a store that lost its answer after writing is
+// repeated, not duplicated, when the client retries with its
+// Idempotency-Key. What the pipeline answers is a domain Outcome (its kind
+// and error code), checked here without HTTP.
 #define BOOST_TEST_MODULE pipeline
 #include <boost/test/unit_test.hpp>
 
@@ -115,8 +117,15 @@ struct Fixture {
   }
 };
 
-std::string id_of(const gateway::HttpResponse& r) {
-  return nlohmann::json::parse(r.body).value("id", "");
+using Kind = gateway::Outcome::Kind;
+
+std::string id_of(const gateway::Outcome& o) {
+  return o.body.is_object() ? o.body.value("id", "") : "";
+}
+
+// For a failed check's message.
+std::string text(const gateway::Outcome& o) {
+  return gateway::answer_text(o);
 }
 
 }  // namespace pipeline_test
@@ -126,7 +135,7 @@ using namespace pipeline_test;
 BOOST_AUTO_TEST_CASE(a_submitted_document_is_signed_stored_and_delivered) {
   Fixture f;
   const auto answer = f.pipeline->submit(test::package("101/UBND"), "qlvb", "");
-  BOOST_TEST_REQUIRE(answer.status == 202u, answer.body);
+  BOOST_TEST_REQUIRE((answer.kind == Kind::queued), text(answer));
   const std::string id = id_of(answer);
   BOOST_TEST((f.document(id).state == store::DocumentState::queued));
   auto bytes = f.store->read_package(id);
@@ -151,7 +160,7 @@ BOOST_AUTO_TEST_CASE(an_unreachable_far_side_leaves_the_recipient_pending_for_la
   Fixture f;
   f.adapter->unreachable = true;
   const auto answer = f.pipeline->submit(test::package("102/UBND"), "qlvb", "");
-  BOOST_TEST_REQUIRE(answer.status == 202u, answer.body);
+  BOOST_TEST_REQUIRE((answer.kind == Kind::queued), text(answer));
   f.pipeline->deliver_due();
   BOOST_TEST(f.adapter->delivered().empty());
   const auto d = f.document(id_of(answer));
@@ -159,11 +168,12 @@ BOOST_AUTO_TEST_CASE(an_unreachable_far_side_leaves_the_recipient_pending_for_la
   BOOST_TEST((d.recipients[0].state == store::RecipientState::pending));
 }
 
-BOOST_AUTO_TEST_CASE(a_store_that_refuses_the_write_answers_503_and_keeps_nothing) {
+BOOST_AUTO_TEST_CASE(a_store_that_refuses_the_write_answers_unavailable_and_keeps_nothing) {
   Fixture f;
   f.fault = store::WriteFault::before;
   const auto answer = f.pipeline->submit(test::package("103/UBND"), "qlvb", "key-103");
-  BOOST_TEST(answer.status == 503u, answer.body);
+  BOOST_TEST((answer.kind == Kind::unavailable), text(answer));
+  BOOST_TEST(answer.code == "store_unavailable");
   BOOST_TEST(f.store->counts()->documents.empty());
   BOOST_TEST(f.pipeline->deliver_due() == 0);
   BOOST_TEST(f.adapter->delivered().empty());
@@ -171,7 +181,7 @@ BOOST_AUTO_TEST_CASE(a_store_that_refuses_the_write_answers_503_and_keeps_nothin
   // The store back: the client's retry is stored once.
   f.fault = store::WriteFault::none;
   const auto retry = f.pipeline->submit(test::package("103/UBND"), "qlvb", "key-103");
-  BOOST_TEST(retry.status == 202u, retry.body);
+  BOOST_TEST((retry.kind == Kind::queued), text(retry));
 }
 
 BOOST_AUTO_TEST_CASE(a_write_whose_answer_was_lost_is_repeated_not_duplicated_on_retry) {
@@ -179,11 +189,79 @@ BOOST_AUTO_TEST_CASE(a_write_whose_answer_was_lost_is_repeated_not_duplicated_on
   f.fault = store::WriteFault::after;
   const std::string package = test::package("104/UBND");
   const auto lost = f.pipeline->submit(package, "qlvb", "key-104");
-  BOOST_TEST(lost.status == 503u, lost.body);
+  BOOST_TEST((lost.kind == Kind::unavailable), text(lost));
   f.fault = store::WriteFault::none;
   const auto retry = f.pipeline->submit(package, "qlvb", "key-104");
-  BOOST_TEST_REQUIRE(retry.status == 202u, retry.body);
+  // The store kept the first write: the retry is its repeat, with its id.
+  BOOST_TEST_REQUIRE((retry.kind == Kind::repeated), text(retry));
   BOOST_TEST(f.store->counts()->documents.at(store::DocumentState::queued) == 1);
   BOOST_TEST(f.pipeline->deliver_due() == 1);
   BOOST_TEST(f.adapter->delivered().size() == 1u, "delivered once");
+}
+
+BOOST_AUTO_TEST_CASE(a_submission_to_a_recipient_without_a_route_is_refused_with_no_route) {
+  Fixture f;
+  const auto answer =
+      f.pipeline->submit(test::package("105/UBND", "000.00.99.H50"), "qlvb", "key-105");
+  BOOST_TEST((answer.kind == Kind::refused), text(answer));
+  BOOST_TEST(!answer.accepted());
+  BOOST_TEST(answer.code == "no_route");
+  BOOST_TEST(answer.message.find("000.00.99.H50") != std::string::npos, answer.message);
+  BOOST_TEST(answer.body.is_null());
+  BOOST_TEST(f.store->counts()->documents.empty());
+  // What the local API answers and the pickup folder keeps: the error's JSON.
+  const nlohmann::json error = {{"error", "no_route"}, {"message", answer.message}};
+  BOOST_TEST(gateway::answer_text(answer) == error.dump() + "\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_submission_repeated_with_its_key_is_repeated_and_without_it_a_conflict) {
+  Fixture f;
+  const std::string package = test::package("106/UBND");
+  const auto first = f.pipeline->submit(package, "qlvb", "key-106");
+  BOOST_TEST_REQUIRE((first.kind == Kind::queued), text(first));
+  BOOST_TEST(first.accepted());
+  BOOST_TEST(first.code.empty());
+  BOOST_TEST(text(first) == "{\"id\":\"" + id_of(first) + "\",\"status\":\"queued\"}\n");
+
+  const auto again = f.pipeline->submit(package, "qlvb", "key-106");
+  BOOST_TEST_REQUIRE((again.kind == Kind::repeated), text(again));
+  BOOST_TEST(again.accepted());
+  BOOST_TEST(again.body == first.body, "the first answer again");
+  BOOST_TEST(f.store->counts()->documents.at(store::DocumentState::queued) == 1);
+
+  // The same DocumentId without the key is a second original: refused.
+  const auto second = f.pipeline->submit(package, "qlvb", "");
+  BOOST_TEST((second.kind == Kind::conflict), text(second));
+  BOOST_TEST(second.code == "duplicate_document_id");
+  BOOST_TEST(second.message.find(id_of(first)) != std::string::npos, second.message);
+  BOOST_TEST(f.store->counts()->documents.at(store::DocumentState::queued) == 1);
+}
+
+BOOST_AUTO_TEST_CASE(requests_the_pipeline_cannot_act_on_name_their_kind_and_code) {
+  Fixture f;
+  const auto not_xml = f.pipeline->submit("not <xml", "qlvb", "");
+  BOOST_TEST((not_xml.kind == Kind::invalid), text(not_xml));
+  BOOST_TEST(not_xml.code == "malformed");
+
+  const auto unknown = f.pipeline->follow_up("no-such-id", {}, "qlvb", "");
+  BOOST_TEST((unknown.kind == Kind::not_found), text(unknown));
+  BOOST_TEST(unknown.code == "not_found");
+  BOOST_TEST(unknown.message == "no document no-such-id");
+
+  const auto no_inbox = f.pipeline->send_status("no-such-id", "03", "");
+  BOOST_TEST((no_inbox.kind == Kind::not_found), text(no_inbox));
+  BOOST_TEST(no_inbox.message == "no inbox document no-such-id");
+
+  const auto not_a_recall = f.pipeline->send_document_status("no-such-id", "03", "", {});
+  BOOST_TEST((not_a_recall.kind == Kind::invalid), text(not_a_recall));
+  BOOST_TEST(not_a_recall.code == "bad_code");
+
+  // A recall of a document we sent is queued once per recipient.
+  const auto sent = f.pipeline->submit(test::package("107/UBND"), "qlvb", "");
+  BOOST_TEST_REQUIRE((sent.kind == Kind::queued), text(sent));
+  const auto recall = f.pipeline->send_document_status(id_of(sent), "13", "gửi nhầm", {});
+  BOOST_TEST_REQUIRE((recall.kind == Kind::queued), text(recall));
+  BOOST_TEST(recall.body.at("status") == "queued");
+  BOOST_TEST_REQUIRE(recall.body.at("statuses").size() == 1u);
+  BOOST_TEST(recall.body["statuses"][0].at("organ_id") == "000.00.13.H50");
 }
