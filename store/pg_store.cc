@@ -101,6 +101,11 @@ struct Migration {
 constexpr Migration kMigrations[] = {{1, std::begin(kSchemaV1), std::end(kSchemaV1)}};
 static_assert(static_cast<int>(std::size(kMigrations)) == kPgSchemaVersion);
 
+// A body no row names is purged only when older than this (and the
+// cut-off): longer than any batch takes from its bytes commit to its rows
+// commit.
+constexpr std::int64_t kOrphanGrace = 3600;
+
 // Advisory lock keys (pg_advisory_xact_lock): schema changes; inbox seq.
 constexpr const char* kSchemaLock = "SELECT pg_advisory_xact_lock(hashtext('edocgw.schema'))";
 constexpr const char* kInboxSeqLock = "SELECT pg_advisory_xact_lock(hashtext('edocgw.inbox.seq'))";
@@ -392,24 +397,37 @@ class PgStore final : public Store {
   template <class F>
   auto run(const std::string& what, F fn) -> decltype(fn(std::declval<pg::Connection&>()));
 
-  // Group commit. `rows` runs inside the batch's transaction under a
-  // savepoint of its own and sets `stored` to the id of the package it
-  // stored, if any: that package's log record is then appended (with
-  // `log`) before the batch's single log sync and COMMIT.
-  using RowsFn = std::function<Status(pg::Connection& c, std::string& stored)>;
+  // Group commit, in store.h's order: the batch's package bytes commit
+  // first, in one transaction of their own (store_bodies()); then, in the
+  // rows transaction, each write's `rows` runs under a savepoint of its own
+  // and sets `keeps_body` when its rows name its body: that body's log
+  // record is appended (with `body->log`); then the log is synced once;
+  // then the rows COMMIT. try_batch() says what a failure in between leaves.
+  struct Body {
+    std::string id;  // packages.id; the log names it "postgresql/ID"
+    const std::string* bytes = nullptr;
+    const LogRecord* log = nullptr;
+  };
+  using RowsFn = std::function<Status(pg::Connection& c, bool& keeps_body)>;
   struct Pending {
     RowsFn rows;
-    const LogRecord* log = nullptr;
-    bool logged = false;  // its record is appended (not again on a retried batch)
+    const Body* body = nullptr;  // a write that carries a package
+    bool body_stored = false;    // its bytes are committed (not again on a retried batch)
+    bool body_ours = false;      // ... by this write, not found there already
+    bool logged = false;         // its record is appended (not again on a retried batch)
     bool finished = false;
     Status result;
   };
   static constexpr std::size_t kMaxBatch = 64;
   static constexpr int kMaxBatchAttempts = 5;
-  Status write(const LogRecord* log, RowsFn rows);
+  Status write(const Body* body, RowsFn rows);
   void commit_batch(const std::vector<Pending*>& batch);
   // One attempt at a batch: false when it should run again (`why` says why).
   bool try_batch(const std::vector<Pending*>& batch, bool fresh, Error& why);
+  // Commits the bytes of the batch's bodies not stored yet. A body whose id
+  // is already stored with the same bytes counts as stored (not ours); with
+  // other bytes, that write alone fails (its result says so).
+  static Status store_bodies(pg::Connection& c, const std::vector<Pending*>& batch);
 
   Result<std::vector<StatusEntry>> history(pg::Connection& c, const std::string& ref);
   Result<std::optional<InboxRow>> inbox_query(const std::string& where,
@@ -419,7 +437,6 @@ class PgStore final : public Store {
   static Status refresh_document_state(pg::Connection& c, const std::string& document,
                                        std::int64_t t);
   static Status lock_document(pg::Connection& c, const std::string& document);
-  static Status put_package(pg::Connection& c, const std::string& id, const std::string& package);
 
   ConnectionPool pool_;
   LogSync log_sync_;
@@ -502,10 +519,10 @@ Status PgStore::migrate() {
 
 // ---- group commit
 
-Status PgStore::write(const LogRecord* log, RowsFn rows) {
+Status PgStore::write(const Body* body, RowsFn rows) {
   Pending me;
   me.rows = std::move(rows);
-  me.log = log;
+  me.body = body;
   std::unique_lock lock(queue_mutex_);
   queue_.push_back(&me);
   while (!me.finished) {
@@ -536,6 +553,23 @@ void PgStore::commit_batch(const std::vector<Pending*>& batch) {
   for (auto* p : batch) p->result = why;
 }
 
+// The order keeps store.h's promise that the log never names bytes that do
+// not exist, and no row exists whose record the log could lose. What a
+// failure (or kill -9) between the steps leaves:
+// - after the bytes commit, before the records: bodies no row or record
+//   names (orphans). Nothing lists them (every listing and read goes through
+//   documents, inbox or mailbox rows); purge() empties them once they are
+//   older than its cut-off (and than kOrphanGrace).
+// - after the records (and perhaps their sync), before the rows commit:
+//   records naming bodies that are stored but have no row. Their clients got
+//   no success; the auditor reads and verifies the bytes as usual. When the
+//   rows transaction failed (rather than the process dying), the pipeline
+//   logs a discard for a submission or hub package, so that once retention
+//   has emptied the body the auditor reports it as never kept, not purged.
+// - a write whose rows keep no body (a repeat of an idempotency key, the
+//   same incoming package again, a refused second original): the bytes it
+//   committed, named by no record, are deleted in the rows transaction (a
+//   kill before its COMMIT leaves an orphan, as above).
 bool PgStore::try_batch(const std::vector<Pending*>& batch, bool fresh, Error& why) {
   auto taken = pool_.take(fresh);
   if (!taken) {
@@ -567,6 +601,14 @@ bool PgStore::try_batch(const std::vector<Pending*>& batch, bool fresh, Error& w
     return true;
   };
 
+  // 1. The bytes, durable before any record names them. Storing them again
+  // is harmless, so a COMMIT lost on the way runs the batch again too.
+  if (auto st = store_bodies(c, batch); !st) {
+    if (again(st.error())) return finish(false);
+    return fail_all(in_context("cannot write to PostgreSQL", st.error()));
+  }
+
+  // 2. The rows, and the record of each body they keep.
   auto begun = pg::Transaction::begin(c);
   if (!begun) {
     if (again(begun.error())) return finish(false);
@@ -575,18 +617,19 @@ bool PgStore::try_batch(const std::vector<Pending*>& batch, bool fresh, Error& w
   tx.emplace(std::move(*begun));
   bool logged = false;
   for (auto* p : batch) {
+    if (p->body != nullptr && !p->body_stored) continue;  // refused in step 1: result set
     p->result = Status::success();
     if (auto r = c.exec("SAVEPOINT one"); !r) {
       if (again(r.error())) return finish(false);
       return fail_all(r.error());
     }
-    std::string stored;
-    Status st = p->rows(c, stored);
+    bool keeps_body = false;
+    Status st = p->rows(c, keeps_body);
     if (!st && again(st.error())) return finish(false);
-    if (st && !stored.empty() && p->log != nullptr && *p->log && !p->logged) {
-      // The bytes are in this transaction: the record names them where
-      // they will be once it commits.
-      st = (*p->log)("postgresql/" + stored);
+    keeps_body = keeps_body && p->body != nullptr;
+    if (st && keeps_body && p->body->log != nullptr && *p->body->log && !p->logged) {
+      // The bytes are committed: the record names them where they are.
+      st = (*p->body->log)("postgresql/" + p->body->id);
       if (st) p->logged = true;
     }
     if (st) {
@@ -598,18 +641,28 @@ bool PgStore::try_batch(const std::vector<Pending*>& batch, bool fresh, Error& w
         return fail_all(r.error());
       }
     }
+    if (p->body_ours && !p->logged && !(st && keeps_body)) {
+      // Bytes of ours that no row keeps and no record names.
+      auto r = exec(c, "cannot remove an unused package", "DELETE FROM packages WHERE id = $1",
+                    {p->body->id});
+      if (!r) {
+        if (again(r.error())) return finish(false);
+        return fail_all(r.error());
+      }
+    }
     if (auto r = c.exec("RELEASE SAVEPOINT one"); !r) {
       if (again(r.error())) return finish(false);
       return fail_all(r.error());
     }
   }
-  // The log is durable before any row that needs it.
+  // 3. The log is durable before any row that needs it.
   if (logged && log_sync_) {
     if (auto st = log_sync_(); !st) {
       (void)tx->rollback();
       return fail_all(in_context("cannot make the signature log durable", st.error()));
     }
   }
+  // 4. The rows.
   if (auto st = tx->commit(); !st) {
     if (c.last_failure().kind == FailureKind::retryable) {
       why = in_context("cannot commit to PostgreSQL", st.error());
@@ -622,11 +675,43 @@ bool PgStore::try_batch(const std::vector<Pending*>& batch, bool fresh, Error& w
   return finish(true);
 }
 
-Status PgStore::put_package(pg::Connection& c, const std::string& id, const std::string& package) {
-  auto r = exec(c, "cannot store the package",
-                "INSERT INTO packages (id, body, length, stored_at) VALUES ($1, $2, $3, $4)",
-                {id, Param::bytes(package), static_cast<std::int64_t>(package.size()), now()});
-  if (!r) return r.error();
+Status PgStore::store_bodies(pg::Connection& c, const std::vector<Pending*>& batch) {
+  std::vector<Pending*> todo;
+  for (auto* p : batch) {
+    if (p->body != nullptr && !p->body_stored) todo.push_back(p);
+  }
+  if (todo.empty()) return {};
+  auto tx = pg::Transaction::begin(c);
+  if (!tx) return tx.error();
+  const std::int64_t t = now();
+  std::vector<Pending*> ours, found;
+  for (auto* p : todo) {
+    const Body& b = *p->body;
+    // ON CONFLICT: a unique violation would abort the whole transaction.
+    auto ins = exec(c, "cannot store the package",
+                    "INSERT INTO packages (id, body, length, stored_at) VALUES ($1, $2, $3, $4) "
+                    "ON CONFLICT (id) DO NOTHING",
+                    {b.id, Param::bytes(*b.bytes), static_cast<std::int64_t>(b.bytes->size()), t});
+    if (!ins) return ins.error();
+    if (ins->affected() == 1) {
+      ours.push_back(p);
+      continue;
+    }
+    // Already there: this batch's bytes whose COMMIT answer was lost, or a
+    // clash of ids.
+    auto same = exec(c, "cannot read the package", "SELECT body = $2 FROM packages WHERE id = $1",
+                     {b.id, Param::bytes(*b.bytes)});
+    if (!same) return same.error();
+    if (same->rows() > 0 && boolean(*same, 0, 0)) {
+      found.push_back(p);
+    } else {
+      p->result = make_error(
+          Errc::io, "cannot store the package: other bytes are stored as " + b.id + "; try again");
+    }
+  }
+  if (auto st = tx->commit(); !st) return st;
+  for (auto* p : ours) p->body_stored = p->body_ours = true;
+  for (auto* p : found) p->body_stored = true;
   return {};
 }
 
@@ -665,7 +750,8 @@ Result<Outbox::Submitted> PgStore::submit(const DocumentRow& d, const std::strin
                                           const std::string& idempotency_key,
                                           const LogRecord& log_record) {
   Submitted out;
-  auto st = write(&log_record, [&](pg::Connection& c, std::string& stored) -> Status {
+  const Body body{d.id, &package, &log_record};
+  auto st = write(&body, [&](pg::Connection& c, bool& keeps_body) -> Status {
     const std::int64_t t = now();
     if (!idempotency_key.empty()) {
       // First, so that the same key from two nodes at once meets here: the
@@ -722,7 +808,6 @@ Result<Outbox::Submitted> PgStore::submit(const DocumentRow& d, const std::strin
                                            "; send a follow-up (revocation, update, "
                                            "replacement) instead of a second original");
     }
-    if (auto s = put_package(c, d.id, package); !s) return s;
     for (const auto& r : d.recipients) {
       auto rec = exec(c, "cannot store a recipient",
                       "INSERT INTO recipients (document, organ_id, adapter, state, last_error, "
@@ -730,7 +815,7 @@ Result<Outbox::Submitted> PgStore::submit(const DocumentRow& d, const std::strin
                       {d.id, r.organ_id, r.adapter, sv(name(r.state)), r.last_error, t});
       if (!rec) return rec.error();
     }
-    stored = d.id;
+    keeps_body = true;
     out = Submitted{d.id, false};
     return {};
   });
@@ -858,7 +943,7 @@ RETURNING r.document, d.kind, r.organ_id, r.adapter, d.sender, d.document_id, r.
 Status PgStore::record_delivery(const std::string& document, const std::string& organ_id, bool ok,
                                 bool give_up, const std::string& detail,
                                 const std::string& remote_id, std::int64_t next_attempt_at) {
-  return write(nullptr, [&](pg::Connection& c, std::string&) -> Status {
+  return write(nullptr, [&](pg::Connection& c, bool&) -> Status {
     const std::int64_t t = now();
     if (auto st = lock_document(c, document); !st) return st;
     auto a = exec(c, "cannot record the attempt",
@@ -884,7 +969,7 @@ Status PgStore::record_delivery(const std::string& document, const std::string& 
 Result<Outbox::StatusOutcome> PgStore::record_status(const std::string& document_id,
                                                      StatusEntry entry) {
   StatusOutcome outcome = StatusOutcome::no_document;
-  auto st = write(nullptr, [&](pg::Connection& c, std::string&) -> Status {
+  auto st = write(nullptr, [&](pg::Connection& c, bool&) -> Status {
     outcome = StatusOutcome::no_document;
     // The original the recipient was sent, locked first (as record_delivery
     // does): statuses about it from two nodes at once are compared one
@@ -930,7 +1015,7 @@ Result<Outbox::StatusOutcome> PgStore::record_status(const std::string& document
 }
 
 Status PgStore::add_status_history(const std::string& ref, const StatusEntry& entry) {
-  return write(nullptr, [&](pg::Connection& c, std::string&) -> Status {
+  return write(nullptr, [&](pg::Connection& c, bool&) -> Status {
     auto s = exec(c, "cannot record the status",
                   "INSERT INTO statuses (ref, organ_id, code, description, status_time, "
                   "received_at, direction, applied) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -946,7 +1031,8 @@ Status PgStore::add_status_history(const std::string& ref, const StatusEntry& en
 Result<bool> PgStore::add_inbox(InboxRow& row, const std::string& package,
                                 const LogRecord& log_record) {
   bool added = false;
-  auto st = write(&log_record, [&](pg::Connection& c, std::string& stored) -> Status {
+  const Body body{row.id, &package, &log_record};
+  auto st = write(&body, [&](pg::Connection& c, bool& keeps_body) -> Status {
     added = false;
     row.conflict_of.clear();
     // Incoming packages are stored one at a time across nodes (the lock is
@@ -978,8 +1064,7 @@ Result<bool> PgStore::add_inbox(InboxRow& row, const std::string& package,
               row.package_sha256, row.received_at, row.business_type, row.conflict_of});
     if (!q) return q.error();
     if (q->affected() == 0) return {};
-    if (auto s = put_package(c, row.id, package); !s) return s;
-    stored = row.id;
+    keeps_body = true;
     added = true;
     return {};
   });
@@ -1026,7 +1111,7 @@ Result<std::optional<InboxRow>> PgStore::earlier_followup(const std::string& sen
 
 Status PgStore::link_followup(const std::string& followup_id, const std::string& original_id,
                               bool revokes) {
-  return write(nullptr, [&](pg::Connection& c, std::string&) -> Status {
+  return write(nullptr, [&](pg::Connection& c, bool&) -> Status {
     auto f = exec(c, "cannot link the follow-up", "UPDATE inbox SET concerns = $1 WHERE id = $2",
                   {original_id, followup_id});
     if (!f) return f.error();
@@ -1040,7 +1125,7 @@ Status PgStore::link_followup(const std::string& followup_id, const std::string&
 }
 
 Status PgStore::mark_handled(const std::string& id) {
-  return write(nullptr, [&](pg::Connection& c, std::string&) -> Status {
+  return write(nullptr, [&](pg::Connection& c, bool&) -> Status {
     auto q =
         exec(c, "cannot update the inbox", "UPDATE inbox SET handled = true WHERE id = $1", {id});
     if (!q) return q.error();
@@ -1098,7 +1183,8 @@ Result<std::optional<InboxRow>> PgStore::inbox_item(const std::string& id) {
 Status PgStore::add_mail(const std::vector<MailboxRow>& rows, const std::string& package,
                          const LogRecord& log_record) {
   if (rows.empty()) return {};
-  return write(&log_record, [&](pg::Connection& c, std::string& stored) -> Status {
+  const Body body{rows[0].package_id, &package, &log_record};
+  return write(&body, [&](pg::Connection& c, bool& keeps_body) -> Status {
     for (const auto& m : rows) {
       auto q =
           exec(c, "cannot store the mail",
@@ -1109,8 +1195,7 @@ Status PgStore::add_mail(const std::vector<MailboxRow>& rows, const std::string&
                 m.created_at, m.from_system, m.to_system, m.title, m.notation});
       if (!q) return q.error();
     }
-    if (auto s = put_package(c, rows[0].package_id, package); !s) return s;
-    stored = rows[0].package_id;
+    keeps_body = true;
     return {};
   });
 }
@@ -1167,7 +1252,7 @@ Result<std::optional<MailboxRow>> PgStore::mail(const std::string& id) {
 }
 
 Status PgStore::set_mail_state(const std::string& id, MailState state) {
-  return write(nullptr, [&](pg::Connection& c, std::string&) -> Status {
+  return write(nullptr, [&](pg::Connection& c, bool&) -> Status {
     auto q = exec(c, "cannot update the mailbox",
                   "UPDATE mailbox SET state = $1, updated_at = $2 WHERE id = $3",
                   {sv(name(state)), now(), id});
@@ -1227,18 +1312,29 @@ Result<std::optional<std::string>> PgStore::read_package(const std::string& id) 
 
 Result<PackageStore::PurgeReport> PgStore::purge(std::int64_t before) {
   PurgeReport report;
-  auto st = write(nullptr, [&](pg::Connection& c, std::string&) -> Status {
+  auto st = write(nullptr, [&](pg::Connection& c, bool&) -> Status {
     // Bodies stored before `before` that no work needs any more (a recipient
     // not yet reached, an incoming package not yet handed inward, mail not
     // yet fetched). Rows, reports and the log stay.
+    //
+    // That includes orphans, bodies no row names (a kill between a batch's
+    // bytes commit and its rows commit, see try_batch()), once they are also
+    // older than kOrphanGrace: a younger one may belong to a batch whose
+    // rows are still on their way. The row stays, emptied like any purged
+    // body, because the log may name it: the auditor then reads "purged"
+    // (or "never kept", after a discard record) instead of "no package".
+    const std::int64_t t = std::max<std::int64_t>(now(), 1);
     auto q = exec(c, "cannot purge packages", R"sql(
 UPDATE packages p SET body = NULL, purged_at = $2
 WHERE p.purged_at = 0 AND p.stored_at < $1
   AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.document = p.id AND r.state = 'pending')
   AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.id = p.id AND NOT i.handled)
   AND NOT EXISTS (SELECT 1 FROM mailbox m WHERE m.package_id = p.id
-                  AND m.state IN ('new', 'processing')))sql",
-                  {before, std::max<std::int64_t>(now(), 1)});
+                  AND m.state IN ('new', 'processing'))
+  AND (p.stored_at < $3 OR EXISTS (SELECT 1 FROM documents d WHERE d.id = p.id)
+       OR EXISTS (SELECT 1 FROM inbox i WHERE i.id = p.id)
+       OR EXISTS (SELECT 1 FROM mailbox m WHERE m.package_id = p.id)))sql",
+                  {before, t, t - kOrphanGrace});
     if (!q) return q.error();
     report.packages = q->affected();
     return {};

@@ -2,10 +2,10 @@
 // package bytes alike, so that N gateways of one organisation (or N hub
 // nodes) can work from one database. Contract: store/store.h.
 //
-// - Package bytes are a bytea column of `packages`, written in the same
-//   transaction as the rows that name them; the signature log names them
-//   "postgresql/ID". purge() sets a body to NULL (and purged_at) instead of
-//   removing a file.
+// - Package bytes are a bytea column of `packages`, committed before the
+//   log record that names them ("postgresql/ID") and before the rows that
+//   use them (store.h's order). purge() sets a body to NULL (and purged_at)
+//   instead of removing a file.
 // - Deliveries are leased with SELECT ... FOR UPDATE SKIP LOCKED: a leased
 //   recipient's next_attempt_at moves to now + lease and leased_by to
 //   node_id, so a node that dies loses its work when the lease expires.
@@ -16,8 +16,11 @@
 //   in one transaction under an advisory lock (two nodes starting at once do
 //   not race) and refuses a newer version with Errc::unsupported.
 // - Writes share a group commit: one leader at a time runs a batch of
-//   queued writes in one transaction (a savepoint per caller), appends the
-//   log records of the packages stored, syncs the log once, then commits.
+//   queued writes: commits the batch's package bytes in one transaction,
+//   then runs the rows in another (a savepoint per caller), appends the log
+//   records of the packages kept, syncs the log once, then commits the rows.
+//   A kill between the two commits leaves bodies no row names: nothing
+//   lists them, and purge() empties them.
 // - Connections: a bounded pool (pool_size); a connection found lost is
 //   dropped and a new one opened. A statement outside a transaction is run
 //   again once on a fresh connection when the old one was lost; a batch is
