@@ -211,8 +211,24 @@ void Gateway::sync_repeating(const LoadedConfig& config) {
   std::map<std::string, std::pair<std::chrono::milliseconds, std::function<void()>>> wanted;
   for (const auto& a : config.adapters) {
     const std::string name = a->name();
-    if (a->polls())
-      wanted["poll:" + name] = {a->poll_interval(), [this, name] { pipeline_->poll(name); }};
+    if (a->polls()) {
+      // Nodes sharing a PostgreSQL store poll a source one at a time (the
+      // store's poll lease); a lease outlives a few missed rounds, so a dead
+      // node's polling is taken over within 3 intervals + 30 s.
+      const auto interval = a->poll_interval();
+      const std::int64_t lease =
+          std::chrono::duration_cast<std::chrono::seconds>(3 * interval).count() + 30;
+      wanted["poll:" + name] = {interval, [this, name, lease] {
+                                  auto mine = store_->lease_poll(
+                                      name, now_seconds().time_since_epoch().count(), lease);
+                                  if (!mine) {
+                                    log_warn("cannot take the poll lease",
+                                             {{"adapter", name}, {"error", mine.error().message}});
+                                    return;
+                                  }
+                                  if (*mine) pipeline_->poll(name);
+                                }};
+    }
     if (a->picks_up())
       wanted["pickup:" + name] = {a->pickup_interval(), [this, name] { pipeline_->pick_up(name); }};
     // (arm_repeating runs each of them through run_job.)

@@ -93,12 +93,19 @@ constexpr const char* kSchemaV1[] = {
     "CREATE INDEX packages_unpurged ON packages (stored_at) WHERE purged_at = 0",
 };
 
+// Version 2: poll leases, one row per polled source (an adapter's name).
+constexpr const char* kSchemaV2[] = {
+    R"sql(CREATE TABLE poll_leases (
+  source text PRIMARY KEY, node text NOT NULL, until bigint NOT NULL))sql",
+};
+
 struct Migration {
   int version;
   const char* const* begin;
   const char* const* end;
 };
-constexpr Migration kMigrations[] = {{1, std::begin(kSchemaV1), std::end(kSchemaV1)}};
+constexpr Migration kMigrations[] = {{1, std::begin(kSchemaV1), std::end(kSchemaV1)},
+                                     {2, std::begin(kSchemaV2), std::end(kSchemaV2)}};
 static_assert(static_cast<int>(std::size(kMigrations)) == kPgSchemaVersion);
 
 // A body no row names is purged only when older than this (and the
@@ -388,6 +395,8 @@ class PgStore final : public Store {
   Status add_status_history(const std::string& ref, const StatusEntry& entry) override;
   Result<Counts> counts() override;
   Status ping() override;
+  Result<bool> lease_poll(const std::string& source, std::int64_t now,
+                          std::int64_t lease_seconds) override;
   std::vector<std::string> notices() const override { return notices_; }
 
  private:
@@ -1373,6 +1382,21 @@ Result<Counts> PgStore::counts() {
 
 Status PgStore::ping() {
   return run("PostgreSQL does not answer", [&](pg::Connection& c) { return c.ping(); });
+}
+
+Result<bool> PgStore::lease_poll(const std::string& source, std::int64_t now,
+                                 std::int64_t lease_seconds) {
+  // One statement: insert the lease, or take it over when it is ours or has
+  // expired; a row comes back only when this node holds it now.
+  return run("cannot take the poll lease", [&](pg::Connection& c) -> Result<bool> {
+    auto q = c.exec(
+        "INSERT INTO poll_leases (source, node, until) VALUES ($1, $2, $3) "
+        "ON CONFLICT (source) DO UPDATE SET node = EXCLUDED.node, until = EXCLUDED.until "
+        "WHERE poll_leases.node = EXCLUDED.node OR poll_leases.until <= $4 RETURNING node",
+        {source, node_id_, now + lease_seconds, now});
+    if (!q) return q.error();
+    return q->rows() == 1;
+  });
 }
 
 }  // namespace

@@ -9,6 +9,9 @@
 // - Deliveries are leased with SELECT ... FOR UPDATE SKIP LOCKED: a leased
 //   recipient's next_attempt_at moves to now + lease and leased_by to
 //   node_id, so a node that dies loses its work when the lease expires.
+// - Polls are leased per source (poll_leases: one row per adapter name,
+//   the node holding it and until when): lease_poll() takes a free or
+//   expired lease or renews this node's, in one statement.
 // - Duplicates are refused by unique constraints, which hold across nodes:
 //   idempotency (client, key), one accepted copy of an incoming package
 //   (inbox_once), one original per outgoing DocumentId.
@@ -58,6 +61,6 @@ struct PgOptions {
 Result<std::unique_ptr<Store>> open_pg_store(const PgOptions& options);
 
 // The schema version this build writes (schema_version.version).
-inline constexpr int kPgSchemaVersion = 1;
+inline constexpr int kPgSchemaVersion = 2;
 
 }  // namespace edocgw::store

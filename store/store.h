@@ -117,8 +117,9 @@ struct DocumentRow {
   std::string client;
   std::int64_t created_at = 0, updated_at = 0;
   std::vector<RecipientRow> recipients;
-  int business_type = 0;  // Bussiness/BussinessDocType: 0 new, 1 revocation, 2 update, 3 replacement
-  std::string follows;    // a follow-up: the id of the document it concerns
+  int business_type =
+      0;                // Bussiness/BussinessDocType: 0 new, 1 revocation, 2 update, 3 replacement
+  std::string follows;  // a follow-up: the id of the document it concerns
 };
 
 struct InboxRow {
@@ -311,6 +312,19 @@ class Store : public Outbox, public Inbox, public HubMailbox, public PackageStor
   virtual Result<Counts> counts() = 0;
   // Cheap check that the engine answers (for /healthz).
   virtual Status ping() = 0;
+  // Whether this node may poll `source` (an adapter's name) at `now`: true
+  // while it holds the source's poll lease, which this call takes (when
+  // free or expired) or renews until now + lease_seconds. Nodes sharing an
+  // engine then poll a source one at a time, and when the polling node dies
+  // another takes over once the lease ends. A round that outlasts the lease
+  // may overlap another node's (duplicates are refused by the inbox all the
+  // same). The default is the answer of an engine one process holds at a
+  // time: always true.
+  virtual Result<bool> lease_poll(const std::string& source, std::int64_t now,
+                                  std::int64_t lease_seconds) {
+    (void)source, (void)now, (void)lease_seconds;
+    return true;
+  }
   // What opening did that an operator should hear of, one sentence each.
   virtual std::vector<std::string> notices() const = 0;
 };

@@ -124,7 +124,7 @@ BOOST_AUTO_TEST_CASE(the_schema_is_created_once_and_a_newer_version_is_refused) 
   {
     auto first = open_node(dsn, "n1");
     BOOST_REQUIRE_EQUAL(first->notices().size(), 1u);
-    BOOST_TEST(contains(first->notices()[0], "created the edocgw schema (version 1)"));
+    BOOST_TEST(contains(first->notices()[0], "created the edocgw schema (version 2)"));
     // A second node finds it made.
     auto second = open_node(dsn, "n2");
     BOOST_TEST(second->notices().empty());
@@ -670,4 +670,57 @@ BOOST_AUTO_TEST_CASE(incoming_copies_at_two_nodes_at_once_are_stored_once_or_as_
     BOOST_TEST((c.conflict_of == d.id) != (d.conflict_of == c.id));
     BOOST_TEST((c.conflict_of.empty() || d.conflict_of.empty()));
   }
+}
+
+// Polls are leased per source: nodes sharing the database poll one at a
+// time, the holder renews its lease, and when it stops (dies) another node
+// takes over once the lease has run out.
+BOOST_AUTO_TEST_CASE(one_node_at_a_time_holds_a_poll_lease_and_an_expired_one_is_taken_over) {
+  const std::string dsn = fresh_database();
+  auto a = open_node(dsn, "node-a");
+  auto b = open_node(dsn, "node-b");
+  const std::int64_t t = 1'800'000'000;
+  auto holds = [](Store& s, const std::string& source, std::int64_t at) {
+    auto r = s.lease_poll(source, at, 30);
+    BOOST_REQUIRE_MESSAGE(r.ok(), error_of(r));
+    return *r;
+  };
+  BOOST_TEST(holds(*a, "province", t));
+  BOOST_TEST(!holds(*b, "province", t + 1));
+  BOOST_TEST(holds(*b, "office-folder", t + 1));  // another source, another lease
+  BOOST_TEST(holds(*a, "province", t + 20));      // renewed until t + 50
+  BOOST_TEST(!holds(*b, "province", t + 45));
+  // a stops renewing: at t + 50 its lease has run out and b takes it.
+  BOOST_TEST(holds(*b, "province", t + 50));
+  BOOST_TEST(!holds(*a, "province", t + 51));
+
+  // Many nodes asking at once: exactly one gets it.
+  std::vector<std::unique_ptr<Store>> nodes;
+  for (int i = 0; i < 6; ++i) nodes.push_back(open_node(dsn, "racer-" + std::to_string(i)));
+  std::atomic<int> winners{0};
+  std::vector<std::thread> racers;
+  for (auto& n : nodes) {
+    racers.emplace_back([&, node = n.get()] {
+      auto r = node->lease_poll("race", t, 30);
+      if (r.ok() && *r) ++winners;
+    });
+  }
+  for (auto& r : racers) r.join();
+  BOOST_TEST(winners.load() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_version_1_database_is_migrated_to_poll_leases) {
+  const std::string dsn = fresh_database();
+  open_node(dsn, "n1").reset();
+  {
+    auto c = pg::Connection::open(dsn, 5s);
+    BOOST_REQUIRE_MESSAGE(c.ok(), error_of(c));
+    BOOST_REQUIRE(c->exec("DROP TABLE poll_leases").ok());
+    BOOST_REQUIRE(c->exec("UPDATE schema_version SET version = 1").ok());
+  }
+  auto s = open_node(dsn, "n1");
+  BOOST_REQUIRE_EQUAL(s->notices().size(), 1u);
+  BOOST_TEST(contains(s->notices()[0], "from version 1 to version 2"), s->notices()[0]);
+  auto r = s->lease_poll("province", 1'800'000'000, 30);
+  BOOST_TEST((r.ok() && *r));
 }
