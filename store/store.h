@@ -2,7 +2,8 @@
 // the two HTTP APIs may ask of durable state, and nothing about how an
 // engine keeps it. Engines: the embedded one (store/sqlite_store.h: SQLite
 // rows plus the segment archive for package bytes), the in-memory fake for
-// in-process tests (store/memory_store.h), PostgreSQL (not built yet).
+// in-process tests (store/memory_store.h), and PostgreSQL for N nodes
+// sharing one database (store/pg_store.h).
 //
 // Contract, for every engine and every method:
 // - Thread safety: every method may be called from any number of threads at
