@@ -878,8 +878,12 @@ void Pipeline::take_incoming(const LoadedConfig& config, adapters::Adapter& adap
                             package_name, false);
   });
   if (!stored) {
-    // Not acknowledged: the exchange offers it again on the next poll.
+    // Not acknowledged: the exchange offers it again on the next poll. The
+    // verification record may already name the bytes (the engine writes
+    // them first): say they were not kept, so that the auditor does not
+    // call the body purged once retention drops it.
     log_error("cannot store an incoming package", {{"error", stored.error().message}});
+    (void)log_discard(config, row.id, row.document_id, "not stored: " + stored.error().message);
     return;
   }
   if (!*stored) {
