@@ -4,7 +4,9 @@
 #define BOOST_TEST_MODULE exchange_api
 #include <boost/test/unit_test.hpp>
 
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -427,4 +429,47 @@ BOOST_AUTO_TEST_CASE(our_vdxp_adapter_sends_to_and_polls_from_our_hub) {
   BOOST_REQUIRE(!refused.ok());
   BOOST_TEST((refused.error().code == Errc::io));
   BOOST_TEST(refused.error().message.find("refused our credentials") != std::string::npos);
+}
+
+namespace {
+
+// Sockets of this machine with `port` at either end, LISTEN excepted (both
+// ends of a loopback connection count, and closed ones while in TIME_WAIT).
+int sockets_on_port(int port) {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // header
+  int n = 0;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state;
+    fields >> slot >> local >> remote >> state;
+    if (state == "0A") continue;  // LISTEN
+    auto port_of = [](const std::string& address) {
+      return std::stoi(address.substr(address.find(':') + 1), nullptr, 16);
+    };
+    if (port_of(local) == port || port_of(remote) == port) ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+// The vdxp adapter keeps its connection to the exchange open between calls
+// (curl handles kept and reused): twenty polls, forty list calls, go over
+// one connection, not forty.
+BOOST_AUTO_TEST_CASE(the_vdxp_adapter_reuses_its_connection_to_the_hub) {
+  Hub hub;
+  const int before = sockets_on_port(hub.port);
+  vdxp::VdxpSettings settings;
+  settings.url = "http://127.0.0.1:" + std::to_string(hub.port);
+  settings.system_id = "vxp.example.01";
+  settings.secret = kSecret1;
+  vdxp::VdxpAdapter adapter("province", settings);
+  for (int i = 0; i < 20; ++i) {
+    auto polled = adapter.poll([](adapters::IncomingPackage&&) {});
+    BOOST_REQUIRE_MESSAGE(polled.ok(), (polled.ok() ? "" : polled.error().message));
+  }
+  const int after = sockets_on_port(hub.port);
+  BOOST_TEST(after - before <= 2, after - before << " sockets for 40 calls");
 }
