@@ -437,13 +437,16 @@ Outcome Pipeline::follow_up(const std::string& document, const FollowUpRequest& 
 }
 
 Result<std::string> Pipeline::reply_status(const LoadedConfig& config, const InboxRow& about,
-                                           const std::string& code,
-                                           const std::string& description) {
-  auto original = store_.read_package(about.id);
+                                           const std::string& code, const std::string& description,
+                                           const std::string* original) {
+  std::string stored;
+  if (original == nullptr) {
+    if (auto read = store_.read_package(about.id); read && *read) stored = std::move(**read);
+    original = &stored;
+  }
   const TimePoint at = now_seconds();
   edxml::StatusInfo status =
-      status_about(config, original && *original ? **original : std::string(), about.document_id,
-                   code, description, at);
+      status_about(config, *original, about.document_id, code, description, at);
   status.response_for.organ_id = about.sender;
   if (config.config.routes.match(about.sender) == nullptr) {
     return make_error(Errc::invalid, "no route leads back to " + about.sender);
@@ -997,7 +1000,7 @@ bool Pipeline::take_document(const LoadedConfig& config, InboxRow& row,
         row.verification == store::Verification::valid
             ? "Đã nhận: chữ ký hợp lệ"
             : "Đã nhận: gói tin không có chữ ký số (chấp nhận theo chính sách)";
-    if (auto st = reply_status(config, row, "01", note); !st)
+    if (auto st = reply_status(config, row, "01", note, &bytes); !st)
       log_warn("cannot send status 01", {{"inbox", row.id}, {"error", st.error().message}});
   }
   if (auto st = store_.mark_handled(row.id); !st) {

@@ -188,8 +188,10 @@ class Pipeline {
   void take_incoming(const LoadedConfig& config, adapters::Adapter& adapter,
                      const adapters::IncomingPackage& incoming);
   // Builds, signs and queues a status package about a document we received.
+  // `original`: its bytes when the caller holds them (else read from the store).
   Result<std::string> reply_status(const LoadedConfig& config, const store::InboxRow& about,
-                                   const std::string& code, const std::string& description);
+                                   const std::string& code, const std::string& description,
+                                   const std::string* original = nullptr);
 
   // Runs `work` on this thread and on up to n-1 tasks given to post_ at
   // once; returns when every copy that started has returned (copies that
