@@ -18,10 +18,8 @@
 // (once, for the 16-connection phase) and "A -> hub -> B: ...: R docs/s
 // delivered".
 #include <curl/curl.h>
-#include <fcntl.h>
 #include <openssl/evp.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,6 +42,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/gateway_processes.h"
 #include "crypto/identity.h"
 #include "edxml/package_builder.h"
 #include "util/bytes.h"
@@ -52,133 +51,12 @@
 namespace {
 
 using namespace edocgw;
-namespace fs = std::filesystem;
-using Steady = std::chrono::steady_clock;
+using namespace edocgw::bench;
 
-const std::string kToken = "bench-token";
 constexpr int kSignThreads = 2;
 constexpr int kMaxConnections = 1024;
-constexpr double kSubmitRatioTarget = 0.50;            // durable docs/s / 2-thread raw sign/s
-constexpr double kDeliveryTarget = 250;                // docs/s, A -> hub -> B
-constexpr auto kStopGrace = std::chrono::seconds(10);  // SIGTERM, then SIGKILL
-
-double seconds_since(Steady::time_point t) {
-  return std::chrono::duration<double>(Steady::now() - t).count();
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// True once `pid` has exited (or is not our child any more), without reaping
-// it: its pid, and so its process group id, stays reserved until waitpid.
-bool has_exited(pid_t pid) {
-  siginfo_t info{};
-  if (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) return true;
-  return info.si_pid != 0;
-}
-
-// The gateways this run started and the folder that holds their data.
-// Each gateway leads a process group of its own, so a Ctrl-C at the
-// terminal reaches only the bench, which stops them in order: stop_all()
-// runs on every exit path (the end of the run, a gateway that did not start,
-// an exception, SIGINT/SIGTERM/SIGHUP through watch_signals()). If the bench
-// itself dies (SIGKILL, a crash), the kernel sends each gateway SIGKILL
-// (PR_SET_PDEATHSIG). Thread-safe.
-class Gateways {
- public:
-  void set_dir(const fs::path& dir) {
-    std::lock_guard lock(mutex_);
-    dir_ = dir;
-  }
-
-  // Forks and execs `bin serve --config CONFIG`, stderr to LOG; -1 if fork fails.
-  pid_t spawn(const std::string& bin, const fs::path& config, const fs::path& log) {
-    const std::string config_path = config.string(), log_path = log.string();
-    const pid_t parent = getpid();
-    std::lock_guard lock(mutex_);  // a signal's stop_all() sees every pid forked
-    const pid_t pid = fork();
-    if (pid == 0) {
-      // Only async-signal-safe calls until exec: other threads may hold locks.
-      setpgid(0, 0);
-      prctl(PR_SET_PDEATHSIG, SIGKILL);     // tied to this (the main) thread's life
-      if (getppid() != parent) _exit(127);  // the bench died before prctl
-      sigset_t none;
-      sigemptyset(&none);
-      sigprocmask(SIG_SETMASK, &none, nullptr);  // the bench blocks its stop signals
-      const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd >= 0) dup2(fd, 2);
-      execl(bin.c_str(), bin.c_str(), "serve", "--config", config_path.c_str(),
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    if (pid < 0) return -1;
-    setpgid(pid, pid);  // as the child does: no window where -pid names no group
-    pids_.push_back(pid);
-    return pid;
-  }
-
-  // Stops every gateway still running, all draining at once, and removes
-  // the folder.
-  void stop_all() {
-    std::lock_guard lock(mutex_);
-    for (const pid_t pid : pids_) kill(-pid, SIGTERM);
-    const auto deadline = Steady::now() + kStopGrace;
-    for (const pid_t pid : pids_) reap(pid, deadline);
-    pids_.clear();
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
-  }
-
- private:
-  // Waits for the leader until `deadline`, sends SIGKILL to whatever is
-  // left of its group (the leader too, if it is still draining), reaps it.
-  static void reap(pid_t pid, Steady::time_point deadline) {
-    while (!has_exited(pid) && Steady::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    kill(-pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-  }
-
-  std::mutex mutex_;
-  std::vector<pid_t> pids_;
-  fs::path dir_;
-};
-
-// Never destroyed: the signal thread may use it while main() returns.
-Gateways& gateways() {
-  static Gateways* const g = new Gateways;
-  return *g;
-}
-
-sigset_t stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  return set;
-}
-
-// Blocks SIGINT, SIGTERM and SIGHUP in this thread, and so in every thread
-// started after it (call it first), and takes them in a thread of their own,
-// where the cleanup may do what a signal handler may not: wait for the
-// gateways, remove the folder.
-void watch_signals() {
-  const sigset_t set = stop_signals();
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread([set] {
-    int sig = 0;
-    if (sigwait(&set, &sig) != 0) return;
-    std::fflush(stdout);
-    std::fprintf(stderr, "load_bench: signal %d, stopping the gateways\n", sig);
-    gateways().stop_all();
-    _exit(128 + sig);
-  }).detach();
-}
+constexpr double kSubmitRatioTarget = 0.50;  // durable docs/s / 2-thread raw sign/s
+constexpr double kDeliveryTarget = 250;      // docs/s, A -> hub -> B
 
 struct Process {
   pid_t pid = -1;
@@ -195,22 +73,11 @@ bool start(Process& p, const std::string& bin, const fs::path& dir, const std::s
     std::perror("load_bench: fork");
     return false;
   }
-  for (int i = 0; i < 400 && !has_exited(p.pid); ++i) {
-    const std::string log = slurp(dir / "gateway.log");
-    if (log.find("gateway started") != std::string::npos) {
-      std::smatch m;
-      if (std::regex_search(
-              log, m, std::regex(R"re(127\.0\.0\.1:(\d+)","level":"info","msg":"local API)re")))
-        p.api_port = std::stoi(m[1]);
-      if (std::regex_search(
-              log, m, std::regex(R"re(127\.0\.0\.1:(\d+)","level":"info","msg":"exchange API)re")))
-        p.exchange_port = std::stoi(m[1]);
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  std::cerr << "gateway in " << dir << " did not start:\n" << slurp(dir / "gateway.log");
-  return false;
+  Listening ports;
+  if (!wait_started(p.pid, dir / "gateway.log", std::chrono::seconds(10), ports)) return false;
+  p.api_port = ports.api_port;
+  p.exchange_port = ports.exchange_port;
+  return true;
 }
 
 std::string district(const fs::path& pki, const std::string& organ, const std::string& stem,
@@ -247,27 +114,6 @@ std::string hub(const fs::path& pki, int hub_port) {
          (pki / "dakrong.secret").string() + "\"/></exchange></gateway>\n";
 }
 
-size_t collect(char* data, size_t size, size_t n, void* body) {
-  static_cast<std::string*>(body)->append(data, size * n);
-  return size * n;
-}
-
-long post(CURL* c, const std::string& url, const std::string& body, std::string& answer) {
-  answer.clear();
-  curl_slist* h = curl_slist_append(nullptr, ("Authorization: Bearer " + kToken).c_str());
-  h = curl_slist_append(h, "Content-Type: application/xml");
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
-  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
-  long status = 0;
-  if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(h);
-  return status;
-}
-
 // Counts B's inbox as it grows: asks only for the rows after the newest one
 // seen (`since`), so that watching does not load B with a listing of every
 // row (with its report) ten times a second.
@@ -300,16 +146,6 @@ class InboxWatch {
   std::string newest_;
   size_t count_ = 0;
 };
-
-std::string package(int n) {
-  nlohmann::json meta = {
-      {"from", {{"organ_id", "000.00.12.H50"}, {"organ_name", "UBND huyện Hướng Hóa"}}},
-      {"to", {{{"organ_id", "000.00.13.H50"}, {"organ_name", "UBND huyện Đakrông"}}}},
-      {"code", {{"number", std::to_string(n)}, {"notation", "BENCH"}}},
-      {"subject", "Đo tải: công văn số " + std::to_string(n)}};
-  auto p = edxml::build_package(meta, {{"a.pdf", std::string(5500, 'x'), "", ""}}, now_seconds());
-  return *p;
-}
 
 // Signatures per second over `seconds` from kSignThreads threads signing at
 // once with the same key (a fresh EVP_MD_CTX each, as the gateway does).
@@ -557,7 +393,7 @@ int main(int argc, char** argv) {
                  "[--connections 16,64]\n";
     return 2;
   }
-  watch_signals();  // before any other thread starts
+  watch_signals("load_bench");  // before any other thread starts
   curl_global_init(CURL_GLOBAL_DEFAULT);
   signal(SIGPIPE, SIG_IGN);
   int status = 2;

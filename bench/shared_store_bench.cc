@@ -24,14 +24,12 @@
 //   delivery-lease and the time node 1's leases still had to run.
 //
 // One "name: value" per line. The gateways run in process groups of their
-// own and are stopped on every exit, SIGINT and SIGTERM included (as in
-// bench/load_bench.cc, whose process handling this copies); the PostgreSQL
+// own and are stopped on every exit, SIGINT and SIGTERM included
+// (bench/gateway_processes.h, shared with bench/load_bench.cc); the PostgreSQL
 // server goes with the bench (its watcher stops it even after a SIGKILL).
 #include <curl/curl.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,6 +53,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/gateway_processes.h"
 #include "edxml/package_builder.h"
 #include "store/pg_connection.h"
 #include "tests/support/postgres_server.h"
@@ -64,139 +63,11 @@
 namespace {
 
 using namespace edocgw;
-namespace fs = std::filesystem;
-using Steady = std::chrono::steady_clock;
+using namespace edocgw::bench;
 
-const std::string kToken = "bench-token";
 constexpr int kConnections = 16;
 constexpr int kLeaseSeconds = 5;  // <store delivery-lease>: the least allowed
-constexpr auto kStopGrace = std::chrono::seconds(10);
 constexpr double kDrainLimitSeconds = 300;
-
-double seconds_since(Steady::time_point t) {
-  return std::chrono::duration<double>(Steady::now() - t).count();
-}
-
-void pause_ms(int ms) {
-  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// True once `pid` has exited (or is not our child any more), without reaping
-// it: its pid, and so its process group id, stays reserved until waitpid.
-bool has_exited(pid_t pid) {
-  siginfo_t info{};
-  if (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) return true;
-  return info.si_pid != 0;
-}
-
-// The gateways this run started and the folder that holds their data, as in
-// load_bench: each leads a process group of its own; stop_all() runs on
-// every exit path; PR_SET_PDEATHSIG kills them if the bench dies.
-// Thread-safe.
-class Gateways {
- public:
-  void set_dir(const fs::path& dir) {
-    std::lock_guard lock(mutex_);
-    dir_ = dir;
-  }
-
-  // Forks and execs `bin serve --config CONFIG`, stderr to LOG; -1 if fork fails.
-  pid_t spawn(const std::string& bin, const fs::path& config, const fs::path& log) {
-    const std::string config_path = config.string(), log_path = log.string();
-    const pid_t parent = getpid();
-    std::lock_guard lock(mutex_);  // a signal's stop_all() sees every pid forked
-    const pid_t pid = fork();
-    if (pid == 0) {
-      // Only async-signal-safe calls until exec: other threads may hold locks.
-      setpgid(0, 0);
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(127);
-      sigset_t none;
-      sigemptyset(&none);
-      sigprocmask(SIG_SETMASK, &none, nullptr);
-      const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd >= 0) dup2(fd, 2);
-      execl(bin.c_str(), bin.c_str(), "serve", "--config", config_path.c_str(),
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    if (pid < 0) return -1;
-    setpgid(pid, pid);
-    pids_.push_back(pid);
-    return pid;
-  }
-
-  // SIGKILL to the gateway's group, reaped at once.
-  void kill9(pid_t pid) {
-    std::lock_guard lock(mutex_);
-    kill(-pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    pids_.erase(std::remove(pids_.begin(), pids_.end(), pid), pids_.end());
-  }
-
-  // Stops these gateways (SIGTERM, all draining at once; SIGKILL after the grace).
-  void stop(const std::vector<pid_t>& pids) {
-    std::lock_guard lock(mutex_);
-    stop_locked(pids);
-  }
-
-  // Stops every gateway still running and removes the folder.
-  void stop_all() {
-    std::lock_guard lock(mutex_);
-    stop_locked(pids_);
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
-  }
-
- private:
-  void stop_locked(std::vector<pid_t> pids) {
-    for (const pid_t pid : pids) kill(-pid, SIGTERM);
-    const auto deadline = Steady::now() + kStopGrace;
-    for (const pid_t pid : pids) {
-      while (!has_exited(pid) && Steady::now() < deadline) pause_ms(20);
-      kill(-pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-      pids_.erase(std::remove(pids_.begin(), pids_.end(), pid), pids_.end());
-    }
-  }
-
-  std::mutex mutex_;
-  std::vector<pid_t> pids_;
-  fs::path dir_;
-};
-
-// Never destroyed: the signal thread may use it while main() returns.
-Gateways& gateways() {
-  static Gateways* const g = new Gateways;
-  return *g;
-}
-
-// SIGINT, SIGTERM and SIGHUP are taken in a thread of their own (call this
-// before any other thread starts), which stops the gateways and leaves; the
-// PostgreSQL server's watcher then sees the bench gone and stops it.
-void watch_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread([set] {
-    int sig = 0;
-    if (sigwait(&set, &sig) != 0) return;
-    std::fflush(stdout);
-    std::fprintf(stderr, "shared_store_bench: signal %d, stopping the gateways\n", sig);
-    gateways().stop_all();
-    _exit(128 + sig);
-  }).detach();
-}
 
 struct Node {
   fs::path dir;
@@ -208,7 +79,7 @@ struct Node {
   fs::path out() const { return dir / "var/out"; }
 };
 
-// Writes the config and forks the gateway; wait_started() then waits.
+// Writes the config and forks the gateway; started() then waits.
 bool launch(Node& n, const std::string& bin, const std::string& config) {
   fs::create_directories(n.dir);
   std::ofstream(n.dir / "gateway.xml") << config;
@@ -217,22 +88,12 @@ bool launch(Node& n, const std::string& bin, const std::string& config) {
   return n.pid >= 0;
 }
 
-// Waits for "gateway started" in the node's log (20 s at most); false, with
-// its log on stderr, if it exits or does not start.
-bool wait_started(Node& n) {
-  for (int i = 0; i < 800 && !has_exited(n.pid); ++i) {
-    const std::string log = slurp(n.dir / "gateway.log");
-    if (log.find("gateway started") != std::string::npos) {
-      std::smatch m;
-      if (std::regex_search(
-              log, m, std::regex(R"re(127\.0\.0\.1:(\d+)","level":"info","msg":"local API)re")))
-        n.api_port = std::stoi(m[1]);
-      return n.api_port != 0;
-    }
-    pause_ms(25);
-  }
-  std::cerr << "gateway in " << n.dir << " did not start:\n" << slurp(n.dir / "gateway.log");
-  return false;
+// Waits for the node to start (20 s at most) and reads its API port.
+bool started(Node& n) {
+  Listening ports;
+  if (!wait_started(n.pid, n.dir / "gateway.log", std::chrono::seconds(20), ports)) return false;
+  n.api_port = ports.api_port;
+  return n.api_port != 0;
 }
 
 // Hướng Hóa on PostgreSQL as `node_id`. `adapter` is the <adapter name="out">
@@ -278,39 +139,6 @@ class BlackHole {
   int port_ = 0;
 };
 
-size_t collect(char* data, size_t size, size_t n, void* body) {
-  static_cast<std::string*>(body)->append(data, size * n);
-  return size * n;
-}
-
-long post(CURL* c, const std::string& url, const std::string& body) {
-  std::string answer;
-  curl_slist* h = curl_slist_append(nullptr, ("Authorization: Bearer " + kToken).c_str());
-  h = curl_slist_append(h, "Content-Type: application/xml");
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
-  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
-  long status = 0;
-  if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(h);
-  return status;
-}
-
-// A 10 KB package (as load_bench's), a distinct document for each `n`.
-std::string package(int n) {
-  nlohmann::json meta = {
-      {"from", {{"organ_id", "000.00.12.H50"}, {"organ_name", "UBND huyện Hướng Hóa"}}},
-      {"to", {{{"organ_id", "000.00.13.H50"}, {"organ_name", "UBND huyện Đakrông"}}}},
-      {"code", {{"number", std::to_string(n)}, {"notation", "BENCH"}}},
-      {"subject", "Đo tải: công văn số " + std::to_string(n)}};
-  auto p = edxml::build_package(meta, {{"a.pdf", std::string(5500, 'x'), "", ""}}, now_seconds());
-  if (!p) throw std::runtime_error(p.error().message);
-  return *p;
-}
-
 struct Submission {
   int accepted = 0, failed = 0;
   double elapsed = 0;
@@ -327,8 +155,9 @@ Submission submit(const std::vector<std::string>& urls, double seconds, int targ
   for (int t = 0; t < kConnections; ++t) {
     threads.emplace_back([&, url = urls[static_cast<size_t>(t) % urls.size()]] {
       CURL* c = curl_easy_init();
+      std::string answer;
       while (seconds_since(t0) < seconds && (target == 0 || accepted < target)) {
-        const long status = post(c, url, package(next_doc++));
+        const long status = post(c, url, package(next_doc++), answer);
         (status == 202 ? accepted : failed)++;
       }
       curl_easy_cleanup(c);
@@ -413,7 +242,7 @@ class Phase {
         return std::nullopt;
     }
     for (auto& n : nodes)
-      if (!wait_started(n)) return std::nullopt;
+      if (!started(n)) return std::nullopt;
     return nodes;
   }
   static std::string node_id(int i) { return "node-" + std::to_string(i + 1); }
@@ -429,8 +258,7 @@ class Phase {
         (o_.pki / "huong-hoa.secret").string() + "\" poll=\"1h\" timeout=\"10m\"/>";
     Node loader;
     loader.dir = dir_ / "loader";
-    if (!launch(loader, o_.bin, node_config(o_.pki, dsn_, "loader", adapter)) ||
-        !wait_started(loader))
+    if (!launch(loader, o_.bin, node_config(o_.pki, dsn_, "loader", adapter)) || !started(loader))
       return -1;
     const Submission s = submit({loader.url()}, kDrainLimitSeconds, count, next_doc);
     gateways().kill9(loader.pid);
@@ -628,7 +456,7 @@ int main(int argc, char** argv) {
     std::cerr << "usage: shared_store_bench PKI_DIR EDOCGW_BINARY [SECONDS] [--backlog N>=100]\n";
     return 2;
   }
-  watch_signals();  // before any other thread starts
+  watch_signals("shared_store_bench");  // before any other thread starts
   curl_global_init(CURL_GLOBAL_DEFAULT);
   signal(SIGPIPE, SIG_IGN);
   int status = 2;
