@@ -292,7 +292,6 @@ ChainResult TrustStore::verify(X509* cert, const std::vector<X509*>& extra, Time
         narrow(X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_nextUpdate(crl));
     }
   }
-  if (!(entry->from <= at && at <= entry->until)) return result;  // never true for a valid path
   entry->result = copy_of(result);
   std::lock_guard lock(cache_->mutex);
   if (cache_->capacity == 0) return result;
