@@ -15,6 +15,8 @@ packages=(
   libxml2-dev libxmlsec1-dev xmlsec1
   libboost-dev libboost-test-dev libboost-system-dev
   libpugixml-dev libcurl4-openssl-dev libsqlite3-dev nlohmann-json3-dev libpq-dev postgresql-15
+  # PDF signatures: libqpdf reads the structure; qpdf and poppler's pdfsig are used by tests
+  libqpdf-dev qpdf poppler-utils
   # scripts/fuzz.sh: clang with libFuzzer (only recommended by clang-14, so named)
   clang libclang-rt-14-dev
 )
