@@ -29,6 +29,14 @@
 #   unrelated.{pem,key}      signed by the unrelated root
 #   ocsp.{pem,key}           OCSP responder of the issuing CA (extendedKeyUsage OCSPSigning)
 #   late-revoked.{pem,key}   revoked AFTER ca.crl was made: only OCSP knows
+#   tsa.{pem,key}            "Sample Government Time-Stamping Authority", issued by the
+#                            issuing CA (extendedKeyUsage critical timeStamping): RFC 3161
+#                            tokens in signed PDFs
+#   rogue-root.{pem,key}     a forged root: EXACTLY the subject of root.pem, another key
+#   rogue-ca.{pem,key}       a forged issuing CA under rogue-root: the subject (and serial)
+#                            of ca.pem, another key
+#   rogue-huong-hoa.{pem,key} the subject and serial of huong-hoa.pem, issued by rogue-ca:
+#                            a forged chain that differs from the real one only in its keys
 #   issuing-index.txt        the issuing CA's database, for `openssl ocsp -index`:
 #     openssl ocsp -index issuing-index.txt -CA ca.pem -rsigner ocsp.pem \
 #                  -rkey ocsp.key -port 2560
@@ -104,6 +112,12 @@ authorityInfoAccess = OCSP;URI:http://127.0.0.1:2560
 basicConstraints = critical, CA:false
 keyUsage = critical, digitalSignature
 extendedKeyUsage = critical, OCSPSigning
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ tsa_sign ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature, nonRepudiation
+extendedKeyUsage = critical, timeStamping
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
 [ org_nosign ]
@@ -215,6 +229,26 @@ issue issuing ca late-revoked "$(org 000.00.12.H50 'Quảng Trị' 'Revoked afte
 openssl ca -batch -config "$work/issuing/ca.cnf" -cert ca.pem -keyfile ca.key \
   -revoke late-revoked.pem -crl_reason keyCompromise 2>"$work/revoke2.log" ||
   { cat "$work/revoke2.log" >&2; exit 1; }
+# The time-stamping authority of signed PDFs (signature and document timestamps).
+issue issuing ca tsa "$subj_base/O=Sample Government/CN=Sample Government Time-Stamping Authority" \
+  tsa_sign rsa
+
+# A forged chain: the same names (and serials) as root.pem, ca.pem and
+# huong-hoa.pem, other keys. Only a check of keys, not of names, tells it apart.
+ca_config rogue-root
+ca_config rogue-issuing
+self_signed_root rogue-root rogue-root "Sample Government Root CA"
+openssl x509 -noout -serial -in ca.pem | cut -d= -f2 >"$work/rogue-root/serial"
+openssl genpkey -quiet -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out rogue-ca.key
+openssl req -new -utf8 -key rogue-ca.key -out "$work/rogue-ca.csr" \
+  -subj "$subj_base/O=Sample Government/CN=Sample Government Issuing CA G2"
+openssl ca -batch -notext -config "$work/rogue-root/ca.cnf" -cert rogue-root.pem \
+  -keyfile rogue-root.key -extensions v3_ca "${ca_dates[@]}" -in "$work/rogue-ca.csr" \
+  -out rogue-ca.pem 2>"$work/rogue-ca.log" || { cat "$work/rogue-ca.log" >&2; exit 1; }
+openssl x509 -noout -serial -in huong-hoa.pem | cut -d= -f2 >"$work/rogue-issuing/serial"
+issue rogue-issuing rogue-ca rogue-huong-hoa \
+  "$(org 000.00.12.H50 'Quảng Trị' 'UBND huyện Hướng Hóa')" org_sign rsa
+
 issue issuing ca tls-localhost "$subj_base/O=Sample Government/CN=localhost" tls_server rsa
 cat tls-localhost.pem ca.pem >tls-localhost-chain.pem
 cp "$work/issuing/index.txt" issuing-index.txt
