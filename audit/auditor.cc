@@ -166,19 +166,53 @@ std::string record_type_problem(std::uint64_t index, const nlohmann::json& paylo
   f.expect_strings("to");
   f.expect("allow_sha1", &nlohmann::json::is_boolean, "a boolean");
   f.expect("policy", &nlohmann::json::is_object, "an object");
+  f.expect("pdf", &nlohmann::json::is_array, "an array");
   return f.problem();
 }
 
 // Whether the logged outcome and a re-verification now agree: the same
 // state (valid, unsigned or invalid).
+// Whether a logged PDF report holds a signature refused for revocation
+// (OCSP speaks of its moment only: not judged again).
+bool pdf_revoked(const nlohmann::json& pdf) {
+  if (!pdf.is_object() || !pdf.contains("signatures") || !pdf["signatures"].is_array())
+    return false;
+  for (const auto& sig : pdf["signatures"]) {
+    if (!sig.is_object() || !sig.contains("checks") || !sig["checks"].is_array()) continue;
+    for (const auto& c : sig["checks"]) {
+      if (c.is_object() && c.value("name", "") == "revocation" && c.value("outcome", "") == "fail")
+        return true;
+    }
+  }
+  return false;
+}
+
 bool outcomes_agree(const nlohmann::json& e, const crypto::VerificationReport& again) {
   std::string outcome = e.value("outcome", "");
   if (outcome == "signed") outcome = "valid";
   if (outcome != "valid" && outcome != "unsigned") outcome = "invalid";
+  // The PDF attachments, when the record has them: each in the same state,
+  // in the same order (revocation refusals aside, as for the package).
+  bool pdf_revocation = false;
+  if (auto pdfs = e.find("pdf"); pdfs != e.end() && pdfs->is_array()) {
+    if (pdfs->size() != again.pdf.size()) return false;
+    for (size_t i = 0; i < pdfs->size(); ++i) {
+      const auto& logged = (*pdfs)[i];
+      if (pdf_revoked(logged)) {
+        pdf_revocation = true;
+        continue;
+      }
+      if (!logged.is_object() ||
+          logged.value("state", "") != crypto::pdf_state_name(again.pdf[i].state))
+        return false;
+    }
+  }
   if (outcome == crypto::state_name(again.state)) return true;
   // Revocation is not judged again: a refusal for revocation stays explained
   // by the evidence in the record.
-  return outcome == "invalid" && e.value("failed_check", "") == "revocation";
+  const std::string failed = e.value("failed_check", "");
+  return outcome == "invalid" &&
+         (failed == "revocation" || (failed == "pdf_signatures" && pdf_revocation));
 }
 
 // The options a record was verified under: its time and its logged policy
@@ -190,6 +224,9 @@ crypto::VerifyOptions logged_options(const nlohmann::json& record) {
     vo.policy = crypto::accept_policy_from_json(*p);
   }
   if (record.value("allow_sha1", false)) vo.policy.sha1_warn = true;
+  // Records from before PDF signatures were checked carry no "pdf": their
+  // packages are judged as they were then.
+  vo.pdf_signatures = record.contains("pdf");
   return vo;
 }
 

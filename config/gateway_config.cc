@@ -281,7 +281,9 @@ std::string trim(const std::string& s) {
 // <accept>: one rule of the policy for incoming packages.
 Result<AcceptRule> parse_accept(const Reader& r, const pugi::xml_node& n,
                                 std::map<fs::path, std::shared_ptr<const OrganMap>>& maps) {
-  if (auto st = r.only(n, {"from", "adapter", "unsigned", "sha1", "c14n", "organ-map"}); !st)
+  if (auto st = r.only(n, {"from", "adapter", "unsigned", "sha1", "c14n", "organ-map",
+                           "pdf-signatures", "pdf-official", "pdf-cannot-verify"});
+      !st)
     return st.error();
   AcceptRule rule;
   rule.line = r.line(n);
@@ -327,6 +329,15 @@ Result<AcceptRule> parse_accept(const Reader& r, const pugi::xml_node& n,
   if (!c14n) return c14n.error();
   if (*c14n)
     rule.c14n = **c14n == "inclusive-warn" ? C14nPolicy::inclusive_warn : C14nPolicy::exclusive;
+  auto pdf_signatures = choice("pdf-signatures", {"none", "any", "organisation"});
+  if (!pdf_signatures) return pdf_signatures.error();
+  rule.pdf_signatures = *pdf_signatures;
+  auto pdf_official = choice("pdf-official", {"optional", "required"});
+  if (!pdf_official) return pdf_official.error();
+  rule.pdf_official = *pdf_official;
+  auto pdf_cannot = choice("pdf-cannot-verify", {"refuse", "report"});
+  if (!pdf_cannot) return pdf_cannot.error();
+  rule.pdf_cannot_verify = *pdf_cannot;
   if (n.attribute("organ-map")) {
     auto file = r.existing_file(n, "organ-map");
     if (!file) return file.error();
@@ -438,7 +449,9 @@ ResolvedAcceptPolicy TrustConfig::policy_for(std::string_view sender,
     return !a->adapter.empty() && b->adapter.empty();
   });
   ResolvedAcceptPolicy p;
-  for (const char* s : {"unsigned", "sha1", "c14n", "organ-map"}) p.sources[s] = "default";
+  for (const char* s : {"unsigned", "sha1", "c14n", "organ-map", "pdf-signatures", "pdf-official",
+                        "pdf-cannot-verify"})
+    p.sources[s] = "default";
   if (!matching.empty()) p.rule = matching.front()->text();
   // Least specific first, so that more specific rules overwrite.
   for (auto it = matching.rbegin(); it != matching.rend(); ++it) {
@@ -459,6 +472,14 @@ ResolvedAcceptPolicy TrustConfig::policy_for(std::string_view sender,
     if (r.organ_map) {
       p.organ_map = r.organ_map;
       p.sources["organ-map"] = from;
+    }
+    for (auto [value, target, name] :
+         {std::tuple{&r.pdf_signatures, &p.pdf_signatures, "pdf-signatures"},
+          std::tuple{&r.pdf_official, &p.pdf_official, "pdf-official"},
+          std::tuple{&r.pdf_cannot_verify, &p.pdf_cannot_verify, "pdf-cannot-verify"}}) {
+      if (!*value) continue;
+      *target = **value;
+      p.sources[name] = from;
     }
   }
   return p;

@@ -63,7 +63,8 @@ struct OrganMap {
 Result<OrganMap> parse_organ_map(const std::string& text, const std::filesystem::path& file);
 Result<OrganMap> load_organ_map(const std::filesystem::path& file);
 
-// <accept from="PATTERN" adapter="NAME" unsigned=... sha1=... c14n=... organ-map=.../>
+// <accept from="PATTERN" adapter="NAME" unsigned=... sha1=... c14n=... organ-map=...
+//         pdf-signatures=... pdf-official=... pdf-cannot-verify=.../>
 // An attribute left out is inherited from the less specific matching rules,
 // then from the strict default.
 struct AcceptRule {
@@ -73,6 +74,9 @@ struct AcceptRule {
   std::optional<Sha1Policy> sha1;
   std::optional<C14nPolicy> c14n;
   std::shared_ptr<const OrganMap> organ_map;  // nullptr: not set by this rule
+  // The PDF attachments' signatures (crypto::PdfPolicy): "none", "any" or
+  // "organisation"; "required" or "optional"; "refuse" or "report".
+  std::optional<std::string> pdf_signatures, pdf_official, pdf_cannot_verify;
   int line = 0;
 
   // How specific the sender pattern is: -1 for "*" alone, else the number of
@@ -88,9 +92,11 @@ struct ResolvedAcceptPolicy {
   Sha1Policy sha1 = Sha1Policy::refuse;
   C14nPolicy c14n = C14nPolicy::exclusive;
   std::shared_ptr<const OrganMap> organ_map;  // nullptr: bind by the certificate's UID only
+  std::string pdf_signatures = "none", pdf_official = "optional", pdf_cannot_verify = "refuse";
   // The most specific matching rule's text, "" when no rule matched.
   std::string rule;
-  // Per setting ("unsigned", "sha1", "c14n", "organ-map"): "line N" of the
+  // Per setting ("unsigned", "sha1", "c14n", "organ-map", "pdf-signatures",
+  // "pdf-official", "pdf-cannot-verify"): "line N" of the
   // rule it came from, or "default".
   std::map<std::string, std::string> sources;
 };

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "crypto/pdf_verifier.h"
+#include "crypto/signer_checks.h"
 #include "crypto/xmlsec_init.h"
 #include "edxml/agency_code.h"
 #include "edxml/package.h"
@@ -516,64 +518,13 @@ void check_cryptography(xmlDoc* doc, xmlNode* sig, const SignatureParts& parts,
 }
 
 // The revocation check: CRL findings (every certificate of the chain) and,
-// when asked, OCSP for the signer certificate.
+// when asked, OCSP for the signer certificate (crypto/signer_checks.h).
 void check_revocation(const TrustStore& trust, const ChainResult& chain, const OcspSettings* ocsp,
                       bool required, VerificationReport& report) {
-  if (const auto* p = chain.first(ChainCheck::revocation)) {
-    report.add("revocation", CheckOutcome::fail, p->message);
-    return;
-  }
-  std::vector<std::string> found;
-  bool signer_known = false;
-  if (chain.revocation_checked) {
-    found.push_back("no certificate of the chain is revoked per the CRLs");
-    signer_known = true;  // CRL checks cover every certificate or report a problem
-  }
-  if (ocsp != nullptr && chain.chain.size() >= 2) {
-    X509* leaf = chain.chain[0].get();
-    auto answer = check_ocsp(leaf, chain.chain[1].get(), trust, *ocsp);
-    if (answer && answer->status != OcspStatus::unknown) {
-      RevocationEvidence ev;
-      ev.source = "ocsp";
-      ev.certificate_subject = describe(leaf).subject;
-      ev.this_update = answer->this_update;
-      ev.next_update = answer->next_update;
-      ev.revoked = answer->status == OcspStatus::revoked;
-      ev.ocsp_url = answer->url;
-      ev.ocsp_responder = answer->responder;
-      ev.ocsp_status = ev.revoked ? "revoked" : "good";
-      ev.ocsp_response_der = answer->response_der;
-      report.revocation.push_back(std::move(ev));
-      if (answer->status == OcspStatus::revoked) {
-        report.add("revocation", CheckOutcome::fail,
-                   "the signer certificate (serial " + describe(leaf).serial + ") was revoked on " +
-                       answer->revoked_at +
-                       (answer->reason.empty() ? "" : " (" + answer->reason + ")") +
-                       ", per the OCSP responder " + answer->url);
-        return;
-      }
-      found.push_back("the OCSP responder " + answer->url + " says the signer certificate is good");
-      signer_known = true;
-    } else {
-      const std::string why =
-          answer ? "the OCSP responder " + answer->url + " does not know the signer certificate"
-                 : answer.error().message;
-      if (!signer_known && required) {
-        report.add("revocation", CheckOutcome::fail,
-                   "the revocation status of the signer certificate is unknown: " + why);
-        return;
-      }
-      report.warnings.push_back("OCSP gave no answer: " + why);
-    }
-  }
-  if (found.empty()) {
-    report.add("revocation", CheckOutcome::skipped,
-               "no CRL was given and OCSP was not asked; revocation was not checked");
-    return;
-  }
-  std::string detail = found[0];
-  for (size_t i = 1; i < found.size(); ++i) detail += "; " + found[i];
-  report.add("revocation", CheckOutcome::pass, detail);
+  RevocationVerdict v = judge_revocation(trust, chain, ocsp, required);
+  for (auto& ev : v.evidence) report.revocation.push_back(std::move(ev));
+  for (auto& w : v.warnings) report.warnings.push_back(std::move(w));
+  report.add("revocation", v.outcome, std::move(v.detail));
 }
 
 void check_certificates(const TrustStore& trust, const SignatureParts& parts, TimePoint at,
@@ -678,48 +629,17 @@ AcceptPolicy trimmed_for(const AcceptPolicy& policy, const CertificateInfo* sign
 // subject, then the certificate's UID when it is an agency code.
 void check_binding(const AcceptPolicy& policy, VerificationReport& report) {
   const CertificateInfo& signer = *report.signer;
-  std::string bound, how;
-  if (auto it = policy.organ_by_fingerprint.find(signer.sha256_fingerprint);
-      it != policy.organ_by_fingerprint.end()) {
-    bound = it->second;
-    how = "organ-map fingerprint";
-  } else if (auto s = policy.organ_by_subject.find(signer.subject);
-             s != policy.organ_by_subject.end()) {
-    bound = s->second;
-    how = "organ-map subject";
-  } else if (!signer.organ_id.empty() &&
-             edxml::classify_agency_code(signer.organ_id) != edxml::AgencyCodeForm::invalid) {
-    bound = signer.organ_id;
-    how = "uid";
-  }
-  const std::string map_text = policy.organ_map.empty()
-                                   ? "no organ map is configured for this sender"
-                                   : "the organ map " + policy.organ_map +
-                                         " has no entry for sha256:" + signer.sha256_fingerprint +
-                                         " or subject:" + signer.subject;
-  if (bound.empty()) {
-    if (signer.organ_id.empty()) {
-      report.add("sender_binding", CheckOutcome::fail,
-                 "the signer certificate names no agency code (UID) and " + map_text +
-                     ", so it cannot be tied to sender " + report.sender_organ_id);
-    } else {
-      report.add("sender_binding", CheckOutcome::fail,
-                 "the signer certificate is a personal one (UID=" + signer.organ_id +
-                     ", not an agency code) and " + map_text + ", so it cannot be tied to sender " +
-                     report.sender_organ_id);
-    }
+  const SignerBinding binding = bind_signer(policy, signer);
+  if (std::string problem = binding_problem(policy, signer, binding, report.sender_organ_id);
+      !problem.empty()) {
+    report.add("sender_binding", CheckOutcome::fail, std::move(problem));
     return;
   }
-  const std::string by =
-      how == "uid" ? "the certificate's UID" : "the " + how + " of " + policy.organ_map;
-  if (bound != report.sender_organ_id) {
-    report.add("sender_binding", CheckOutcome::fail,
-               "the signer certificate belongs to " + bound + " (by " + by +
-                   ") but the package names " + report.sender_organ_id + " as sender");
-    return;
-  }
-  report.binding = how;
-  report.add("sender_binding", CheckOutcome::pass, "signer is " + bound + " (by " + by + ")");
+  const std::string by = binding.how == "uid" ? "the certificate's UID"
+                                              : "the " + binding.how + " of " + policy.organ_map;
+  report.binding = binding.how;
+  report.add("sender_binding", CheckOutcome::pass,
+             "signer is " + binding.organ_id + " (by " + by + ")");
 }
 
 }  // namespace
@@ -771,6 +691,7 @@ void PackageVerifier::verify_document(xmlDoc* doc, VerificationReport& report) c
                    ": neither the sender nor the content is proven");
     report.warnings.push_back("the package is unsigned (" + what + "), accepted by policy");
     report.unsigned_accepted = true;
+    check_pdfs(doc, package->kind == edxml::PackageKind::document, policy, at, report);
     return finish();
   }
   if (signatures.size() > 1) {
@@ -805,7 +726,81 @@ void PackageVerifier::verify_document(xmlDoc* doc, VerificationReport& report) c
       break;
     }
   }
+  // The PDFs are judged only in a package whose own checks held.
+  if (std::none_of(report.checks.begin(), report.checks.end(),
+                   [](const Check& c) { return c.outcome == CheckOutcome::fail; }))
+    check_pdfs(doc, package->kind == edxml::PackageKind::document, policy, at, report);
   finish();
+}
+
+namespace {
+
+bool ends_with_pdf(const std::string& name) {
+  if (name.size() < 4) return false;
+  std::string tail = name.substr(name.size() - 4);
+  for (auto& c : tail) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return tail == ".pdf";
+}
+
+bool is_pdf_attachment(const edxml::AttachmentInfo& a, std::string_view bytes) {
+  std::string type = a.content_type;
+  for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return type == "application/pdf" || ends_with_pdf(a.name) || pdf::looks_like_pdf(bytes);
+}
+
+}  // namespace
+
+void PackageVerifier::check_pdfs(xmlDoc* doc, bool document_package, const AcceptPolicy& policy,
+                                 TimePoint at, VerificationReport& report) const {
+  if (!options_.pdf_signatures) return;
+  PdfVerifyOptions po;
+  po.at = at;
+  po.ocsp = options_.ocsp;
+  po.revocation_required = options_.revocation_required;
+  po.policy = policy.pdf;
+  po.binding = policy;
+  po.sender_organ_id = report.sender_organ_id;
+  const PdfVerifier verifier(trust_, std::move(po));
+  auto st =
+      edxml::for_each_attachment(doc, [&](const edxml::AttachmentInfo& a, std::string_view bytes) {
+        if (!is_pdf_attachment(a, bytes)) return;
+        report.pdf.push_back(verifier.verify(bytes, a.name.empty() ? a.content_id : a.name));
+      });
+  if (!st) {
+    report.add("pdf_signatures", CheckOutcome::fail, st.error().message);
+    return;
+  }
+  for (const auto& p : report.pdf) {
+    if (!p.accepted()) {
+      report.add("pdf_signatures", CheckOutcome::fail, p.reason);
+      return;
+    }
+  }
+  if (report.pdf.empty()) {
+    if (document_package && policy.pdf.require != PdfPolicy::Require::none) {
+      report.add("pdf_signatures", CheckOutcome::fail,
+                 std::string("the policy requires a signed PDF (pdf-signatures=\"") +
+                     require_name(policy.pdf.require) +
+                     "\"), and the package carries no PDF attachment");
+      return;
+    }
+    report.add("pdf_signatures", CheckOutcome::skipped, "no PDF attachment");
+    return;
+  }
+  std::string detail;
+  for (const auto& p : report.pdf) {
+    if (!detail.empty()) detail += "; ";
+    detail += "'" + p.name + "' " + pdf_state_name(p.state);
+    size_t valid = 0;
+    for (const auto& s : p.signatures) valid += s.state == PdfSignatureState::valid ? 1 : 0;
+    if (!p.signatures.empty())
+      detail += " (" + std::to_string(valid) + " of " + std::to_string(p.signatures.size()) +
+                " signature(s) valid)";
+    if (p.state == PdfState::cannot_verify)
+      report.warnings.push_back(p.reason +
+                                " (reported, not refused: pdf-cannot-verify=\"report\")");
+  }
+  report.add("pdf_signatures", CheckOutcome::pass, detail);
 }
 
 }  // namespace edocgw::crypto

@@ -48,6 +48,9 @@ nlohmann::json to_json(const AcceptPolicy& p) {
                       {"by_subject", p.organ_by_subject}};
   }
   j["sources"] = p.sources;
+  j["pdf"] = {{"signatures", require_name(p.pdf.require)},
+              {"official", p.pdf.official_required ? "required" : "optional"},
+              {"cannot_verify", p.pdf.refuse_cannot_verify ? "refuse" : "report"}};
   return j;
 }
 
@@ -73,6 +76,14 @@ AcceptPolicy accept_policy_from_json(const nlohmann::json& j) {
         if (v.is_string()) (*target)[k] = v.get<std::string>();
       }
     }
+  }
+  if (auto d = j.find("pdf"); d != j.end() && d->is_object()) {
+    const std::string require = d->value("signatures", "none");
+    p.pdf.require = require == "organisation" ? PdfPolicy::Require::organisation
+                    : require == "any"        ? PdfPolicy::Require::any
+                                              : PdfPolicy::Require::none;
+    p.pdf.official_required = d->value("official", "optional") == "required";
+    p.pdf.refuse_cannot_verify = d->value("cannot_verify", "refuse") != "report";
   }
   if (auto s = j.find("sources"); s != j.end() && s->is_object()) {
     for (const auto& [k, v] : s->items()) {
@@ -161,6 +172,28 @@ void make_strings_valid(nlohmann::json& j) {
 
 }  // namespace
 
+nlohmann::json to_json(const RevocationEvidence& ev) {
+  nlohmann::json e = {{"source", ev.source},
+                      {"certificate", ev.certificate_subject},
+                      {"this_update", ev.this_update},
+                      {"next_update", ev.next_update},
+                      {"revoked", ev.revoked}};
+  if (ev.source == "ocsp") {
+    e["ocsp_url"] = ev.ocsp_url;
+    e["ocsp_responder"] = ev.ocsp_responder;
+    e["ocsp_status"] = ev.ocsp_status;
+    e["ocsp_response"] = base64_encode(ev.ocsp_response_der);
+  } else {
+    e["crl_issuer"] = ev.crl_issuer;
+    e["crl_number"] = ev.crl_number;
+  }
+  return e;
+}
+
+nlohmann::json to_json(const Check& c) {
+  return {{"name", c.name}, {"outcome", outcome_name(c.outcome)}, {"detail", c.detail}};
+}
+
 nlohmann::json to_json(const VerificationReport& r) {
   nlohmann::json j = report_json(r);
   make_strings_valid(j);
@@ -189,29 +222,12 @@ nlohmann::json report_json(const VerificationReport& r) {
   j["sender_organ_id"] = r.sender_organ_id;
   j["package_sha256"] = r.package_sha256;
   j["revocation"] = nlohmann::json::array();
-  for (const auto& ev : r.revocation) {
-    nlohmann::json e = {{"source", ev.source},
-                        {"certificate", ev.certificate_subject},
-                        {"this_update", ev.this_update},
-                        {"next_update", ev.next_update},
-                        {"revoked", ev.revoked}};
-    if (ev.source == "ocsp") {
-      e["ocsp_url"] = ev.ocsp_url;
-      e["ocsp_responder"] = ev.ocsp_responder;
-      e["ocsp_status"] = ev.ocsp_status;
-      e["ocsp_response"] = base64_encode(ev.ocsp_response_der);
-    } else {
-      e["crl_issuer"] = ev.crl_issuer;
-      e["crl_number"] = ev.crl_number;
-    }
-    j["revocation"].push_back(std::move(e));
-  }
+  for (const auto& ev : r.revocation) j["revocation"].push_back(to_json(ev));
   j["warnings"] = r.warnings;
   j["checks"] = nlohmann::json::array();
-  for (const auto& c : r.checks) {
-    j["checks"].push_back(
-        {{"name", c.name}, {"outcome", outcome_name(c.outcome)}, {"detail", c.detail}});
-  }
+  for (const auto& c : r.checks) j["checks"].push_back(to_json(c));
+  j["pdf"] = nlohmann::json::array();
+  for (const auto& p : r.pdf) j["pdf"].push_back(to_json(p));
   proven_and_not(r, j);
   return j;
 }
@@ -251,6 +267,7 @@ std::string to_text(const VerificationReport& r) {
     out << "\n";
   }
   for (const auto& w : r.warnings) out << "warning: " << w << "\n";
+  for (const auto& p : r.pdf) out << to_text(p);
   return out.str();
 }
 

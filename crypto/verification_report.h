@@ -20,17 +20,11 @@
 #include <nlohmann/json.hpp>
 
 #include "crypto/certificate.h"
+#include "crypto/check.h"
+#include "crypto/pdf_report.h"
 #include "crypto/trust_store.h"
 
 namespace edocgw::crypto {
-
-enum class CheckOutcome { pass, fail, skipped };
-
-struct Check {
-  std::string name;  // "parse", "structure", "signed_info", "algorithm", ...
-  CheckOutcome outcome = CheckOutcome::skipped;
-  std::string detail;
-};
 
 // What an administrator's policy accepts beyond the strict profile, for one
 // sender (see config's <accept> rules). Plain values: crypto knows no config.
@@ -49,6 +43,10 @@ struct AcceptPolicy {
   std::string rule;       // which configured rule(s) chose this, for the report
   // Per setting, where its value came from ("line 12" or "default"), for the report.
   std::map<std::string, std::string> sources;
+  // What the PDF attachments must carry (pdf-signatures, pdf-official,
+  // pdf-cannot-verify); the default requires nothing and refuses a signed
+  // PDF that cannot be verified.
+  PdfPolicy pdf;
 };
 
 // The policy as the report records it: the settings, the rule, and the
@@ -90,6 +88,8 @@ struct VerificationReport {
   std::vector<RevocationEvidence> revocation;
   std::vector<std::string> warnings;
   std::vector<Check> checks;
+  // One per PDF attachment, when PDF signatures were checked.
+  std::vector<PdfReport> pdf;
 
   void add(std::string name, CheckOutcome outcome, std::string detail = {});
   // Sets `state`, `valid` and `reason` from the checks: invalid when one
@@ -100,7 +100,8 @@ struct VerificationReport {
 };
 
 nlohmann::json to_json(const VerificationReport& report);
+nlohmann::json to_json(const RevocationEvidence& evidence);  // as the report and the log keep it
+nlohmann::json to_json(const Check& check);
 std::string to_text(const VerificationReport& report);
-const char* outcome_name(CheckOutcome outcome);
 
 }  // namespace edocgw::crypto

@@ -389,6 +389,35 @@ Status read_status_into(const xmlNode* st, const std::string& where, Package& p)
 
 }  // namespace
 
+Status for_each_attachment(
+    xmlDoc* doc,
+    const std::function<void(const AttachmentInfo& info, std::string_view bytes)>& visit) {
+  auto s = find_skeleton(doc);
+  if (!s) return s.error();
+  const std::vector<xmlNode*> encoded =
+      edxml_children(edxml_child(s->root, "AttachmentEncoded"), "Attachment");
+  if (encoded.size() > kMaxAttachments) {
+    return make_error(Errc::malformed, "the package holds more than " +
+                                           std::to_string(kMaxAttachments) + " attachments");
+  }
+  for (xmlNode* a : encoded) {
+    AttachmentInfo info;
+    info.content_id = child_token(a, "ContentId");
+    info.name = child_text(a, "AttachmentName");
+    info.description = child_text(a, "Description");
+    info.content_type = child_token(a, "ContentType");
+    auto bytes = base64_decode(child_text(a, "ContentTransferEncoded"));
+    if (!bytes) {
+      visit(info, {});
+      continue;
+    }
+    info.decoded = true;
+    info.size = bytes->size();
+    visit(info, *bytes);
+  }
+  return Status::success();
+}
+
 Result<Package> read_package(xmlDoc* doc, const ReadOptions& options) {
   auto skeleton = find_skeleton(doc);
   if (!skeleton) return skeleton.error();

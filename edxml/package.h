@@ -9,6 +9,7 @@
 #include <libxml/tree.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -194,6 +195,15 @@ Result<Skeleton> find_skeleton(xmlDoc* doc);
 inline constexpr size_t kMaxAttachments = 1000;
 
 Result<Package> read_package(xmlDoc* doc, const ReadOptions& options = {});
+
+// Each Attachment of a package with its decoded bytes, one at a time (the
+// bytes live only during the call, so a package with several large files
+// holds one decoded copy at most): what verifiers of the attachments (the
+// PDF signatures) read. Base64 that does not decode is passed with
+// decoded == false and no bytes. At most kMaxAttachments.
+Status for_each_attachment(
+    xmlDoc* doc,
+    const std::function<void(const AttachmentInfo& info, std::string_view bytes)>& visit);
 
 nlohmann::json to_json(const Package& package);
 std::string to_text(const Package& package);

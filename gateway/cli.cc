@@ -16,6 +16,7 @@
 #include "crypto/identity.h"
 #include "crypto/package_signer.h"
 #include "crypto/package_verifier.h"
+#include "crypto/pdf_verifier.h"
 #include "crypto/trust_store.h"
 #include "edxml/agency_code.h"
 #include "edxml/package.h"
@@ -38,9 +39,16 @@ constexpr const char* kUsage = R"(usage: edocgw COMMAND [OPTIONS]
   sign   --cert C.pem --key K.pem [--chain I.pem] [--pass env:VAR|file:PATH] [--in F] [--out G]
   verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--at TIME] [--allow-sha1]
          [--allow-inclusive-c14n] [--accept-unsigned] [--ocsp | --ocsp-url URL]
-         [--require-revocation] [--organ-map FILE] [--json] [--in F]
+         [--require-revocation] [--organ-map FILE] [--pdf-signatures none|any|organisation]
+         [--pdf-official] [--pdf-report-unverifiable] [--json] [--in F]
+         (PDF attachments: their signatures are verified and reported as well)
   verify --config gateway.xml [--adapter NAME] [--at TIME] [--json] [--in F]
          (the gateway's trust and <accept> policy, as if the package came by NAME)
+  pdf verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--at TIME]
+         [--ocsp | --ocsp-url URL] [--require-revocation] [--organ-map FILE] [--sender ORGAN_ID]
+         [--pdf-signatures none|any|organisation] [--pdf-official] [--pdf-report-unverifiable]
+         [--allow-sha1] [--json] FILE.pdf
+         (the signatures inside a bare PDF: exit 0 when verified, or unsigned and nothing required)
   cert verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--at TIME] [--json] CERT.pem
   edxml build --meta META.json [--attach FILE]... [--out PKG]
   edxml status --meta STATUS.json [--out PKG]
@@ -142,15 +150,40 @@ int cmd_sign(const std::vector<std::string>& argv) {
 
 // --- verify -----------------------------------------------------------------
 
+// --pdf-signatures, --pdf-official, --pdf-report-unverifiable into a policy.
+Status pdf_policy_from(const Args& args, crypto::AcceptPolicy& policy) {
+  const std::string require = args.get_or("--pdf-signatures", "none");
+  if (require == "none")
+    policy.pdf.require = crypto::PdfPolicy::Require::none;
+  else if (require == "any")
+    policy.pdf.require = crypto::PdfPolicy::Require::any;
+  else if (require == "organisation")
+    policy.pdf.require = crypto::PdfPolicy::Require::organisation;
+  else
+    return make_error(Errc::usage,
+                      "--pdf-signatures " + require + ": must be none, any or organisation");
+  policy.pdf.official_required = args.flag("--pdf-official");
+  if (policy.pdf.official_required &&
+      policy.pdf.require != crypto::PdfPolicy::Require::organisation)
+    return make_error(Errc::usage, "--pdf-official needs --pdf-signatures organisation");
+  policy.pdf.refuse_cannot_verify = !args.flag("--pdf-report-unverifiable");
+  policy.sources["pdf-signatures"] = args.get("--pdf-signatures") ? "--pdf-signatures" : "default";
+  policy.sources["pdf-official"] = policy.pdf.official_required ? "--pdf-official" : "default";
+  policy.sources["pdf-cannot-verify"] =
+      policy.pdf.refuse_cannot_verify ? "default" : "--pdf-report-unverifiable";
+  return Status::success();
+}
+
 // The configured policy in the verifier's plain terms.
 // The policy of a command line: strict unless a flag relaxes it, or the
 // gateway's (--config: its trust anchors, CRLs and <accept> rules). Exit 0
 // for valid, and for unsigned only where the policy accepted it.
 int cmd_verify(const std::vector<std::string>& argv) {
-  auto args = Args::parse(argv, {{"--trust", "--untrusted", "--crl", "--at", "--in", "--organ-map",
-                                  "--ocsp-url", "--config", "--adapter"},
-                                 {"--json", "--allow-sha1", "--allow-inclusive-c14n",
-                                  "--accept-unsigned", "--ocsp", "--require-revocation"}});
+  auto args = Args::parse(
+      argv, {{"--trust", "--untrusted", "--crl", "--at", "--in", "--organ-map", "--ocsp-url",
+              "--config", "--adapter", "--pdf-signatures"},
+             {"--json", "--allow-sha1", "--allow-inclusive-c14n", "--accept-unsigned", "--ocsp",
+              "--require-revocation", "--pdf-official", "--pdf-report-unverifiable"}});
   if (!args) return usage_error(args.error().message);
   const bool ocsp = args->flag("--ocsp") || args->get("--ocsp-url");
   if (ocsp && args->get("--at")) {
@@ -163,12 +196,14 @@ int cmd_verify(const std::vector<std::string>& argv) {
   std::optional<config::GatewayConfig> gateway_config;
   std::optional<crypto::TrustStore> trust;
   if (auto config_path = args->get("--config")) {
-    for (const char* flag : {"--trust", "--untrusted", "--crl", "--organ-map", "--ocsp-url"}) {
+    for (const char* flag :
+         {"--trust", "--untrusted", "--crl", "--organ-map", "--ocsp-url", "--pdf-signatures"}) {
       if (args->get(flag))
         return usage_error(std::string(flag) + " and --config exclude each other");
     }
-    for (const char* flag : {"--allow-sha1", "--allow-inclusive-c14n", "--accept-unsigned",
-                             "--ocsp", "--require-revocation"}) {
+    for (const char* flag :
+         {"--allow-sha1", "--allow-inclusive-c14n", "--accept-unsigned", "--ocsp",
+          "--require-revocation", "--pdf-official", "--pdf-report-unverifiable"}) {
       if (args->flag(flag))
         return usage_error(std::string(flag) + " and --config exclude each other");
     }
@@ -222,6 +257,7 @@ int cmd_verify(const std::vector<std::string>& argv) {
       policy.organ_map = *map_path;
       policy.sources["organ-map"] = "--organ-map";
     }
+    if (auto st = pdf_policy_from(*args, policy); !st) return usage_error(st.error().message);
   }
   crypto::PackageVerifier verifier(*trust, options);
   const crypto::VerificationReport report = verifier.verify_file(args->get_or("--in", "-"));
@@ -240,6 +276,67 @@ int cmd_verify(const std::vector<std::string>& argv) {
   } else if (report.state == crypto::VerificationState::unsigned_accepted) {
     std::cerr << "edocgw: unsigned (accepted by policy: " << report.policy.rule
               << "): " << report.reason << "\n";
+  }
+  if (args->flag("--json")) {
+    std::cout << dump_json(crypto::to_json(report)) << "\n";
+  } else {
+    std::cout << crypto::to_text(report);
+  }
+  return report.accepted() ? kExitOk : kExitInvalid;
+}
+
+// --- pdf verify -------------------------------------------------------------
+
+// The signatures inside a bare PDF, under a command-line policy. Exit 0 when
+// the PDF is verified, or unsigned and nothing is required; 1 when invalid
+// or it cannot be verified (unless --pdf-report-unverifiable).
+int cmd_pdf_verify(const std::vector<std::string>& argv) {
+  auto args = Args::parse(argv, {{"--trust", "--untrusted", "--crl", "--at", "--organ-map",
+                                  "--ocsp-url", "--sender", "--pdf-signatures"},
+                                 {"--json", "--ocsp", "--require-revocation", "--pdf-official",
+                                  "--pdf-report-unverifiable", "--allow-sha1"}});
+  if (!args) return usage_error(args.error().message);
+  if (args->positional().size() != 1) return usage_error("pdf verify takes one FILE.pdf");
+  const bool ocsp = args->flag("--ocsp") || args->get("--ocsp-url");
+  if (ocsp && args->get("--at")) {
+    return usage_error("--ocsp speaks of the present; with --at give the CRLs of that time");
+  }
+  auto at = time_option(*args);
+  if (!at) return fail_with(at.error());
+  auto trust = trust_from(*args);
+  if (!trust) return fail_with(trust.error());
+  crypto::PdfVerifyOptions options;
+  options.at = *at;
+  options.revocation_required = args->flag("--require-revocation");
+  if (ocsp) {
+    options.ocsp.emplace();
+    options.ocsp->url = args->get_or("--ocsp-url", "");
+  }
+  crypto::AcceptPolicy& binding = options.binding;
+  binding.rule = "the command line";
+  binding.sha1_warn = args->flag("--allow-sha1");
+  if (auto map_path = args->get("--organ-map")) {
+    auto map = config::load_organ_map(*map_path);
+    if (!map) return fail_with(make_error(Errc::usage, map.error().message));
+    for (const auto& w : map->warnings) std::cerr << "edocgw: warning: " << w << "\n";
+    binding.organ_by_fingerprint = map->by_fingerprint;
+    binding.organ_by_subject = map->by_subject;
+    binding.organ_map = *map_path;
+  }
+  if (auto st = pdf_policy_from(*args, binding); !st) return usage_error(st.error().message);
+  options.policy = binding.pdf;
+  options.sender_organ_id = args->get_or("--sender", "");
+  if (options.policy.require == crypto::PdfPolicy::Require::organisation &&
+      options.sender_organ_id.empty())
+    return usage_error("--pdf-signatures organisation needs --sender ORGAN_ID");
+  const std::string path = args->positional()[0];
+  auto bytes = read_file(path, pdf::kMaxPdfBytes + 1);
+  if (!bytes) return fail_with(bytes.error());
+  const crypto::PdfVerifier verifier(*trust, options);
+  const crypto::PdfReport report = verifier.verify(*bytes, path);
+  if (!report.accepted()) {
+    std::cerr << "edocgw: " << crypto::pdf_state_name(report.state) << ": " << report.reason
+              << "\n";
   }
   if (args->flag("--json")) {
     std::cout << dump_json(crypto::to_json(report)) << "\n";
@@ -752,6 +849,7 @@ int run(const std::vector<std::string>& args) {
   if (cmd == "sign") return cmd_sign(rest);
   if (cmd == "verify") return cmd_verify(rest);
   if (cmd == "cert" && sub("verify")) return cmd_cert_verify(rest2);
+  if (cmd == "pdf" && sub("verify")) return cmd_pdf_verify(rest2);
   if (cmd == "edxml" && sub("build")) return cmd_edxml_build(rest2);
   if (cmd == "edxml" && sub("status")) return cmd_edxml_status(rest2);
   if (cmd == "edxml" && sub("inspect")) return cmd_edxml_inspect(rest2);

@@ -25,6 +25,11 @@ crypto::AcceptPolicy accept_policy(const config::ResolvedAcceptPolicy& r) {
     p.organ_by_subject = r.organ_map->by_subject;
     p.organ_map = r.organ_map->file.string();
   }
+  p.pdf.require = r.pdf_signatures == "organisation" ? crypto::PdfPolicy::Require::organisation
+                  : r.pdf_signatures == "any"        ? crypto::PdfPolicy::Require::any
+                                                     : crypto::PdfPolicy::Require::none;
+  p.pdf.official_required = r.pdf_official == "required";
+  p.pdf.refuse_cannot_verify = r.pdf_cannot_verify != "report";
   p.rule = r.rule;
   p.sources = r.sources;
   return p;

@@ -212,6 +212,31 @@ Status Pipeline::log_verification(const LoadedConfig& config,
   }
   std::vector<std::string> certs = report.chain_der;
   if (certs.empty() && !report.signer_der.empty()) certs.push_back(report.signer_der);
+  // The PDF attachments' signatures: their reports, with each certificate
+  // logged once as a certificate record (the fingerprints in the report
+  // name them) instead of inline DER.
+  if (!report.pdf.empty()) {
+    nlohmann::json pdfs = full["pdf"];
+    for (auto& p : pdfs) {
+      for (auto& sig : p["signatures"]) {
+        sig.erase("chain_der");
+        sig.erase("signer_der");
+      }
+    }
+    e["pdf"] = std::move(pdfs);
+    for (const auto& p : report.pdf) {
+      for (const auto& sig : p.signatures) {
+        std::vector<std::string> chain = sig.chain_der;
+        if (chain.empty() && !sig.signer_der.empty()) chain.push_back(sig.signer_der);
+        for (auto& der : chain) {
+          if (std::find(certs.begin(), certs.end(), der) == certs.end())
+            certs.push_back(std::move(der));
+        }
+      }
+    }
+  } else {
+    e["pdf"] = nlohmann::json::array();
+  }
   nlohmann::json fingerprints = nlohmann::json::array();
   for (const auto& der : certs) fingerprints.push_back(sha256_hex(der));
   e["certificates"] = fingerprints;
