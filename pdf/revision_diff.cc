@@ -1,16 +1,885 @@
 #include "pdf/revision_diff.h"
 
+#include <algorithm>
+#include <set>
+#include <tuple>
+
 namespace edocgw::pdf::internal {
 
-struct Role {};
+// What an object is to the final document: how the walk from the catalog
+// (and the trailer's /Info) reached it. Structural objects (the catalog,
+// the page tree and pages, /Annots arrays and annotations, the AcroForm,
+// /Fields and fields, signature values) have their own role; everything
+// else takes the role of the structure it hangs from (a font of page 1, a
+// part of signature field 'Sig2', the DSS...).
+enum class Ctx {
+  catalog,
+  page_tree,
+  page,
+  page_contents,
+  page_annots,
+  annotation,
+  page_part,
+  acroform,
+  fields_array,
+  field,
+  field_part,
+  sig_field,
+  sig_widget,
+  sig_value,
+  sig_part,
+  dss,
+  metadata,
+  info,
+  catalog_part,
+};
+
+struct Role {
+  Ctx ctx;
+  QPDFObjGen owner;   // the page or the field it belongs to
+  int page = 0;       // 1-based, for the page roles
+  std::string label;  // a field name, "contents array", ...
+  std::string path;   // keys from the owner: "/Resources/Font/F1"
+};
+
+namespace {
+
+constexpr size_t kMaxRolesPerObject = 16;
+constexpr size_t kMaxPathChars = 160;
+constexpr int kMaxDirectDepth = 64;
+
+std::string quoted(const std::string& name) {
+  return "'" + name + "'";
+}
+
+// Where a role sits, for descriptions: "page 2", "signature field 'Sig1'".
+std::string owner_text(const Role& r) {
+  switch (r.ctx) {
+    case Ctx::page:
+    case Ctx::page_contents:
+    case Ctx::page_annots:
+    case Ctx::annotation:
+    case Ctx::page_part:
+      return "page " + std::to_string(r.page);
+    case Ctx::field:
+    case Ctx::field_part:
+      return "form field " + quoted(r.label);
+    case Ctx::sig_field:
+    case Ctx::sig_widget:
+    case Ctx::sig_value:
+    case Ctx::sig_part:
+      return "signature field " + quoted(r.label);
+    case Ctx::dss:
+      return "the DSS";
+    case Ctx::metadata:
+      return "the XMP metadata";
+    case Ctx::info:
+      return "the /Info dictionary";
+    case Ctx::acroform:
+    case Ctx::fields_array:
+      return "the /AcroForm";
+    case Ctx::page_tree:
+      return "the page tree";
+    case Ctx::catalog:
+    case Ctx::catalog_part:
+      return "the catalog";
+  }
+  return "the document";
+}
+
+bool same_entry(const QPDFXRefEntry& a, const QPDFXRefEntry& b) {
+  if (a.getType() != b.getType()) return false;
+  if (a.getType() == 1) return a.getOffset() == b.getOffset();
+  if (a.getType() == 2) {
+    return a.getObjStreamNumber() == b.getObjStreamNumber() &&
+           a.getObjStreamIndex() == b.getObjStreamIndex();
+  }
+  return true;
+}
+
+// The value of a key for comparison: direct values in full, indirect ones
+// as their reference.
+std::string key_text(QPDFObjectHandle dict, const std::string& key) {
+  QPDFObjectHandle v = dict_get(dict, key);
+  return v.isNull() ? std::string() : v.unparse();
+}
+
+// Keys whose values differ between two dictionaries (streams: their dictionaries).
+std::vector<std::string> differing_keys(QPDFObjectHandle a, QPDFObjectHandle b) {
+  std::set<std::string> keys;
+  for (QPDFObjectHandle d : {a, b}) {
+    if (d.isStream()) d = d.getDict();
+    if (d.isDictionary()) {
+      for (const std::string& k : d.getKeys()) keys.insert(k);
+    }
+  }
+  std::vector<std::string> out;
+  for (const std::string& k : keys) {
+    if (key_text(a, k) != key_text(b, k)) out.push_back(k);
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out += i + 1 == v.size() ? " and " : ", ";
+    out += v[i];
+  }
+  return out;
+}
+
+// The annotations of a page as identities: "n g R" for indirect ones, the
+// unparsed dictionary for direct ones.
+std::vector<std::string> annot_ids(QPDFObjectHandle page) {
+  std::vector<std::string> out;
+  QPDFObjectHandle annots = dict_get(page, "/Annots");
+  if (!annots.isArray()) return out;
+  int n = std::min(annots.getArrayNItems(), 100'000);
+  for (int i = 0; i < n; ++i) {
+    QPDFObjectHandle a = annots.getArrayItem(i);
+    out.push_back(a.isIndirect() ? ref_text(a.getObjGen()) : a.unparseResolved());
+  }
+  return out;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// The walk of the final document.
+
+struct FinalDocument::Walk {
+  FinalDocument& d;
+  std::set<QPDFObjGen> structural;
+  std::vector<std::pair<QPDFObjectHandle, Role>> work;
+  size_t budget;
+
+  bool add(QPDFObjGen og, const Role& role) {
+    std::vector<Role>& roles = d.roles_[og];
+    for (const Role& r : roles) {
+      if (r.ctx == role.ctx && r.owner == role.owner) return false;
+    }
+    if (budget == 0) {
+      d.incomplete_ = true;
+      return false;
+    }
+    --budget;
+    if (roles.size() == kMaxRolesPerObject) {
+      // Shared by more structures than listed: a change to it is judged
+      // as a change of the document itself.
+      roles.push_back(Role{Ctx::catalog_part, QPDFObjGen(), 0, "", "(shared too widely to list)"});
+      return false;
+    }
+    if (roles.size() > kMaxRolesPerObject) return false;
+    roles.push_back(role);
+    return true;
+  }
+
+  void structure(QPDFObjectHandle h, const Role& role) {
+    if (!h.isIndirect()) return;
+    if (!d.xref_.count(h.getObjGen())) {
+      d.dangling_.emplace(h.getObjGen(), owner_text(role));
+      return;
+    }
+    structural.insert(h.getObjGen());
+    add(h.getObjGen(), role);
+  }
+
+  // Walks the direct structure of `h` and gives every indirect object it
+  // refers to (not structural, not through /Parent or /P, not `skip` at
+  // the top level) the role `ctx`, then does the same for them.
+  void children(QPDFObjectHandle h, const Role& ctx, const std::set<std::string>& skip) {
+    if (h.isStream()) h = h.getDict();
+    std::vector<std::tuple<QPDFObjectHandle, std::string, int>> stack;
+    stack.emplace_back(h, ctx.path, 0);
+    while (!stack.empty()) {
+      auto [node, path, depth] = stack.back();
+      stack.pop_back();
+      if (depth > kMaxDirectDepth) continue;
+      auto visit = [&](QPDFObjectHandle v, std::string p) {
+        if (p.size() > kMaxPathChars) p.resize(kMaxPathChars);
+        if (v.isIndirect()) {
+          reach(v, ctx, std::move(p));
+        } else if (v.isDictionary() || v.isArray()) {
+          stack.emplace_back(v, std::move(p), depth + 1);
+        }
+      };
+      if (node.isDictionary()) {
+        for (const std::string& key : node.getKeys()) {
+          if (key == "/Parent" || key == "/P" || (depth == 0 && skip.count(key))) continue;
+          visit(node.getKey(key), path + key);
+        }
+      } else if (node.isArray()) {
+        int n = node.getArrayNItems();
+        for (int i = 0; i < n; ++i)
+          visit(node.getArrayItem(i), path + "[" + std::to_string(i) + "]");
+      }
+    }
+  }
+
+  void reach(QPDFObjectHandle v, const Role& ctx, std::string path) {
+    QPDFObjGen og = v.getObjGen();
+    Role role = ctx;
+    role.path = std::move(path);
+    if (!d.xref_.count(og)) {
+      d.dangling_.emplace(og, owner_text(role) + (role.path.empty() ? "" : " at " + role.path));
+      return;
+    }
+    if (structural.count(og)) return;
+    if (add(og, role)) work.emplace_back(v, std::move(role));
+  }
+
+  void drain() {
+    while (!work.empty()) {
+      auto [h, role] = std::move(work.back());
+      work.pop_back();
+      children(h, role, {});
+    }
+  }
+
+  void run() {
+    QPDF& q = d.q_;
+    QPDFObjectHandle root = q.getRoot();
+    structure(root, Role{Ctx::catalog, QPDFObjGen(), 0, "", ""});
+    const PageList& pages = d.pages();
+    for (QPDFObjGen og : pages.nodes) {
+      structure(q.getObjectByObjGen(og), Role{Ctx::page_tree, og, 0, "", ""});
+    }
+    for (size_t i = 0; i < pages.pages.size(); ++i) {
+      structure(q.getObjectByObjGen(pages.pages[i]),
+                Role{Ctx::page, pages.pages[i], static_cast<int>(i) + 1, "", ""});
+    }
+    // Form structure first, so that a signature widget in a page's
+    // /Annots is known as part of its field.
+    QPDFObjectHandle acroform = dict_get(root, "/AcroForm");
+    structure(acroform, Role{Ctx::acroform, QPDFObjGen(), 0, "", ""});
+    structure(dict_get(acroform, "/Fields"), Role{Ctx::fields_array, QPDFObjGen(), 0, "", ""});
+    for (const FieldInfo& f : d.fields_.fields) {
+      bool sig = f.type == "Sig" && f.terminal;
+      QPDFObjectHandle field = q.getObjectByObjGen(f.og);
+      if (f.og.getObj() == 0) continue;
+      structure(field, Role{sig ? Ctx::sig_field : Ctx::field, f.og, 0, f.name, ""});
+      if (!sig) continue;
+      for (QPDFObjGen w : f.widgets) {
+        if (w != f.og)
+          structure(q.getObjectByObjGen(w), Role{Ctx::sig_widget, f.og, 0, f.name, ""});
+      }
+      structure(f.value, Role{Ctx::sig_value, f.og, 0, f.name, ""});
+    }
+    for (size_t i = 0; i < pages.pages.size(); ++i)
+      page_structure(pages.pages[i], static_cast<int>(i) + 1);
+    // Below the structure: what hangs from each part.
+    for (size_t i = 0; i < pages.pages.size(); ++i) {
+      QPDFObjectHandle page = q.getObjectByObjGen(pages.pages[i]);
+      children(page, Role{Ctx::page_part, pages.pages[i], static_cast<int>(i) + 1, "", ""},
+               {"/Annots", "/Contents", "/Parent"});
+    }
+    for (QPDFObjGen og : pages.nodes) {
+      children(q.getObjectByObjGen(og), Role{Ctx::page_tree, og, 0, "", ""}, {"/Kids"});
+    }
+    for (const FieldInfo& f : d.fields_.fields) {
+      if (f.og.getObj() == 0) continue;
+      bool sig = f.type == "Sig" && f.terminal;
+      Role part{sig ? Ctx::sig_part : Ctx::field_part, f.og, 0, f.name, ""};
+      children(q.getObjectByObjGen(f.og), part, {"/Kids", "/V"});
+      if (!sig) {
+        if (f.has_value) children(f.value, part, {});
+        continue;
+      }
+      for (QPDFObjGen w : f.widgets) {
+        if (w != f.og) children(q.getObjectByObjGen(w), part, {});
+      }
+      if (QPDFObjectHandle v = f.value; v.isDictionary()) children(v, part, {});
+    }
+    children(acroform, Role{Ctx::catalog_part, QPDFObjGen(), 0, "", "/AcroForm"}, {"/Fields"});
+    if (root.isDictionary()) {
+      for (const std::string& key : root.getKeys()) {
+        if (key == "/Pages" || key == "/AcroForm") continue;
+        QPDFObjectHandle v = root.getKey(key);
+        Ctx ctx = key == "/DSS" ? Ctx::dss : key == "/Metadata" ? Ctx::metadata : Ctx::catalog_part;
+        Role role{ctx, QPDFObjGen(), 0, "", key};
+        if (v.isIndirect()) {
+          reach(v, role, key);
+        } else {
+          children(v, role, {});
+        }
+      }
+    }
+    QPDFObjectHandle info = dict_get(q.getTrailer(), "/Info");
+    if (info.isIndirect()) reach(info, Role{Ctx::info, QPDFObjGen(), 0, "", ""}, "");
+    drain();
+  }
+
+  void page_structure(QPDFObjGen page_og, int n) {
+    QPDF& q = d.q_;
+    QPDFObjectHandle page = q.getObjectByObjGen(page_og);
+    QPDFObjectHandle contents = dict_get(page, "/Contents");
+    structure(contents,
+              Role{Ctx::page_contents, page_og, n, contents.isArray() ? "contents array" : "", ""});
+    if (contents.isArray()) {
+      int count = contents.getArrayNItems();
+      for (int i = 0; i < count; ++i) {
+        structure(contents.getArrayItem(i), Role{Ctx::page_contents, page_og, n, "", ""});
+      }
+    }
+    QPDFObjectHandle annots = dict_get(page, "/Annots");
+    structure(annots, Role{Ctx::page_annots, page_og, n, "", ""});
+    if (!annots.isArray()) return;
+    int count = annots.getArrayNItems();
+    for (int i = 0; i < count; ++i) {
+      QPDFObjectHandle a = annots.getArrayItem(i);
+      Role role{Ctx::annotation, page_og, n, kind_of(a), "/Annots[" + std::to_string(i) + "]"};
+      if (a.isIndirect()) {
+        if (!d.xref_.count(a.getObjGen())) {
+          d.dangling_.emplace(a.getObjGen(), "page " + std::to_string(n) + " at " + role.path);
+          continue;
+        }
+        if (structural.count(a.getObjGen())) continue;  // a field's widget
+        structure(a, role);
+      }
+      Role part{Ctx::page_part, page_og, n, "", role.path};
+      children(a, part, {});
+    }
+  }
+};
 
 FinalDocument::FinalDocument(QPDF& q, const FieldTree& fields, size_t max_objects)
     : q_(q), fields_(fields), max_objects_(max_objects), xref_(q.getXRefTable()) {}
+
 FinalDocument::~FinalDocument() = default;
 
-RevisionComparison compare_with_final(QPDF&, FinalDocument&, std::optional<int>) {
+const PageList& FinalDocument::pages() {
+  if (!pages_) pages_ = read_pages(q_, max_objects_);
+  return *pages_;
+}
+
+void FinalDocument::walk() {
+  if (walked_) return;
+  walked_ = true;
+  Walk w{*this, {}, {}, max_objects_ * 4};
+  w.run();
+}
+
+const std::vector<Role>* FinalDocument::roles(QPDFObjGen og) {
+  walk();
+  auto it = roles_.find(og);
+  return it == roles_.end() || it->second.empty() ? nullptr : &it->second;
+}
+
+const std::map<QPDFObjGen, std::string>& FinalDocument::dangling() {
+  walk();
+  return dangling_;
+}
+
+bool FinalDocument::incomplete() {
+  walk();
+  return incomplete_;
+}
+
+const std::map<QPDFObjGen, QPDFObjGen>& FinalDocument::indirect_lengths() {
+  if (!lengths_) {
+    lengths_.emplace();
+    for (const auto& [og, entry] : xref_) {
+      QPDFObjectHandle h = q_.getObjectByObjGen(og);
+      if (!h.isStream()) continue;
+      QPDFObjectHandle length = h.getDict().getKey("/Length");
+      if (length.isIndirect()) (*lengths_)[og] = length.getObjGen();
+    }
+  }
+  return *lengths_;
+}
+
+// ---------------------------------------------------------------------------
+// The comparison.
+
+namespace {
+
+enum class Kind { modified, added, removed };
+
+// The state of a signature field of the final document in the signed revision.
+enum class SigState { new_field, filled, was_signed, still_empty, not_a_signature_field };
+
+struct Verdict {
+  bool allowed;
+  std::string description;
+};
+
+class Judge {
+ public:
+  Judge(QPDF& s, FinalDocument& f, std::optional<int> p,
+        const std::map<QPDFObjGen, QPDFXRefEntry>& xs)
+      : s_(s), f_(f), p_(p), xs_(xs) {}
+
+  Verdict judge(QPDFObjGen og, Kind kind) {
+    if (kind == Kind::removed) return judge_removed(og);
+    QPDFObjectHandle h = f_.qpdf().getObjectByObjGen(og);
+    const std::vector<Role>* roles = f_.roles(og);
+    std::string what = ref_text(og) + " (" + kind_of(h) + ")";
+    if (!roles) {
+      if (kind == Kind::added)
+        return {true, what + " is a new object that nothing in the document uses"};
+      return {true, what + " was changed, but nothing in the document uses it"};
+    }
+    std::optional<Verdict> first;
+    for (const Role& r : *roles) {
+      Verdict v = judge_role(og, h, kind, r);
+      if (!v.allowed) return v;
+      if (!first) first = v;
+    }
+    return *first;
+  }
+
+ private:
+  // -- helpers over the two documents --
+  const PageList& signed_pages() {
+    if (!s_pages_) s_pages_ = read_pages(s_, 200'000);
+    return *s_pages_;
+  }
+  const FieldTree& signed_fields() {
+    if (!s_fields_) s_fields_ = read_fields(s_, 10'000, 32);
+    return *s_fields_;
+  }
+  bool existed(QPDFObjGen og) const { return xs_.count(og) != 0; }
+
+  std::string docmdp_refusal() const {
+    return ", which the certification signature's DocMDP (P=" + std::to_string(p_.value_or(0)) +
+           ") does not allow";
+  }
+
+  const FieldInfo* final_field(QPDFObjGen og) const { return f_.fields().find(og); }
+
+  SigState sig_state(QPDFObjGen field_og) {
+    const FieldInfo* before = signed_fields().find(field_og);
+    const FieldInfo* now = final_field(field_og);
+    if (!before) return existed(field_og) ? SigState::not_a_signature_field : SigState::new_field;
+    if (before->type != "Sig" || !before->terminal) return SigState::not_a_signature_field;
+    if (before->has_value) return SigState::was_signed;
+    return now && now->has_value ? SigState::filled : SigState::still_empty;
+  }
+
+  // Whether a signature may be added to field `field_og` now: any kind,
+  // except under DocMDP P=1 where only a document timestamp may.
+  bool signature_allowed(QPDFObjGen field_og) const {
+    if (p_ != 1) return true;
+    const FieldInfo* now = final_field(field_og);
+    return now && name_of(dict_get(now->value, "/Type")) == "DocTimeStamp";
+  }
+
+  bool added_signature_field(QPDFObjGen field_og) {
+    SigState st = sig_state(field_og);
+    return (st == SigState::new_field || st == SigState::filled) && signature_allowed(field_og);
+  }
+
+  // -- verdicts per role --
+  Verdict judge_role(QPDFObjGen og, QPDFObjectHandle h, Kind kind, const Role& r) {
+    bool added = kind == Kind::added;
+    std::string ref = ref_text(og);
+    std::string kind_text = kind_of(h);
+    switch (r.ctx) {
+      case Ctx::catalog:
+        return catalog_verdict();
+      case Ctx::page_tree:
+        return page_tree_verdict(og, added);
+      case Ctx::page:
+        return page_verdict(og, r.page);
+      case Ctx::page_annots:
+        return annots_verdict(r.owner, r.page);
+      case Ctx::page_contents:
+        if (r.label == "contents array") {
+          return {false, "the /Contents array of page " + std::to_string(r.page) + " (" + ref +
+                             ") was changed"};
+        }
+        if (added)
+          return {false,
+                  "a content stream (" + ref + ") was added to page " + std::to_string(r.page)};
+        return {false, "the content stream of page " + std::to_string(r.page) + " (" + ref +
+                           ") was changed"};
+      case Ctx::annotation:
+        if (added)
+          return {false, kind_text + " (" + ref + ") was added to page " + std::to_string(r.page)};
+        return {false, "the " + kind_text.substr(2) + " " + ref + " on page " +
+                           std::to_string(r.page) + " was changed"};
+      case Ctx::page_part:
+        if (added) {
+          return {false, ref + " (" + kind_text + ") was added to page " + std::to_string(r.page) +
+                             " at " + r.path};
+        }
+        return {false, ref + " (" + kind_text + " used by page " + std::to_string(r.page) + " at " +
+                           r.path + ") was replaced"};
+      case Ctx::acroform:
+        return acroform_verdict();
+      case Ctx::fields_array:
+        return fields_verdict();
+      case Ctx::field:
+        return field_verdict(og, r, added);
+      case Ctx::field_part:
+        return {false, ref + " (" + kind_text + "), part of form field " + quoted(r.label) +
+                           ", was " + (added ? "added" : "changed")};
+      case Ctx::sig_field:
+        return sig_field_verdict(og, r);
+      case Ctx::sig_widget: {
+        if (added && added_signature_field(r.owner)) {
+          return {true, "the widget " + ref + " of signature field " + quoted(r.label)};
+        }
+        if (!added && sig_state(r.owner) == SigState::filled && signature_allowed(r.owner)) {
+          QPDFObjectHandle old = s_.getObjectByObjGen(og);
+          for (const std::string& k : differing_keys(old, h)) {
+            if (k != "/AP" && k != "/AS") {
+              return {false, "the widget " + ref + " of signature field " + quoted(r.label) +
+                                 " changed its " + k};
+            }
+          }
+          return {true, "the widget " + ref + " of signature field " + quoted(r.label) +
+                            " got its appearance"};
+        }
+        return {false, "the widget " + ref + " of signature field " + quoted(r.label) + " was " +
+                           (added ? "added" : "changed")};
+      }
+      case Ctx::sig_value: {
+        bool timestamp = name_of(dict_get(h, "/Type")) == "DocTimeStamp";
+        std::string what =
+            (timestamp ? "the document timestamp dictionary of " : "the signature dictionary of ") +
+            quoted(r.label) + " (" + ref + ")";
+        if (!added) return {false, what + " was rewritten"};
+        SigState st = sig_state(r.owner);
+        if (st == SigState::was_signed) {
+          return {false, "a new signature dictionary (" + ref + ") replaced the one of " +
+                             quoted(r.label)};
+        }
+        if (st != SigState::new_field && st != SigState::filled) {
+          return {false, what + " was added to a field that was not an empty signature field"};
+        }
+        if (!signature_allowed(r.owner)) return {false, what + " was added" + docmdp_refusal()};
+        return {true, what};
+      }
+      case Ctx::sig_part:
+        if (added && added_signature_field(r.owner)) {
+          return {true,
+                  ref + " (" + kind_text + "), part of the new signature of " + quoted(r.label)};
+        }
+        if (!added && sig_state(r.owner) == SigState::filled && signature_allowed(r.owner)) {
+          return {true, ref + " (" + kind_text + "), the appearance of signature field " +
+                            quoted(r.label) + ", was updated as it was signed"};
+        }
+        return {false, ref + " (" + kind_text + "), part of signature field " + quoted(r.label) +
+                           ", was " + (added ? "added" : "changed")};
+      case Ctx::dss:
+        return {true, ref + " (" + kind_text + "), validation data in the DSS"};
+      case Ctx::metadata:
+        if (p_ == 1)
+          return {false, "the XMP metadata (" + ref + ") was changed" + docmdp_refusal()};
+        return {true, "the XMP metadata (" + ref + ") was updated"};
+      case Ctx::info:
+        if (p_ == 1)
+          return {false, "the document information dictionary (" + ref + ") was changed" +
+                             docmdp_refusal()};
+        return {true, "the document information dictionary (" + ref + ") was updated"};
+      case Ctx::catalog_part:
+        if (added)
+          return {false, ref + " (" + kind_text + ") was added at the catalog's " + r.path};
+        return {false, ref + " (" + kind_text + ", at the catalog's " + r.path + ") was replaced"};
+    }
+    return {false, ref + " was changed"};
+  }
+
+  Verdict judge_removed(QPDFObjGen og) {
+    QPDFObjectHandle old = s_.getObjectByObjGen(og);
+    std::string what = ref_text(og) + " (" + kind_of(old) + ")";
+    auto it = f_.dangling().find(og);
+    if (it != f_.dangling().end())
+      return {false, what + " was deleted while " + it->second + " still refers to it"};
+    return {true, what + " was freed; nothing in the document uses it"};
+  }
+
+  // The catalog, compared by value (it may even be a new object).
+  Verdict catalog_verdict() {
+    QPDFObjectHandle before = s_.getRoot(), now = f_.qpdf().getRoot();
+    std::vector<std::string> keys;
+    for (const std::string& k : differing_keys(before, now)) {
+      if (k == "/AcroForm") continue;  // judged by value below
+      if (k == "/DSS" || k == "/Extensions" || k == "/Version") {
+        keys.push_back(k);
+      } else if (k == "/Metadata" && p_ != 1) {
+        keys.push_back(k);
+      } else {
+        return {false, "the catalog's " + k + " was " +
+                           (key_text(before, k).empty() ? "added"
+                            : key_text(now, k).empty()  ? "removed"
+                                                        : "changed") +
+                           (k == "/Metadata" ? docmdp_refusal() : "")};
+      }
+    }
+    if (key_text(before, "/AcroForm") != key_text(now, "/AcroForm")) {
+      Verdict v = acroform_verdict();
+      if (!v.allowed) return v;
+      keys.push_back("/AcroForm");
+    }
+    std::string ref = ref_text(now.getObjGen());
+    if (keys.empty())
+      return {true, "the catalog (" + ref + ") was written again unchanged in value"};
+    return {true, "the catalog (" + ref + ") changed only in " + join(keys)};
+  }
+
+  Verdict acroform_verdict() {
+    QPDFObjectHandle before = dict_get(s_.getRoot(), "/AcroForm");
+    QPDFObjectHandle now = dict_get(f_.qpdf().getRoot(), "/AcroForm");
+    if (!now.isDictionary()) {
+      return {false, before.isDictionary() ? "the /AcroForm was removed"
+                                           : "the /AcroForm is not a dictionary"};
+    }
+    bool is_new = !before.isDictionary();
+    std::vector<std::string> keys;
+    for (const std::string& k : differing_keys(before, now)) {
+      if (k == "/Fields") continue;
+      if (k == "/SigFlags" || (is_new && (k == "/DA" || k == "/DR"))) {
+        keys.push_back(k);
+        continue;
+      }
+      return {false, "the /AcroForm's " + k + " was changed"};
+    }
+    Verdict fields = fields_verdict();
+    if (!fields.allowed) return fields;
+    return {true, std::string(is_new ? "an /AcroForm was added: " : "the /AcroForm changed: ") +
+                      fields.description + (keys.empty() ? "" : ", and its " + join(keys))};
+  }
+
+  Verdict fields_verdict() {
+    const FieldTree& before = signed_fields();
+    const FieldTree& now = f_.fields();
+    for (QPDFObjGen og : before.top) {
+      if (std::find(now.top.begin(), now.top.end(), og) == now.top.end()) {
+        const FieldInfo* f = before.find(og);
+        return {false, "the form field " + quoted(f ? f->name : "?") + " (" + ref_text(og) +
+                           ") was removed from /AcroForm /Fields"};
+      }
+    }
+    std::vector<std::string> names;
+    for (QPDFObjGen og : now.top) {
+      if (std::find(before.top.begin(), before.top.end(), og) != before.top.end()) continue;
+      const FieldInfo* f = final_field(og);
+      std::string name = f ? f->name : "?";
+      if (!f || f->type != "Sig" || existed(og)) {
+        return {false, "a form field " + quoted(name) + " (" + ref_text(og) + ", " +
+                           (f && !f->type.empty() ? "/" + f->type : std::string("no /FT")) +
+                           ") was added to /AcroForm /Fields"};
+      }
+      if (!signature_allowed(og)) {
+        return {false, "a signature field " + quoted(name) + " was added" + docmdp_refusal()};
+      }
+      names.push_back(quoted(name));
+    }
+    if (names.empty()) return {true, "its /Fields are the same"};
+    return {true, "signature field " + join(names) + " appended to /Fields"};
+  }
+
+  Verdict page_tree_verdict(QPDFObjGen og, bool added) {
+    const std::vector<QPDFObjGen>& before = signed_pages().pages;
+    const std::vector<QPDFObjGen>& now = f_.pages().pages;
+    if (before != now) return page_list_change();
+    if (added || std::find(signed_pages().nodes.begin(), signed_pages().nodes.end(), og) ==
+                     signed_pages().nodes.end()) {
+      return {false, "the page tree was restructured (" + ref_text(og) + " is a new node)"};
+    }
+    std::vector<std::string> keys =
+        differing_keys(s_.getObjectByObjGen(og), f_.qpdf().getObjectByObjGen(og));
+    return {false, "the page tree node " + ref_text(og) + " changed its " + join(keys)};
+  }
+
+  Verdict page_list_change() {
+    const std::vector<QPDFObjGen>& before = signed_pages().pages;
+    const std::vector<QPDFObjGen>& now = f_.pages().pages;
+    for (size_t i = 0; i < now.size(); ++i) {
+      if (std::find(before.begin(), before.end(), now[i]) == before.end()) {
+        return {false, "page " + std::to_string(i + 1) + " (" + ref_text(now[i]) + ") was added"};
+      }
+    }
+    for (size_t i = 0; i < before.size(); ++i) {
+      if (std::find(now.begin(), now.end(), before[i]) == now.end()) {
+        return {false,
+                "page " + std::to_string(i + 1) + " (" + ref_text(before[i]) + ") was removed"};
+      }
+    }
+    return {false, "the pages were reordered"};
+  }
+
+  Verdict page_verdict(QPDFObjGen og, int n) {
+    const PageList& before = signed_pages();
+    if (before.page_number(og) == 0) return page_list_change();
+    if (before.pages != f_.pages().pages) return page_list_change();
+    QPDFObjectHandle old = s_.getObjectByObjGen(og), now = f_.qpdf().getObjectByObjGen(og);
+    for (const std::string& k : differing_keys(old, now)) {
+      if (k == "/Annots") continue;
+      return {false, "the " + k + " entry of page " + std::to_string(n) + " (" + ref_text(og) +
+                         ") was changed"};
+    }
+    return annots_verdict(og, n);
+  }
+
+  Verdict annots_verdict(QPDFObjGen page_og, int n) {
+    QPDFObjectHandle old = s_.getObjectByObjGen(page_og),
+                     now = f_.qpdf().getObjectByObjGen(page_og);
+    std::vector<std::string> before = annot_ids(old), after = annot_ids(now);
+    std::string page = "page " + std::to_string(n);
+    for (const std::string& id : before) {
+      if (!contains(after, id))
+        return {false, "an annotation (" + id + ") was removed from " + page};
+    }
+    int widgets = 0;
+    QPDFObjectHandle annots = dict_get(now, "/Annots");
+    int count = annots.isArray() ? annots.getArrayNItems() : 0;
+    for (int i = 0; i < count; ++i) {
+      QPDFObjectHandle a = annots.getArrayItem(i);
+      std::string id = a.isIndirect() ? ref_text(a.getObjGen()) : a.unparseResolved();
+      if (contains(before, id)) continue;
+      std::optional<QPDFObjGen> field = signature_field_of(a);
+      if (!field) return {false, kind_of(a) + " (" + id + ") was added to " + page};
+      if (!added_signature_field(*field)) {
+        SigState st = sig_state(*field);
+        if ((st == SigState::new_field || st == SigState::filled) && !signature_allowed(*field)) {
+          return {false, "a signature widget (" + id + ") was added to " + page + docmdp_refusal()};
+        }
+        return {false, "the widget (" + id +
+                           ") of a signature field that was not empty was added to " + page};
+      }
+      ++widgets;
+    }
+    if (widgets == 0) return {true, "the annotations of " + page + " are the same"};
+    return {true, std::to_string(widgets) + " signature widget" +
+                      (widgets > 1 ? "s were" : " was") + " added to " + page};
+  }
+
+  // The terminal signature field an annotation is the widget of.
+  std::optional<QPDFObjGen> signature_field_of(QPDFObjectHandle annot) {
+    if (!annot.isIndirect() || !is_signature_widget(annot)) return std::nullopt;
+    const std::vector<Role>* roles = f_.roles(annot.getObjGen());
+    if (!roles) return std::nullopt;
+    for (const Role& r : *roles) {
+      if (r.ctx == Ctx::sig_field || r.ctx == Ctx::sig_widget) return r.owner;
+    }
+    return std::nullopt;
+  }
+
+  Verdict field_verdict(QPDFObjGen og, const Role& r, bool added) {
+    std::string what = "form field " + quoted(r.label) + " (" + ref_text(og) + ")";
+    if (added) return {false, "a new " + what + " was added"};
+    std::vector<std::string> keys =
+        differing_keys(s_.getObjectByObjGen(og), f_.qpdf().getObjectByObjGen(og));
+    if (keys.size() == 1 && keys[0] == "/V")
+      return {false, "the value of " + what + " was changed"};
+    return {false, "the " + what + " changed its " + join(keys)};
+  }
+
+  Verdict sig_field_verdict(QPDFObjGen og, const Role& r) {
+    std::string what = "signature field " + quoted(r.label) + " (" + ref_text(og) + ")";
+    switch (sig_state(og)) {
+      case SigState::new_field:
+        if (!signature_allowed(og))
+          return {false, "a new " + what + " was added" + docmdp_refusal()};
+        return {true, "a new " + what};
+      case SigState::filled: {
+        for (const std::string& k :
+             differing_keys(s_.getObjectByObjGen(og), f_.qpdf().getObjectByObjGen(og))) {
+          if (k != "/V" && k != "/AP" && k != "/AS") {
+            return {false, "the empty " + what + " changed its " + k + " as it was signed"};
+          }
+        }
+        if (!signature_allowed(og))
+          return {false, "the empty " + what + " was signed" + docmdp_refusal()};
+        return {true, "the empty " + what + " was signed"};
+      }
+      case SigState::was_signed: {
+        QPDFObjectHandle old = s_.getObjectByObjGen(og), now = f_.qpdf().getObjectByObjGen(og);
+        if (key_text(old, "/V") != key_text(now, "/V")) {
+          return {false, "the " + what + " now points to another signature dictionary (" +
+                             key_text(now, "/V") + ")"};
+        }
+        return {false, "the signed " + what + " changed its " + join(differing_keys(old, now))};
+      }
+      case SigState::still_empty:
+        return {false, "the empty " + what + " was changed"};
+      case SigState::not_a_signature_field:
+        return {false, ref_text(og) + " became the " + what};
+    }
+    return {false, what + " was changed"};
+  }
+
+  QPDF& s_;
+  FinalDocument& f_;
+  std::optional<int> p_;
+  const std::map<QPDFObjGen, QPDFXRefEntry>& xs_;
+  std::optional<PageList> s_pages_;
+  std::optional<FieldTree> s_fields_;
+};
+
+}  // namespace
+
+RevisionComparison compare_with_final(QPDF& signed_revision, FinalDocument& final_doc,
+                                      std::optional<int> docmdp_p) {
   RevisionComparison out;
-  out.problems.push_back("the comparison with the final document is not written yet");
+  std::map<QPDFObjGen, QPDFXRefEntry> xs = signed_revision.getXRefTable();
+  const std::map<QPDFObjGen, QPDFXRefEntry>& xf = final_doc.xref();
+  if (xs.size() > kMaxObjectsCompared) {
+    out.problems.push_back("the signed revision has more objects than the reader compares");
+    return out;
+  }
+  // 1. Candidates from the cross-reference tables.
+  std::set<QPDFObjGen> added, removed, candidates;
+  for (const auto& [og, entry] : xf) {
+    auto it = xs.find(og);
+    if (it == xs.end()) {
+      added.insert(og);
+    } else if (!same_entry(entry, it->second)) {
+      candidates.insert(og);
+    }
+  }
+  for (const auto& [og, entry] : xs) {
+    if (!xf.count(og)) removed.insert(og);
+  }
+  // An unchanged entry can still read differently: a stream whose /Length
+  // is an object that changed, or an object inside an object stream that
+  // changed. Repeat until nothing more is marked (lengths inside object
+  // streams, object streams with indirect lengths).
+  auto touched = [&](QPDFObjGen og) {
+    return candidates.count(og) || added.count(og) || removed.count(og);
+  };
+  for (bool more = true; more;) {
+    more = false;
+    for (const auto& [stream, length] : final_doc.indirect_lengths()) {
+      if (!touched(stream) && touched(length)) more = candidates.insert(stream).second || more;
+    }
+    for (const auto& [og, entry] : xf) {
+      if (entry.getType() != 2 || touched(og)) continue;
+      if (touched(QPDFObjGen(entry.getObjStreamNumber(), 0)))
+        more = candidates.insert(og).second || more;
+    }
+  }
+  // 2. Values of the candidates.
+  std::set<QPDFObjGen> modified;
+  for (QPDFObjGen og : candidates) {
+    if (fingerprint(signed_revision.getObjectByObjGen(og)) !=
+        fingerprint(final_doc.qpdf().getObjectByObjGen(og))) {
+      modified.insert(og);
+    }
+  }
+  if (modified.empty() && added.empty() && removed.empty()) return out;
+  if (final_doc.incomplete()) {
+    out.problems.push_back("the final document has more object references than the reader follows");
+    return out;
+  }
+  // 3. Each change judged by its role, by object number.
+  Judge judge(signed_revision, final_doc, docmdp_p, xs);
+  std::map<QPDFObjGen, Kind> all;
+  for (QPDFObjGen og : modified) all[og] = Kind::modified;
+  for (QPDFObjGen og : added) all[og] = Kind::added;
+  for (QPDFObjGen og : removed) all[og] = Kind::removed;
+  for (const auto& [og, kind] : all) {
+    Verdict v = judge.judge(og, kind);
+    out.changes.push_back(Change{ref_text(og), std::move(v.description), v.allowed});
+  }
   return out;
 }
 

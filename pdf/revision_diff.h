@@ -43,6 +43,8 @@ class FinalDocument {
   // Objects some reachable object refers to but the xref table lacks,
   // with the first referrer's description.
   const std::map<QPDFObjGen, std::string>& dangling();
+  // The walk gave up (more roles than the limit allows): roles are partial.
+  bool incomplete();
   // Streams whose /Length is an indirect object: stream -> length object.
   const std::map<QPDFObjGen, QPDFObjGen>& indirect_lengths();
 
@@ -54,7 +56,7 @@ class FinalDocument {
   size_t max_objects_;
   std::map<QPDFObjGen, QPDFXRefEntry> xref_;
   std::optional<PageList> pages_;
-  bool walked_ = false;
+  bool walked_ = false, incomplete_ = false;
   std::map<QPDFObjGen, std::vector<Role>> roles_;
   std::map<QPDFObjGen, std::string> dangling_;
   std::optional<std::map<QPDFObjGen, QPDFObjGen>> lengths_;
