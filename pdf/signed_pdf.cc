@@ -64,12 +64,19 @@ struct FileFailure {
 
 // Opens bytes with qpdf without recovery; nullptr and `error` when qpdf
 // throws or warns while reading the cross-reference sections.
-std::unique_ptr<QPDF> open_qpdf(std::string_view bytes, bool recovery, std::string& error) {
+// qpdf refuses an encrypted file whose user password is not empty with a
+// password error; `password_needed` says so.
+std::unique_ptr<QPDF> open_qpdf(std::string_view bytes, bool recovery, std::string& error,
+                                bool* password_needed = nullptr) {
   auto q = std::make_unique<QPDF>();
   q->setSuppressWarnings(true);
   q->setAttemptRecovery(recovery);
   try {
     q->processMemoryFile("PDF", bytes.data(), bytes.size());
+  } catch (const QPDFExc& e) {
+    if (password_needed) *password_needed = e.getErrorCode() == qpdf_e_password;
+    error = e.what();
+    return nullptr;
   } catch (const std::exception& e) {
     error = e.what();
     return nullptr;
@@ -279,7 +286,11 @@ class Reader {
                             ") and its end-of-line"};
     }
     std::string error;
-    q_ = open_qpdf(bytes_, false, error);
+    bool password_needed = false;
+    q_ = open_qpdf(bytes_, false, error, &password_needed);
+    if (!q_ && password_needed) {
+      throw FileFailure{FileProblem::encrypted, "the file is encrypted with a user password"};
+    }
     if (!q_) {
       std::string ignored;
       if (open_qpdf(bytes_, true, ignored)) {
@@ -366,6 +377,15 @@ class Reader {
         }
       }
       doc_.signatures.push_back(read_signature(f));
+    }
+    // A certification signature is also named by the catalog's /Perms
+    // /DocMDP; one named there without its own DocMDP reference gets the
+    // default P (2).
+    QPDFObjectHandle perms = dict_get(dict_get(q_->getRoot(), "/Perms"), "/DocMDP");
+    if (perms.isIndirect()) {
+      for (Signature& sig : doc_.signatures) {
+        if (sig.object == ref_text(perms.getObjGen()) && !sig.docmdp_p) sig.docmdp_p = 2;
+      }
     }
     for (QPDFObjGen og : byte_range_dicts_) {
       if (!referenced.count(og)) doc_.unreferenced_signature_dictionaries.push_back(ref_text(og));
@@ -483,7 +503,7 @@ class Reader {
       return;
     }
     try {
-      if (auto problem = same_dictionary(*signed_q, v)) {
+      if (auto problem = same_dictionary(*signed_q, v, static_cast<size_t>(br[1]))) {
         sig.problems.push_back(*problem);
         return;
       }
@@ -500,11 +520,27 @@ class Reader {
     }
   }
 
-  std::optional<std::string> same_dictionary(QPDF& signed_q, QPDFObjectHandle v) {
+  // The signed revision holds `v`'s object as the same signature
+  // dictionary, and the gap [a, b) lies inside that object's bytes: a
+  // dictionary copied elsewhere with the same /Contents and a /ByteRange of
+  // its own does not own the gap.
+  std::optional<std::string> same_dictionary(QPDF& signed_q, QPDFObjectHandle v, size_t a) {
     QPDFObjGen og = v.getObjGen();
-    QPDFObjectHandle old = signed_q.getObjectByObjGen(og);
     std::string where = "the signed revision does not hold " + ref_text(og);
+    std::map<QPDFObjGen, QPDFXRefEntry> xref = signed_q.getXRefTable();
+    auto entry = xref.find(og);
+    if (entry == xref.end()) return where;
+    if (entry->second.getType() != 1) {
+      return "the signature dictionary " + ref_text(og) +
+             " is inside an object stream, so its /Contents is not the gap's bytes";
+    }
+    QPDFObjectHandle old = signed_q.getObjectByObjGen(og);
     if (!old.isDictionary()) return where + " as a dictionary";
+    const auto offset = static_cast<size_t>(entry->second.getOffset());
+    if (offset >= a || bytes_.substr(offset, a - offset).find("endobj") != std::string_view::npos) {
+      return "the /ByteRange gap is not inside the signature dictionary " + ref_text(og) +
+             " (which starts at byte " + std::to_string(offset) + ")";
+    }
     if (old.getKey("/ByteRange").unparseResolved() != dict_get(v, "/ByteRange").unparseResolved()) {
       return where + " with the same /ByteRange";
     }
