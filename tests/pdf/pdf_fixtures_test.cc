@@ -453,6 +453,35 @@ BOOST_AUTO_TEST_CASE(locate_signature_agrees_with_each_byte_range) {
   BOOST_CHECK_THROW(locate_signature(two, "NoSuchField"), std::runtime_error);
 }
 
+BOOST_AUTO_TEST_CASE(fields_are_added_through_indirect_annots_fields_and_acroform) {
+  // A base whose page /Annots, AcroForm and /Fields are objects of their own,
+  // as some producers write them: the signer must extend those objects.
+  const std::string base = make_base_pdf();
+  const int annots = next_object_number(base), acroform = annots + 1, fields = annots + 2;
+  const auto without_close = [](std::string dict) { return dict.substr(0, dict.rfind(">>")); };
+  Update update;
+  update.objects[annots] = "[ ]";
+  update.objects[acroform] = "<< /Fields " + std::to_string(fields) + " 0 R >>";
+  update.objects[fields] = "[ ]";
+  update.objects[page_object(base, 0)] = without_close(object_text(base, page_object(base, 0))) +
+                                         " /Annots " + std::to_string(annots) + " 0 R >>";
+  update.objects[catalog_object(base)] = without_close(object_text(base, catalog_object(base))) +
+                                         " /AcroForm " + std::to_string(acroform) + " 0 R >>";
+  const std::string indirect = append_update(base, update);
+  const std::string one = sign_pdf(indirect, signer("personal"));
+  const std::string two = sign_pdf(one, signer("huong-hoa"), field("Sig2"));
+  check_with_qpdf_cli(two, "indirect arrays");
+  check_strictly_readable(two, "indirect arrays");
+  check_with_pdfsig(two, 2, 2, "indirect arrays");
+  const std::string field1 = std::to_string(locate_signature(two, "Sig1").object + 2) + " 0 R";
+  BOOST_TEST(object_text(two, fields).find(field1) != std::string::npos, object_text(two, fields));
+  BOOST_TEST(object_text(two, annots).find(field1) != std::string::npos, object_text(two, annots));
+  BOOST_TEST(object_text(two, acroform).find("/SigFlags 3") != std::string::npos);
+  // The catalog still points at the AcroForm object rather than holding a copy.
+  BOOST_TEST(object_text(two, catalog_object(two))
+                 .find("/AcroForm " + std::to_string(acroform) + " 0 R") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(a_cms_that_does_not_fit_the_reserve_is_refused) {
   SignOptions o;
   o.contents_reserve = 256;

@@ -28,6 +28,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <random>
 #include <set>
@@ -273,6 +274,16 @@ struct Reader {
   QPDF qpdf;
 };
 
+bool opens_strictly(const std::string& pdf) {
+  try {
+    Reader reader(pdf, false);
+    reader.qpdf.getRoot();
+    return !reader.qpdf.anyWarnings();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 std::string pdf_string(const std::string& text) {
   std::string out = "(";
   for (char c : text) {
@@ -488,6 +499,7 @@ std::string make_base_pdf(const BaseOptions& options) {
 
 std::string append_update(const std::string& pdf, const Update& update) {
   const int64_t prev = last_startxref(pdf);
+  const bool base_was_clean = opens_strictly(pdf);
   Reader reader(pdf);
   QPDFObjectHandle old_trailer = reader.qpdf.getTrailer();
 
@@ -544,32 +556,23 @@ std::string append_update(const std::string& pdf, const Update& update) {
   }
   out += " >>\nstartxref\n" + std::to_string(xref_offset) + "\n%%EOF\n";
 
-  // The writer's own check: qpdf must find the new section without repairs.
-  Reader check(out, false);
-  check.qpdf.getRoot();
+  // The writer's own check: when qpdf read the base without repairs, it
+  // must read the new section so too. (A base broken on purpose by a test
+  // stays broken; that is not the writer's fault.)
+  if (base_was_clean && !opens_strictly(out))
+    throw std::runtime_error("pdf_fixtures: qpdf cannot read the update without recovery");
   return out;
 }
 
 // --------------------------------------------------------------- signing
 
-std::string sign_pdf(const std::string& pdf, const Signer& signer, const SignOptions& options) {
-  const bool doc_timestamp = options.sub_filter == "ETSI.RFC3161";
-  if (!doc_timestamp && options.sub_filter != "ETSI.CAdES.detached" &&
-      options.sub_filter != "adbe.pkcs7.detached" && options.sub_filter != "adbe.pkcs7.sha1")
-    throw std::runtime_error("pdf_fixtures: unknown /SubFilter " + options.sub_filter);
-  const std::time_t signing_time = options.signing_time.value_or(std::time(nullptr));
+namespace {
 
-  Reader reader(pdf);
-  QPDF& qpdf = reader.qpdf;
-  QPDFObjectHandle catalog = qpdf.getRoot();
-  QPDFObjectHandle page = qpdf.getAllPages().at(0);
-  int next = reader.qpdf.getTrailer().getKey("/Size").getIntValueAsInt();
-  const int sig_obj = next++;
-  const int ap_obj = next++;
+// Fixed width, so that the real values can be written over it in place.
+const std::string kByteRangePlaceholder = "[0 0000000000 0000000000 0000000000]";
 
-  Update update;
-  // The signature dictionary, with fixed-width placeholders patched below.
-  static const std::string kByteRangePlaceholder = "[0 0000000000 0000000000 0000000000]";
+std::string signature_dictionary(const SignOptions& options, bool doc_timestamp,
+                                 std::time_t signing_time) {
   std::string sig = doc_timestamp ? "<< /Type /DocTimeStamp" : "<< /Type /Sig";
   sig += " /Filter /Adobe.PPKLite /SubFilter /" + options.sub_filter;
   sig += " /ByteRange " + kByteRangePlaceholder;
@@ -581,24 +584,32 @@ std::string sign_pdf(const std::string& pdf, const Signer& signer, const SignOpt
     if (!options.location.empty()) sig += " /Location " + pdf_string(options.location);
   }
   if (options.docmdp_p) {
-    sig +=
-        " /Reference [ << /Type /SigRef /TransformMethod /DocMDP /TransformParams << /Type "
-        "/TransformParams /P " +
-        std::to_string(*options.docmdp_p) + " /V /1.2 >> >> ]";
+    sig += " /Reference [ << /Type /SigRef /TransformMethod /DocMDP /TransformParams";
+    sig += " << /Type /TransformParams /P " + std::to_string(*options.docmdp_p) + " /V /1.2 >>";
+    sig += " >> ]";
   }
-  sig += " >>";
-  update.objects[sig_obj] = sig;
-  update.objects[ap_obj] =
-      "<< /Type /XObject /Subtype /Form /BBox [0 0 170 50] /Resources << /Font << /F1 << /Type "
-      "/Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> >>\nstream\n"
-      "0 0 1 RG 0.5 0.5 169 49 re S BT /F1 8 Tf 4 30 Td " +
-      pdf_string(doc_timestamp ? "Document timestamp" : "Digitally signed") + " Tj 0 -12 Td " +
-      pdf_string(pdf_date(signing_time)) + " Tj ET\nendstream";
+  return sig + " >>";
+}
 
+std::string appearance_stream(bool doc_timestamp, std::time_t signing_time) {
+  return "<< /Type /XObject /Subtype /Form /BBox [0 0 170 50] /Resources << /Font << /F1 << "
+         "/Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> >>\nstream\n"
+         "0 0 1 RG 0.5 0.5 169 49 re S BT /F1 8 Tf 4 30 Td " +
+         pdf_string(doc_timestamp ? "Document timestamp" : "Digitally signed") + " Tj 0 -12 Td " +
+         pdf_string(pdf_date(signing_time)) + " Tj ET\nendstream";
+}
+
+// Adds to `update` what makes the signature dictionary `sig_obj` the value
+// of the field: the field filled, or a new field with its widget on page 1;
+// the AcroForm (its /Fields, /SigFlags 3) and, for a certification, the
+// catalog's /Perms. `next` is the next free object number.
+void attach_to_field(QPDF& qpdf, const SignOptions& options, int sig_obj, int ap_obj, int next,
+                     Update& update) {
+  QPDFObjectHandle catalog = qpdf.getRoot();
+  QPDFObjectHandle page = qpdf.getAllPages().at(0);
+  QPDFObjectHandle acroform = catalog.getKey("/AcroForm");
   const std::string ap_entry = " /AP << /N " + ref(ap_obj) + " >>";
   QPDFObjectHandle existing = find_field(qpdf, options.field_name);
-  QPDFObjectHandle acroform = catalog.getKey("/AcroForm");
-  bool catalog_changed = options.docmdp_p.has_value();
   std::string acroform_text;  // the new AcroForm dictionary, when it changes
   if (existing.isDictionary()) {
     if (!existing.isIndirect())
@@ -608,14 +619,13 @@ std::string sign_pdf(const std::string& pdf, const Signer& signer, const SignOpt
     const bool merged = existing.getKey("/Subtype").isNameAndEquals("/Widget");
     update.objects[existing.getObjectID()] = open_dict(existing, {"/V", "/AP"}) + " /V " +
                                              ref(sig_obj) + (merged ? ap_entry : "") + " >>";
-    // pdfsig and readers want /SigFlags on the form when signatures are there.
+    // Readers look for /SigFlags on the form once a signature is there.
     if (acroform.getKey("/SigFlags").getIntValueAsInt() != 3)
       acroform_text = open_dict(acroform, {"/SigFlags"}) + " /SigFlags 3 >>";
   } else {
     const int field_obj = next++;
-    const int placed =
-        acroform.getKey("/Fields").isArray() ? acroform.getKey("/Fields").getArrayNItems() : 0;
-    const int y = 140 + 60 * placed;
+    QPDFObjectHandle fields = acroform.getKey("/Fields");
+    const int y = 140 + 60 * (fields.isArray() ? fields.getArrayNItems() : 0);
     update.objects[field_obj] = "<< /FT /Sig /Type /Annot /Subtype /Widget /T " +
                                 pdf_string(options.field_name) + " /Rect [72 " + std::to_string(y) +
                                 " 242 " + std::to_string(y + 50) + "] /F 132 /P " +
@@ -628,7 +638,6 @@ std::string sign_pdf(const std::string& pdf, const Signer& signer, const SignOpt
       update.objects[page.getObjectID()] =
           open_dict(page, {"/Annots"}) + " /Annots " + array_plus(annots, ref(field_obj)) + " >>";
     }
-    QPDFObjectHandle fields = acroform.getKey("/Fields");
     if (fields.isIndirect()) {
       update.objects[fields.getObjectID()] = array_plus(fields, ref(field_obj));
       acroform_text = open_dict(acroform, {"/SigFlags"}) + " /SigFlags 3 >>";
@@ -638,36 +647,37 @@ std::string sign_pdf(const std::string& pdf, const Signer& signer, const SignOpt
                       " /Fields " + array_plus(fields, ref(field_obj)) + " /SigFlags 3 >>";
     }
   }
+  if (!acroform_text.empty() && acroform.isIndirect()) {
+    update.objects[acroform.getObjectID()] = acroform_text;
+    acroform_text.clear();
+  }
+  if (acroform_text.empty() && !options.docmdp_p) return;
+  // The catalog changes: a direct AcroForm, or the certification's /Perms.
+  std::vector<std::string> drop;
+  std::string extra;
   if (!acroform_text.empty()) {
-    if (acroform.isIndirect()) {
-      update.objects[acroform.getObjectID()] = acroform_text;
-    } else {
-      catalog_changed = true;
-    }
+    drop.push_back("/AcroForm");
+    extra += " /AcroForm " + acroform_text;
   }
-  if (catalog_changed) {
-    std::vector<std::string> drop;
-    std::string extra;
-    if (!acroform_text.empty() && !acroform.isIndirect()) {
-      drop.push_back("/AcroForm");
-      extra += " /AcroForm " + acroform_text;
-    }
-    if (options.docmdp_p) {
-      drop.push_back("/Perms");
-      extra += " /Perms << /DocMDP " + ref(sig_obj) + " >>";
-    }
-    update.objects[catalog.getObjectID()] = open_dict(catalog, drop) + extra + " >>";
+  if (options.docmdp_p) {
+    drop.push_back("/Perms");
+    extra += " /Perms << /DocMDP " + ref(sig_obj) + " >>";
   }
+  update.objects[catalog.getObjectID()] = open_dict(catalog, drop) + extra + " >>";
+}
 
-  std::string out = append_update(pdf, update);
-
-  // The placeholders of this update are the last ones in the file.
+// Writes the real /ByteRange over the placeholder of the update that starts
+// at `update_start`, then the CMS (or the token) made by `sign` over the
+// two ranges into /Contents.
+std::string fill_signature(std::string out, size_t update_start, size_t contents_reserve,
+                           const std::function<std::string(const std::string&)>& sign) {
   const size_t br = out.rfind(kByteRangePlaceholder);
-  if (br == std::string::npos || br < pdf.size())
+  if (br == std::string::npos || br < update_start)
     throw std::runtime_error("pdf_fixtures: lost the /ByteRange placeholder");
   const size_t lt = out.find('<', br + kByteRangePlaceholder.size());
-  const size_t gt = lt + 1 + 2 * options.contents_reserve;
-  if (out[gt] != '>') throw std::runtime_error("pdf_fixtures: lost the /Contents placeholder");
+  const size_t gt = lt + 1 + 2 * contents_reserve;
+  if (gt >= out.size() || out[gt] != '>')
+    throw std::runtime_error("pdf_fixtures: lost the /Contents placeholder");
   const size_t after = gt + 1;
   std::string range = "[0 " + std::to_string(lt) + " " + std::to_string(after) + " " +
                       std::to_string(out.size() - after);
@@ -676,17 +686,40 @@ std::string sign_pdf(const std::string& pdf, const Signer& signer, const SignOpt
   range += std::string(kByteRangePlaceholder.size() - 1 - range.size(), ' ') + "]";
   out.replace(br, range.size(), range);
 
-  const std::string signed_bytes = out.substr(0, lt) + out.substr(after);
-  const std::string der = doc_timestamp
-                              ? timestamp_token(signer, digest_of(EVP_sha256(), signed_bytes),
-                                                options.timestamp_time.value_or(signing_time))
-                              : make_cms(signed_bytes, signer, options, signing_time);
+  const std::string der = sign(out.substr(0, lt) + out.substr(after));
   const std::string hex = to_hex(der);
-  if (hex.size() > 2 * options.contents_reserve)
+  if (hex.size() > 2 * contents_reserve)
     throw std::runtime_error("pdf_fixtures: the CMS (" + std::to_string(der.size()) +
                              " bytes) does not fit contents_reserve");
   out.replace(lt + 1, hex.size(), hex);
   return out;
+}
+
+}  // namespace
+
+std::string sign_pdf(const std::string& pdf, const Signer& signer, const SignOptions& options) {
+  const bool doc_timestamp = options.sub_filter == "ETSI.RFC3161";
+  if (!doc_timestamp && options.sub_filter != "ETSI.CAdES.detached" &&
+      options.sub_filter != "adbe.pkcs7.detached" && options.sub_filter != "adbe.pkcs7.sha1")
+    throw std::runtime_error("pdf_fixtures: unknown /SubFilter " + options.sub_filter);
+  const std::time_t signing_time = options.signing_time.value_or(std::time(nullptr));
+
+  Update update;
+  {
+    Reader reader(pdf);
+    const int size = reader.qpdf.getTrailer().getKey("/Size").getIntValueAsInt();
+    const int sig_obj = size, ap_obj = size + 1;
+    update.objects[sig_obj] = signature_dictionary(options, doc_timestamp, signing_time);
+    update.objects[ap_obj] = appearance_stream(doc_timestamp, signing_time);
+    attach_to_field(reader.qpdf, options, sig_obj, ap_obj, size + 2, update);
+  }
+  return fill_signature(append_update(pdf, update), pdf.size(), options.contents_reserve,
+                        [&](const std::string& signed_bytes) {
+                          if (doc_timestamp)
+                            return timestamp_token(signer, digest_of(EVP_sha256(), signed_bytes),
+                                                   options.timestamp_time.value_or(signing_time));
+                          return make_cms(signed_bytes, signer, options, signing_time);
+                        });
 }
 
 // ------------------------------------------------------------ the signers
