@@ -306,3 +306,36 @@ BOOST_AUTO_TEST_CASE(the_configured_policy_decides_what_the_verifier_accepts) {
       by_office.reason.find("refuses unsigned packages (the strict default)") != std::string::npos,
       by_office.reason);
 }
+
+BOOST_AUTO_TEST_CASE(pdf_signature_policy_is_per_rule_and_inherited) {
+  auto c = parse({R"(<accept from="*" pdf-signatures="any" pdf-cannot-verify="report"/>)",  // 4
+                  R"(<accept from="000.00.12.H50" pdf-signatures="organisation")"
+                  R"( pdf-official="required"/>)"});  // 5
+  BOOST_REQUIRE_MESSAGE(c.ok(), why(c));
+  auto p = gateway::accept_policy(c->trust.policy_for("000.00.12.H50", ""));
+  BOOST_TEST((p.pdf.require == crypto::PdfPolicy::Require::organisation));
+  BOOST_TEST(p.pdf.official_required);
+  BOOST_TEST(!p.pdf.refuse_cannot_verify);  // inherited from line 4
+  BOOST_TEST(p.sources["pdf-signatures"] == "line 5");
+  BOOST_TEST(p.sources["pdf-cannot-verify"] == "line 4");
+  p = gateway::accept_policy(c->trust.policy_for("000.00.13.H50", ""));
+  BOOST_TEST((p.pdf.require == crypto::PdfPolicy::Require::any));
+  BOOST_TEST(!p.pdf.official_required);
+  // The default: nothing required, a signed PDF that cannot be verified refused.
+  auto strict = parse({});
+  BOOST_REQUIRE(strict.ok());
+  p = gateway::accept_policy(strict->trust.policy_for("000.00.12.H50", ""));
+  BOOST_TEST((p.pdf.require == crypto::PdfPolicy::Require::none));
+  BOOST_TEST(p.pdf.refuse_cannot_verify);
+  // The policy travels in the report's JSON and back (the auditor reads it).
+  const auto back = crypto::accept_policy_from_json(
+      crypto::to_json(gateway::accept_policy(c->trust.policy_for("000.00.12.H50", ""))));
+  BOOST_TEST((back.pdf.require == crypto::PdfPolicy::Require::organisation));
+  BOOST_TEST(back.pdf.official_required);
+  BOOST_TEST(!back.pdf.refuse_cannot_verify);
+
+  expect_error({R"(<accept from="*" pdf-signatures="all"/>)"}, 4,
+               "pdf-signatures=\"all\" must be none or any or organisation");
+  expect_error({R"(<accept from="*" pdf-official="yes"/>)"}, 4, "pdf-official");
+  expect_error({R"(<accept from="*" pdf-cannot-verify="ignore"/>)"}, 4, "pdf-cannot-verify");
+}
