@@ -141,10 +141,37 @@ struct Revision {
 // streams and embedded files. The chain stops when a /Prev does not point
 // before the section that names it: a linearized file's first-page trailer
 // points forward to the main table of the same revision.
+// The end of the revision whose cross-reference section is at `xref_at`:
+// the first "%%EOF" after it, ending by `limit`, whose prefix's last
+// startxref names `xref_at`.
+std::optional<Revision> revision_ending(std::string_view bytes, std::int64_t xref_at,
+                                        size_t limit) {
+  size_t tries = 0;
+  for (size_t pos = bytes.find("%%EOF", static_cast<size_t>(xref_at));
+       pos != std::string_view::npos && pos + 5 <= limit && tries < kMaxEofCandidates;
+       pos = bytes.find("%%EOF", pos + 1), ++tries) {
+    if (last_startxref(bytes, pos + 5) == xref_at)
+      return Revision{pos + 5, eol_end(bytes, pos + 5)};
+  }
+  return std::nullopt;
+}
+
 std::vector<Revision> revision_chain(std::string_view bytes, QPDF& final_q, size_t last_eof_end) {
   std::vector<Revision> out;
   out.push_back({last_eof_end, eol_end(bytes, last_eof_end)});
   std::optional<std::int64_t> startxref = last_startxref(bytes, last_eof_end);
+  // The last revision ends at the first %%EOF after its own section: bytes
+  // appended after that with a %%EOF of their own but no section (so qpdf
+  // still reads the section before them) belong to no revision.
+  if (startxref && *startxref >= 0 && static_cast<size_t>(*startxref) < last_eof_end) {
+    std::optional<Revision> own = revision_ending(bytes, *startxref, last_eof_end);
+    if (own && own->eof_end != last_eof_end) {
+      throw FileFailure{FileProblem::trailing_bytes,
+                        std::to_string(bytes.size() - own->eol_end) +
+                            " bytes after the end of the last revision (its %%EOF at offset " +
+                            std::to_string(own->eof_end - 5) + ") belong to no revision"};
+    }
+  }
   QPDFObjectHandle trailer = final_q.getTrailer();
   std::unique_ptr<QPDF> prefix_q;
   while (startxref) {
@@ -154,16 +181,7 @@ std::vector<Revision> revision_chain(std::string_view bytes, QPDF& final_q, size
       throw FileFailure{FileProblem::too_complex,
                         "the file has more than " + std::to_string(kMaxRevisions) + " revisions"};
     }
-    std::optional<Revision> found;
-    size_t tries = 0;
-    for (size_t pos = bytes.find("%%EOF", static_cast<size_t>(*prev));
-         pos != std::string_view::npos && pos + 5 < out.back().eof_end && tries < kMaxEofCandidates;
-         pos = bytes.find("%%EOF", pos + 1), ++tries) {
-      if (last_startxref(bytes, pos + 5) == prev) {
-        found = Revision{pos + 5, eol_end(bytes, pos + 5)};
-        break;
-      }
-    }
+    std::optional<Revision> found = revision_ending(bytes, *prev, out.back().eof_end - 1);
     if (!found) break;
     std::string error;
     prefix_q = open_qpdf(bytes.substr(0, found->eof_end), false, error);

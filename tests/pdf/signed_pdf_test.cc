@@ -525,6 +525,11 @@ BOOST_AUTO_TEST_CASE(trailing_bytes_after_the_last_eof_are_refused) {
   BOOST_TEST(has(doc.problem_detail, "4 bytes follow the last %%EOF"), doc.problem_detail);
   BOOST_TEST(doc.signatures.empty());
   BOOST_TEST(pdf::file_problem_name(doc.problem) == std::string("trailing_bytes"));
+  // Bytes with a %%EOF of their own but no xref section: qpdf still reads
+  // the signed revision's section, yet they are no revision.
+  const Document hidden = read(pdf + "1 0 obj\n<< /Type /Catalog >>\nendobj\n%%EOF\n");
+  BOOST_TEST(hidden.problem == FileProblem::trailing_bytes);
+  BOOST_TEST(has(hidden.problem_detail, "belong to no revision"), hidden.problem_detail);
 }
 
 BOOST_AUTO_TEST_CASE(an_encrypted_file_is_refused) {
