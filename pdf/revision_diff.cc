@@ -197,7 +197,9 @@ struct FinalDocument::Walk {
     std::vector<std::tuple<QPDFObjectHandle, std::string, int>> stack;
     stack.emplace_back(h, ctx.path, 0);
     while (!stack.empty()) {
-      auto [node, path, depth] = stack.back();
+      QPDFObjectHandle node = std::get<0>(stack.back());
+      const std::string path = std::move(std::get<1>(stack.back()));
+      const int depth = std::get<2>(stack.back());
       stack.pop_back();
       if (depth > kMaxDirectDepth) continue;
       auto visit = [&](QPDFObjectHandle v, std::string p) {
