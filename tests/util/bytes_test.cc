@@ -3,6 +3,8 @@
 
 #include <sys/stat.h>
 
+#include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -107,4 +109,59 @@ BOOST_AUTO_TEST_CASE(read_file_refuses_a_fifo_at_once_and_bounds_the_size) {
   auto big = read_file(dir / "f", 9);
   BOOST_REQUIRE(!big.ok());
   BOOST_TEST(big.error().message.find("larger than 9 bytes") != std::string::npos);
+}
+
+namespace {
+
+// The decoder as first written, one character at a time: the reference the
+// four-at-a-time decoder must agree with on every input.
+std::optional<std::string> reference_base64_decode(std::string_view text) {
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  size_t padding = 0;
+  for (unsigned char c : text) {
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+    if (c == '=') {
+      ++padding;
+      continue;
+    }
+    const auto v = alphabet.find(static_cast<char>(c));
+    if (v == std::string::npos || c == 0 || padding > 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  if (padding > 2 || bits >= 6) return std::nullopt;
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(base64_decode_agrees_with_the_one_character_reference) {
+  std::mt19937 rng(20261130);
+  const std::string pieces[] = {"QUJD", "ZGVm", "\r\n", "\n",   " ",
+                                "\t",   "=",    "==",   "*",    "A",
+                                "Zm9v", "YmFy", "+/+/", "\x80", std::string(1, '\0')};
+  size_t accepted = 0, refused = 0;
+  for (int round = 0; round < 20000; ++round) {
+    std::string text;
+    const int parts = static_cast<int>(rng() % 24);
+    for (int i = 0; i < parts; ++i) text += pieces[rng() % std::size(pieces)];
+    const auto got = base64_decode(text);
+    const auto want = reference_base64_decode(text);
+    BOOST_REQUIRE_MESSAGE(got.ok() == want.has_value(), "input: " << text);
+    if (got.ok()) {
+      BOOST_REQUIRE(*got == *want);
+      ++accepted;
+    } else {
+      ++refused;
+    }
+  }
+  BOOST_TEST(accepted > 1000u);  // both sides of the contract were exercised
+  BOOST_TEST(refused > 1000u);
 }
