@@ -33,17 +33,65 @@ struct SignedRanges {
 };
 
 // Digest of the signed ranges with `md`, streamed over the file's own bytes.
-std::string digest_ranges(const EVP_MD* md, const SignedRanges& r) {
+std::string digest_ranges(const EVP_MD* md, const SignedRanges& r,
+                          const EVP_MD_CTX* prefix = nullptr) {
   MdCtxPtr ctx(EVP_MD_CTX_new());
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1 ||
-      EVP_DigestUpdate(ctx.get(), r.first.data(), r.first.size()) != 1 ||
-      EVP_DigestUpdate(ctx.get(), r.second.data(), r.second.size()) != 1 ||
+  const bool started = prefix != nullptr
+                           ? EVP_MD_CTX_copy_ex(ctx.get(), prefix) == 1
+                           : EVP_DigestInit_ex(ctx.get(), md, nullptr) == 1 &&
+                                 EVP_DigestUpdate(ctx.get(), r.first.data(), r.first.size()) == 1;
+  if (!ctx || !started || EVP_DigestUpdate(ctx.get(), r.second.data(), r.second.size()) != 1 ||
       EVP_DigestFinal_ex(ctx.get(), out, &len) != 1)
     return {};
   return std::string(reinterpret_cast<char*>(out), len);
 }
+
+// Every signature's first range [0, a) is a prefix of the file, and most of
+// it: one SHA-256 pass over the file gives the report's file digest and,
+// copied at each a, the state every SHA-256 signature continues from. A
+// twice-signed 10 MB PDF is then hashed once instead of three times.
+class PrefixDigests {
+ public:
+  PrefixDigests(std::string_view file, std::vector<size_t> cuts) : file_(file) {
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    MdCtxPtr ctx(EVP_MD_CTX_new());
+    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return;
+    size_t pos = 0;
+    for (size_t cut : cuts) {
+      if (cut > file.size()) break;
+      MdCtxPtr snap(EVP_MD_CTX_new());
+      if (EVP_DigestUpdate(ctx.get(), file.data() + pos, cut - pos) != 1 || !snap ||
+          EVP_MD_CTX_copy_ex(snap.get(), ctx.get()) != 1)
+        return;
+      pos = cut;
+      states_.emplace_back(cut, std::move(snap));
+    }
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_DigestUpdate(ctx.get(), file.data() + pos, file.size() - pos) != 1 ||
+        EVP_DigestFinal_ex(ctx.get(), out, &len) != 1)
+      return;
+    file_sha256_ = to_hex(std::string_view(reinterpret_cast<char*>(out), len));
+  }
+  const std::string& file_sha256() const { return file_sha256_; }
+
+  // As digest_ranges(), from a kept state when it applies.
+  std::string digest(const EVP_MD* md, const SignedRanges& r) const {
+    if (EVP_MD_get_type(md) == NID_sha256 && r.first.data() == file_.data()) {
+      for (const auto& [cut, state] : states_)
+        if (cut == r.first.size()) return digest_ranges(md, r, state.get());
+    }
+    return digest_ranges(md, r);
+  }
+
+ private:
+  std::string_view file_;
+  std::vector<std::pair<size_t, MdCtxPtr>> states_;
+  std::string file_sha256_;
+};
 
 // The digest algorithms a signature may use: SHA-2 family, and SHA-1 only
 // where the policy allows it (reported).
@@ -180,7 +228,8 @@ struct Timestamp {
 
 // Verifies a TimeStampToken over `imprinted` (the bytes it must stamp, as
 // ranges). Returns "" and fills `ts`, or the reason it does not hold.
-std::string verify_token(std::string_view token_der, const SignedRanges& imprinted, Timestamp& ts) {
+std::string verify_token(std::string_view token_der, const SignedRanges& imprinted, Timestamp& ts,
+                         const PrefixDigests* digests = nullptr) {
   std::string error;
   CmsPtr token = read_cms(token_der, error);
   if (!token) return "the timestamp token: " + error;
@@ -218,7 +267,8 @@ std::string verify_token(std::string_view token_der, const SignedRanges& imprint
     return "the timestamp token's imprint uses " + digest_name(nid) + ", not SHA-256 or stronger";
   ts.digest = digest_name(nid);
   ASN1_OCTET_STRING* stamped = TS_MSG_IMPRINT_get_msg(imprint);
-  const std::string expect = digest_ranges(md, imprinted);
+  const std::string expect =
+      digests != nullptr ? digests->digest(md, imprinted) : digest_ranges(md, imprinted);
   if (expect.size() != static_cast<size_t>(ASN1_STRING_length(stamped)) ||
       std::memcmp(expect.data(), ASN1_STRING_get0_data(stamped), expect.size()) != 0)
     return "the timestamp token stamps other bytes (its messageImprint does not match)";
@@ -250,8 +300,8 @@ std::string judge_tsa(const TrustStore& trust, const Timestamp& ts) {
 class SignatureCheck {
  public:
   SignatureCheck(const TrustStore& trust, const PdfVerifyOptions& options, std::string_view file,
-                 const pdf::Signature& sig, PdfSignatureReport& r)
-      : trust_(trust), options_(options), file_(file), sig_(sig), r_(r) {}
+                 const PrefixDigests& digests, const pdf::Signature& sig, PdfSignatureReport& r)
+      : trust_(trust), options_(options), file_(file), digests_(digests), sig_(sig), r_(r) {}
 
   void run() {
     r_.field_name = sig_.field_name;
@@ -348,7 +398,7 @@ class SignatureCheck {
                       "CMS is detached");
       if (!verify_encapsulated(cms.get(), certs.signer.get())) return;
       ASN1_OCTET_STRING** content = CMS_get0_content(cms.get());
-      const std::string expect = digest_ranges(EVP_sha1(), ranges_);
+      const std::string expect = digests_.digest(EVP_sha1(), ranges_);
       if (content == nullptr || *content == nullptr ||
           static_cast<size_t>(ASN1_STRING_length(*content)) != expect.size() ||
           std::memcmp(ASN1_STRING_get0_data(*content), expect.data(), expect.size()) != 0)
@@ -439,7 +489,7 @@ class SignatureCheck {
 
   void document_timestamp() {
     Timestamp ts;
-    if (std::string e = verify_token(sig_.contents, ranges_, ts); !e.empty()) {
+    if (std::string e = verify_token(sig_.contents, ranges_, ts, &digests_); !e.empty()) {
       // The token's own failures read as what they mean for the document.
       if (e.find("messageImprint") != std::string::npos)
         return r_.add("digest", CheckOutcome::fail,
@@ -481,7 +531,7 @@ class SignatureCheck {
         if (auto tp = time_point_of(t->value.asn1_string)) r_.claimed_time = format_rfc3339(*tp);
       }
     }
-    const std::string expect = digest_ranges(md, ranges_);
+    const std::string expect = digests_.digest(md, ranges_);
     if (expect.size() != static_cast<size_t>(ASN1_STRING_length(digest)) ||
         std::memcmp(expect.data(), ASN1_STRING_get0_data(digest), expect.size()) != 0) {
       r_.add("digest", CheckOutcome::fail,
@@ -574,6 +624,7 @@ class SignatureCheck {
   const TrustStore& trust_;
   const PdfVerifyOptions& options_;
   std::string_view file_;
+  const PrefixDigests& digests_;
   const pdf::Signature& sig_;
   PdfSignatureReport& r_;
   SignedRanges ranges_;
@@ -691,11 +742,18 @@ PdfReport PdfVerifier::verify(std::string_view pdf_bytes, std::string name) cons
   PdfReport r;
   r.name = std::move(name);
   r.size = pdf_bytes.size();
-  r.sha256 = sha256_hex(pdf_bytes);
   r.policy = policy_text(options_.policy);
   const PdfPolicy& policy = options_.policy;
 
   auto doc = pdf::read_signed_pdf(pdf_bytes);
+  std::vector<size_t> cuts;
+  if (doc && doc->problem == pdf::FileProblem::none) {
+    for (const auto& sig : doc->signatures)
+      if (sig.problems.empty() && sig.byte_range.size() == 4)
+        cuts.push_back(static_cast<size_t>(sig.byte_range[1]));
+  }
+  const PrefixDigests digests(pdf_bytes, std::move(cuts));
+  r.sha256 = digests.file_sha256();
   if (!doc || doc->problem != pdf::FileProblem::none) {
     r.file_problem = doc ? pdf::file_problem_name(doc->problem) : "internal";
     const std::string detail = doc ? doc->problem_detail : doc.error().message;
@@ -720,7 +778,7 @@ PdfReport PdfVerifier::verify(std::string_view pdf_bytes, std::string name) cons
                            "does not count it)");
     for (const auto& sig : doc->signatures) {
       PdfSignatureReport sr;
-      SignatureCheck(trust_, options_, pdf_bytes, sig, sr).run();
+      SignatureCheck(trust_, options_, pdf_bytes, digests, sig, sr).run();
       r.signatures.push_back(std::move(sr));
     }
     const PdfSignatureReport* invalid = nullptr;
