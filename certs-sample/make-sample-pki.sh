@@ -230,8 +230,10 @@ openssl ca -batch -config "$work/issuing/ca.cnf" -cert ca.pem -keyfile ca.key \
   -revoke late-revoked.pem -crl_reason keyCompromise 2>"$work/revoke2.log" ||
   { cat "$work/revoke2.log" >&2; exit 1; }
 # The time-stamping authority of signed PDFs (signature and document timestamps).
+# Valid from 2019, like the CAs, so that a timestamp of 2020 can prove a
+# signature made while expired.pem was still valid.
 issue issuing ca tsa "$subj_base/O=Sample Government/CN=Sample Government Time-Stamping Authority" \
-  tsa_sign rsa
+  tsa_sign rsa 20190101000000Z 20451231000000Z
 
 # A forged chain: the same names (and serials) as root.pem, ca.pem and
 # huong-hoa.pem, other keys. Only a check of keys, not of names, tells it apart.

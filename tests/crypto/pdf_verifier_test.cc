@@ -292,11 +292,27 @@ BOOST_AUTO_TEST_CASE(timestamps_prove_time_and_document_timestamps_are_verified)
   BOOST_TEST(contains(r.signatures[0].timestamp_authority, "Time-Stamping"));
   BOOST_TEST(r.signatures[0].checked_at == r.signatures[0].timestamp_time);
 
+  // The certificate expired in 2021; a timestamp of 2020 proves the
+  // signature was made while it was valid: the chain is judged then.
+  fx::SignOptions in_time;
+  in_time.timestamp_by = signer("tsa");
+  in_time.signing_time = utc(2020, 6, 1);
+  in_time.timestamp_time = utc(2020, 6, 1);
+  const std::string expired_pdf = fx::sign_pdf(base(), signer("expired"), in_time);
+  r = verify(expired_pdf);
+  BOOST_TEST_INFO(to_text(r));
+  BOOST_TEST(r.state == PdfState::verified);
+  BOOST_TEST(r.signatures[0].checked_at == "2020-06-01T12:00:00Z");
+  // Without the timestamp the same signer is judged now, and has expired.
+  fx::SignOptions no_ts;
+  no_ts.signing_time = utc(2020, 6, 1);
+  expect_refused(verify(fx::sign_pdf(base(), signer("expired"), no_ts)), "validity", "expired");
+
   // A timestamp whose TSA certificate was not valid at the genTime it
-  // claims (2018) is not trusted: ignored, reported, the chain judged now.
+  // claims (2017) is not trusted: ignored, reported, the chain judged now.
   fx::SignOptions old_ts;
   old_ts.timestamp_by = signer("tsa");
-  old_ts.timestamp_time = utc(2018, 1, 1);
+  old_ts.timestamp_time = utc(2017, 1, 1);
   r = verify(fx::sign_pdf(base(), signer("huong-hoa"), old_ts));
   BOOST_TEST_INFO(to_text(r));
   BOOST_TEST(r.state == PdfState::verified);
