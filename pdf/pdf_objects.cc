@@ -69,10 +69,8 @@ std::string fingerprint(QPDFObjectHandle h) {
 }
 
 int PageList::page_number(QPDFObjGen og) const {
-  for (size_t i = 0; i < pages.size(); ++i) {
-    if (pages[i] == og) return static_cast<int>(i) + 1;
-  }
-  return 0;
+  auto it = numbers.find(og);
+  return it == numbers.end() ? 0 : it->second;
 }
 
 PageList read_pages(QPDF& q, size_t max_pages) {
@@ -104,10 +102,12 @@ PageList read_pages(QPDF& q, size_t max_pages) {
       QPDFObjectHandle kids = dict_get(node, "/Kids");
       if (!kids.isArray() || name_of(dict_get(node, "/Type")) == "Page") {
         out.pages.push_back(og);
+        out.numbers.emplace(og, static_cast<int>(out.pages.size()));
         stack.pop_back();
         continue;
       }
       out.nodes.push_back(og);
+      out.node_set.insert(og);
     }
     QPDFObjectHandle kids = dict_get(node, "/Kids");
     if (next >= kids.getArrayNItems() || stack.size() > 64) {
@@ -126,10 +126,8 @@ PageList read_pages(QPDF& q, size_t max_pages) {
 }
 
 const FieldInfo* FieldTree::find(QPDFObjGen og) const {
-  for (const FieldInfo& f : fields) {
-    if (f.og == og && og.getObj() != 0) return &f;
-  }
-  return nullptr;
+  auto it = index.find(og);
+  return it == index.end() ? nullptr : &fields[it->second];
 }
 
 namespace {
@@ -176,6 +174,7 @@ struct FieldWalker {
     }
     info.terminal = named_kids.empty();
     std::string name = info.name, type = info.type;
+    if (og.getObj() != 0) out.index.emplace(og, out.fields.size());
     out.fields.push_back(std::move(info));
     for (QPDFObjectHandle& kid : named_kids) walk(kid, name, type, depth + 1);
   }
@@ -191,7 +190,10 @@ FieldTree read_fields(QPDF& q, size_t max_fields, size_t max_depth) {
   int n = fields.getArrayNItems();
   for (int i = 0; i < n && !out.too_many; ++i) {
     QPDFObjectHandle f = fields.getArrayItem(i);
-    if (f.isIndirect()) out.top.push_back(f.getObjGen());
+    if (f.isIndirect()) {
+      out.top.push_back(f.getObjGen());
+      out.top_set.insert(f.getObjGen());
+    }
     walker.walk(f, "", "", 1);
   }
   return out;

@@ -46,6 +46,8 @@ struct PageList {
   std::vector<QPDFObjGen> nodes;  // intermediate /Pages nodes
   bool irregular = false;         // a cycle, a repeated page or a non-dictionary kid
   std::string irregular_detail;
+  std::map<QPDFObjGen, int> numbers;  // page -> 1-based number
+  std::set<QPDFObjGen> node_set;
   int page_number(QPDFObjGen og) const;  // 1-based, 0 when not a page
 };
 PageList read_pages(QPDF& q, size_t max_pages);
@@ -61,10 +63,12 @@ struct FieldInfo {
   std::vector<QPDFObjGen> widgets;  // the field itself when merged, else its widget kids
 };
 struct FieldTree {
-  std::vector<FieldInfo> fields;  // depth-first, parents before kids
-  std::vector<QPDFObjGen> top;    // the /Fields array's entries (indirect ones)
-  bool too_deep = false;          // kMaxFieldDepth passed
-  bool too_many = false;          // max_fields passed
+  std::vector<FieldInfo> fields;       // depth-first, parents before kids
+  std::vector<QPDFObjGen> top;         // the /Fields array's entries (indirect ones)
+  bool too_deep = false;               // kMaxFieldDepth passed
+  bool too_many = false;               // max_fields passed
+  std::map<QPDFObjGen, size_t> index;  // field object -> its place in `fields`
+  std::set<QPDFObjGen> top_set;
   const FieldInfo* find(QPDFObjGen og) const;
 };
 FieldTree read_fields(QPDF& q, size_t max_fields, size_t max_depth);

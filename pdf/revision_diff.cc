@@ -47,6 +47,7 @@ namespace {
 constexpr size_t kMaxRolesPerObject = 16;
 constexpr size_t kMaxPathChars = 160;
 constexpr int kMaxDirectDepth = 64;
+constexpr int kMaxAnnotations = 100'000;  // per page, compared
 
 std::string quoted(const std::string& name) {
   return "'" + name + "'";
@@ -130,21 +131,36 @@ std::string join(const std::vector<std::string>& v) {
 }
 
 // The annotations of a page as identities: "n g R" for indirect ones, the
-// unparsed dictionary for direct ones.
-std::vector<std::string> annot_ids(QPDFObjectHandle page) {
-  std::vector<std::string> out;
+// unparsed dictionary for direct ones; nullopt past kMaxAnnotations.
+std::optional<std::set<std::string>> annot_ids(QPDFObjectHandle page) {
+  std::set<std::string> out;
   QPDFObjectHandle annots = dict_get(page, "/Annots");
   if (!annots.isArray()) return out;
-  int n = std::min(annots.getArrayNItems(), 100'000);
+  int n = annots.getArrayNItems();
+  if (n > kMaxAnnotations) return std::nullopt;
   for (int i = 0; i < n; ++i) {
     QPDFObjectHandle a = annots.getArrayItem(i);
-    out.push_back(a.isIndirect() ? ref_text(a.getObjGen()) : a.unparseResolved());
+    out.insert(a.isIndirect() ? ref_text(a.getObjGen()) : a.unparseResolved());
   }
   return out;
 }
 
-bool contains(const std::vector<std::string>& v, const std::string& s) {
-  return std::find(v.begin(), v.end(), s) != v.end();
+// Whether every entry of every subdictionary of `before` (/Font, ...) is
+// in `after` with the same value: a /DR that only gained resources.
+bool only_added_resources(QPDFObjectHandle before, QPDFObjectHandle after) {
+  if (!before.isDictionary()) return after.isDictionary() || after.isNull();
+  for (const std::string& kind : before.getKeys()) {
+    QPDFObjectHandle old_sub = before.getKey(kind), new_sub = dict_get(after, kind);
+    if (!old_sub.isDictionary()) {
+      if (old_sub.unparse() != new_sub.unparse()) return false;
+      continue;
+    }
+    if (!new_sub.isDictionary()) return false;
+    for (const std::string& name : old_sub.getKeys()) {
+      if (old_sub.getKey(name).unparse() != key_text(new_sub, name)) return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -581,6 +597,12 @@ class Judge {
                              docmdp_refusal()};
         return {true, "the document information dictionary (" + ref + ") was updated"};
       case Ctx::catalog_part:
+        // A new resource of the form's /DR (as signing tools add the fonts
+        // of their appearances); acroform_verdict allows /DR only to grow.
+        if (added && r.path.rfind("/AcroForm/DR/", 0) == 0) {
+          return {true,
+                  ref + " (" + kind_text + ") was added to the form's resources at " + r.path};
+        }
         if (added)
           return {false, ref + " (" + kind_text + ") was added at the catalog's " + r.path};
         return {false, ref + " (" + kind_text + ", at the catalog's " + r.path + ") was replaced"};
@@ -637,7 +659,10 @@ class Judge {
     std::vector<std::string> keys;
     for (const std::string& k : differing_keys(before, now)) {
       if (k == "/Fields") continue;
-      if (k == "/SigFlags" || (is_new && (k == "/DA" || k == "/DR"))) {
+      // Signing tools add the fonts of their appearances to /DR (Acrobat
+      // adds /Helv); resources only gained change no existing field.
+      if (k == "/SigFlags" || (is_new && (k == "/DA" || k == "/DR")) ||
+          (k == "/DR" && only_added_resources(dict_get(before, "/DR"), dict_get(now, "/DR")))) {
         keys.push_back(k);
         continue;
       }
@@ -653,7 +678,7 @@ class Judge {
     const FieldTree& before = signed_fields();
     const FieldTree& now = f_.fields();
     for (QPDFObjGen og : before.top) {
-      if (std::find(now.top.begin(), now.top.end(), og) == now.top.end()) {
+      if (!now.top_set.count(og)) {
         const FieldInfo* f = before.find(og);
         return {false, "the form field " + quoted(f ? f->name : "?") + " (" + ref_text(og) +
                            ") was removed from /AcroForm /Fields"};
@@ -661,7 +686,7 @@ class Judge {
     }
     std::vector<std::string> names;
     for (QPDFObjGen og : now.top) {
-      if (std::find(before.top.begin(), before.top.end(), og) != before.top.end()) continue;
+      if (before.top_set.count(og)) continue;
       const FieldInfo* f = final_field(og);
       std::string name = f ? f->name : "?";
       if (!f || f->type != "Sig" || existed(og)) {
@@ -679,11 +704,8 @@ class Judge {
   }
 
   Verdict page_tree_verdict(QPDFObjGen og, bool added) {
-    const std::vector<QPDFObjGen>& before = signed_pages().pages;
-    const std::vector<QPDFObjGen>& now = f_.pages().pages;
-    if (before != now) return page_list_change();
-    if (added || std::find(signed_pages().nodes.begin(), signed_pages().nodes.end(), og) ==
-                     signed_pages().nodes.end()) {
+    if (!same_pages()) return page_list_change();
+    if (added || !signed_pages().node_set.count(og)) {
       return {false, "the page tree was restructured (" + ref_text(og) + " is a new node)"};
     }
     std::vector<std::string> keys =
@@ -691,27 +713,32 @@ class Judge {
     return {false, "the page tree node " + ref_text(og) + " changed its " + join(keys)};
   }
 
+  bool same_pages() {
+    if (!same_pages_) same_pages_ = signed_pages().pages == f_.pages().pages;
+    return *same_pages_;
+  }
+
+  // The first difference between the two page lists.
   Verdict page_list_change() {
-    const std::vector<QPDFObjGen>& before = signed_pages().pages;
-    const std::vector<QPDFObjGen>& now = f_.pages().pages;
-    for (size_t i = 0; i < now.size(); ++i) {
-      if (std::find(before.begin(), before.end(), now[i]) == before.end()) {
-        return {false, "page " + std::to_string(i + 1) + " (" + ref_text(now[i]) + ") was added"};
+    const PageList& before = signed_pages();
+    const PageList& now = f_.pages();
+    for (size_t i = 0; i < now.pages.size(); ++i) {
+      if (!before.numbers.count(now.pages[i])) {
+        return {false,
+                "page " + std::to_string(i + 1) + " (" + ref_text(now.pages[i]) + ") was added"};
       }
     }
-    for (size_t i = 0; i < before.size(); ++i) {
-      if (std::find(now.begin(), now.end(), before[i]) == now.end()) {
-        return {false,
-                "page " + std::to_string(i + 1) + " (" + ref_text(before[i]) + ") was removed"};
+    for (size_t i = 0; i < before.pages.size(); ++i) {
+      if (!now.numbers.count(before.pages[i])) {
+        return {false, "page " + std::to_string(i + 1) + " (" + ref_text(before.pages[i]) +
+                           ") was removed"};
       }
     }
     return {false, "the pages were reordered"};
   }
 
   Verdict page_verdict(QPDFObjGen og, int n) {
-    const PageList& before = signed_pages();
-    if (before.page_number(og) == 0) return page_list_change();
-    if (before.pages != f_.pages().pages) return page_list_change();
+    if (!same_pages()) return page_list_change();
     QPDFObjectHandle old = s_.getObjectByObjGen(og), now = f_.qpdf().getObjectByObjGen(og);
     for (const std::string& k : differing_keys(old, now)) {
       if (k == "/Annots") continue;
@@ -724,11 +751,11 @@ class Judge {
   Verdict annots_verdict(QPDFObjGen page_og, int n) {
     QPDFObjectHandle old = s_.getObjectByObjGen(page_og),
                      now = f_.qpdf().getObjectByObjGen(page_og);
-    std::vector<std::string> before = annot_ids(old), after = annot_ids(now);
     std::string page = "page " + std::to_string(n);
-    for (const std::string& id : before) {
-      if (!contains(after, id))
-        return {false, "an annotation (" + id + ") was removed from " + page};
+    std::optional<std::set<std::string>> before = annot_ids(old), after = annot_ids(now);
+    if (!before || !after) return {false, page + " has more annotations than the reader compares"};
+    for (const std::string& id : *before) {
+      if (!after->count(id)) return {false, "an annotation (" + id + ") was removed from " + page};
     }
     int widgets = 0;
     QPDFObjectHandle annots = dict_get(now, "/Annots");
@@ -736,7 +763,7 @@ class Judge {
     for (int i = 0; i < count; ++i) {
       QPDFObjectHandle a = annots.getArrayItem(i);
       std::string id = a.isIndirect() ? ref_text(a.getObjGen()) : a.unparseResolved();
-      if (contains(before, id)) continue;
+      if (before->count(id)) continue;
       std::optional<QPDFObjGen> field = signature_field_of(a);
       if (!field) return {false, kind_of(a) + " (" + id + ") was added to " + page};
       if (!added_signature_field(*field)) {
@@ -814,6 +841,7 @@ class Judge {
   std::optional<int> p_;
   const std::map<QPDFObjGen, QPDFXRefEntry>& xs_;
   std::optional<PageList> s_pages_;
+  std::optional<bool> same_pages_;
   std::optional<FieldTree> s_fields_;
 };
 

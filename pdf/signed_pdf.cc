@@ -593,7 +593,10 @@ class Reader {
       } catch (const std::bad_alloc&) {
         throw;
       } catch (const std::exception& e) {
-        cmp.problems.push_back(std::string("qpdf cannot read the signed revision: ") + e.what());
+        cmp.problems.push_back(
+            std::string(
+                "qpdf failed while comparing the signed revision with the final document: ") +
+            e.what());
       }
       if (!cmp.problems.empty()) {
         for (std::string& p : cmp.problems) sig.problems.push_back(std::move(p));

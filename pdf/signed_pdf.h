@@ -34,12 +34,12 @@
 
 namespace edocgw::pdf {
 
-inline constexpr size_t kMaxPdfBytes = 64u << 20;         // larger files are refused
-inline constexpr size_t kMaxSignatures = 32;              // signature fields read per file
-inline constexpr size_t kMaxContentsBytes = 512u << 10;   // decoded /Contents per signature
-inline constexpr size_t kMaxRevisions = 256;              // incremental updates followed
-inline constexpr size_t kMaxObjectsCompared = 200'000;    // objects diffed per signature
-inline constexpr size_t kMaxFieldDepth = 32;              // /Kids levels of the field tree
+inline constexpr size_t kMaxPdfBytes = 64u << 20;        // larger files are refused
+inline constexpr size_t kMaxSignatures = 32;             // signature fields read per file
+inline constexpr size_t kMaxContentsBytes = 512u << 10;  // decoded /Contents per signature
+inline constexpr size_t kMaxRevisions = 256;             // incremental updates followed
+inline constexpr size_t kMaxObjectsCompared = 200'000;   // objects diffed per signature
+inline constexpr size_t kMaxFieldDepth = 32;             // /Kids levels of the field tree
 
 // Why a file as a whole cannot be verified. `none` when it can.
 enum class FileProblem {
@@ -55,21 +55,22 @@ const char* file_problem_name(FileProblem p);  // "not_pdf", "encrypted", ...
 
 // One change between a signed revision and the final document.
 struct Change {
-  std::string object;       // "12 0 R" (the object in the final document, or the one removed)
-  std::string description;  // one phrase: "the content stream of page 1 was replaced",
-                            // "a /Text annotation was added to page 1", "a new signature field 'Sig2'"
-  bool allowed = false;     // allowed by the PAdES rules (and by DocMDP, when present)
+  std::string object;  // "12 0 R" (the object in the final document, or the one removed)
+  std::string
+      description;       // one phrase: "the content stream of page 1 was replaced",
+                         // "a /Text annotation was added to page 1", "a new signature field 'Sig2'"
+  bool allowed = false;  // allowed by the PAdES rules (and by DocMDP, when present)
 };
 
 struct Signature {
   std::string field_name;  // fully qualified (/T of the field and its parents, joined by '.')
   std::string object;      // "12 0 R": the signature dictionary
   std::string type;        // /Type: "Sig", "DocTimeStamp" or "" when absent
-  std::string filter, sub_filter;  // "Adobe.PPKLite", "ETSI.CAdES.detached", ...
-  std::string m;                   // /M as written (PDF date), "" when absent
+  std::string filter, sub_filter;                    // "Adobe.PPKLite", "ETSI.CAdES.detached", ...
+  std::string m;                                     // /M as written (PDF date), "" when absent
   std::string name, reason, location, contact_info;  // text strings as UTF-8, "" when absent
-  std::vector<std::int64_t> byte_range;  // as written (any length, any values)
-  std::string contents;  // /Contents decoded (CMS DER, usually followed by zero padding)
+  std::vector<std::int64_t> byte_range;              // as written (any length, any values)
+  std::string contents;             // /Contents decoded (CMS DER, usually followed by zero padding)
   std::uint64_t signed_length = 0;  // b + c when the ByteRange has the right shape, else 0
   bool covers_whole_file = false;   // signed_length == the file size (minus a final end-of-line)
   int revision = 0;                 // 1-based revision it signs (0 when unknown)

@@ -213,6 +213,35 @@ BOOST_AUTO_TEST_CASE(a_dss_added_after_signing_is_allowed) {
   BOOST_TEST(has(all_changes(doc.signatures[0]), "validation data in the DSS"));
 }
 
+BOOST_AUTO_TEST_CASE(a_font_added_to_the_form_resources_is_allowed_a_changed_one_is_not) {
+  // Acrobat adds /Helv to /AcroForm /DR as it signs.
+  const std::string pdf = signed_once();
+  const int catalog = catalog_object(pdf), font = next_object_number(pdf);
+  const std::string text = object_text(pdf, catalog);
+  const size_t fields = text.find("/Fields");
+  BOOST_REQUIRE(fields != std::string::npos);
+  Update u;
+  u.objects[catalog] = text.substr(0, fields) + "/DR << /Font << /Helv " + std::to_string(font) +
+                       " 0 R >> >> " + text.substr(fields);
+  u.objects[font] = "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>";
+  const std::string grown = append_update(pdf, u);
+  const Document doc = read(grown);
+  BOOST_REQUIRE(doc.signatures.size() == 1u);
+  check_clean(doc.signatures[0]);
+  BOOST_TEST(has(all_changes(doc.signatures[0]), "was added to the form's resources"),
+             all_changes(doc.signatures[0]));
+
+  // Once signed with it, replacing that font is a change.
+  const std::string signed_again = sign_pdf(grown, signer("dakrong"), field("Sig2"));
+  Update v;
+  v.objects[font] = "<< /Type /Font /Subtype /Type1 /BaseFont /Courier >>";
+  const Document after = read(append_update(signed_again, v));
+  BOOST_REQUIRE(after.signatures.size() == 2u);
+  check_refused(after.signatures[1],
+                std::to_string(font) +
+                    " 0 R (a /Font /Type1, at the catalog's /AcroForm/DR/Font/Helv) was replaced");
+}
+
 BOOST_AUTO_TEST_CASE(a_document_timestamp_is_read_as_one) {
   SignOptions ts = field("TS1");
   ts.sub_filter = "ETSI.RFC3161";
