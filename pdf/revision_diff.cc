@@ -480,7 +480,13 @@ class Judge {
   }
 
   // Whether a signature may be added to field `field_og` now: any kind,
-  // except under DocMDP P=1 where only a document timestamp may.
+  // except under DocMDP P=1 where only a document timestamp may (and the
+  // DSS, allowed for every P, as PAdES part 4 adds it to certified files).
+  // P=2 allows new and filled signature fields; P=3 is judged as P=2: it
+  // would also allow annotations, but an annotation can draw over signed
+  // content, and no document here needs one added after signing, so
+  // non-signature annotations are refused whatever P says. With no DocMDP
+  // the PAdES rules are those of P=2 plus /Info and XMP metadata.
   bool signature_allowed(QPDFObjGen field_og) const {
     if (p_ != 1) return true;
     const FieldInfo* now = final_field(field_og);

@@ -575,8 +575,9 @@ class Reader {
     internal::FinalDocument final_doc(*q_, fields_, kMaxObjectsCompared);
     std::optional<int> docmdp;
     for (Signature& sig : doc_.signatures) {
-      if (sig.docmdp_p && sig.problems.empty())
-        docmdp = std::min(docmdp.value_or(3), *sig.docmdp_p);
+      // A certification governs what follows it even when its own bytes
+      // are in doubt: being stricter is the safe side.
+      if (sig.docmdp_p) docmdp = std::min(docmdp.value_or(3), *sig.docmdp_p);
       auto it = signed_revisions_.find(sig.object);
       if (it == signed_revisions_.end() || !sig.problems.empty()) continue;
       if (sig.covers_whole_file) {

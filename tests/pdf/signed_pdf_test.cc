@@ -413,6 +413,27 @@ BOOST_AUTO_TEST_CASE(docmdp_p1_still_allows_a_document_timestamp_and_a_dss) {
   check_clean(doc.signatures[0]);
 }
 
+BOOST_AUTO_TEST_CASE(what_pdfsig_calls_valid_is_refused_here) {
+  // The bar: poppler's pdfsig checks the CMS over the ByteRange and says
+  // "Signature is Valid" for content appended after signing.
+  const std::string pdf = signed_once();
+  Update u;
+  u.objects[content_object(pdf, 0)] =
+      "<< >>\nstream\nBT /F1 14 Tf 72 770 Td (Quyet dinh so 999) Tj ET\nendstream";
+  const std::string attacked = append_update(pdf, u);
+  test::TempDir dir;
+  test::write(dir / "attacked.pdf", attacked);
+  const PdfsigResult pdfsig = run_pdfsig((dir / "attacked.pdf").string());
+  if (pdfsig.ran) {
+    BOOST_TEST(has(pdfsig.output, "Signature is Valid"), pdfsig.output);
+  } else {
+    BOOST_TEST_MESSAGE("pdfsig is not installed: the cross-check is skipped");
+  }
+  const Document doc = read(attacked);
+  BOOST_REQUIRE(doc.signatures.size() == 1u);
+  check_refused(doc.signatures[0], "the content stream of page 1");
+}
+
 // ------------------------------------------------ the signature's own bytes
 
 BOOST_AUTO_TEST_CASE(a_byte_range_short_of_the_revision_end_is_refused) {
