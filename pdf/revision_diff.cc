@@ -260,107 +260,138 @@ struct FinalDocument::Walk {
   }
 
   void run() {
-    QPDF& q = d.q_;
-    QPDFObjectHandle root = q.getRoot();
+    QPDFObjectHandle root = d.q_.getRoot();
     structure(root, Role{Ctx::catalog, QPDFObjGen(), 0, "", ""});
+    // Form structure before the pages, so that a signature widget in a
+    // page's /Annots is known as part of its field.
+    form_structure(root);
+    page_structure();
+    form_children(root);
+    page_children();
+    catalog_children(root);
+    QPDFObjectHandle info = dict_get(d.q_.getTrailer(), "/Info");
+    if (info.isIndirect()) reach(info, Role{Ctx::info, QPDFObjGen(), 0, "", ""}, "");
+    drain();
+  }
+
+  void form_structure(QPDFObjectHandle root) {
+    QPDF& q = d.q_;
+    QPDFObjectHandle acroform = dict_get(root, "/AcroForm");
+    structure(acroform, Role{Ctx::acroform, QPDFObjGen(), 0, "", ""});
+    structure(dict_get(acroform, "/Fields"), Role{Ctx::fields_array, QPDFObjGen(), 0, "", ""});
+    for (const FieldInfo& f : d.fields_.fields) {
+      const bool sig = f.type == "Sig" && f.terminal;
+      // A direct field (the /Fields array should hold references) keeps
+      // the owner 0 0, which no signed revision knows as a field: any
+      // change to what it holds is refused.
+      if (f.og.getObj() != 0) {
+        structure(q.getObjectByObjGen(f.og),
+                  Role{sig ? Ctx::sig_field : Ctx::field, f.og, 0, f.name, ""});
+      }
+      if (!sig) continue;
+      for (QPDFObjGen w : f.widgets) {
+        if (w != f.og) {
+          structure(q.getObjectByObjGen(w), Role{Ctx::sig_widget, f.og, 0, f.name, ""});
+        }
+      }
+      structure(f.value, Role{Ctx::sig_value, f.og, 0, f.name, ""});
+    }
+  }
+
+  void form_children(QPDFObjectHandle root) {
+    QPDF& q = d.q_;
+    for (const FieldInfo& f : d.fields_.fields) {
+      const bool sig = f.type == "Sig" && f.terminal;
+      Role part{sig ? Ctx::sig_part : Ctx::field_part, f.og, 0, f.name, ""};
+      if (f.og.getObj() != 0) children(q.getObjectByObjGen(f.og), part, {"/Kids", "/V"});
+      if (QPDFObjectHandle v = f.value; v.isDictionary() || v.isArray()) children(v, part, {});
+      if (!sig) continue;
+      for (QPDFObjGen w : f.widgets) {
+        if (w != f.og) children(q.getObjectByObjGen(w), part, {});
+      }
+    }
+    children(dict_get(root, "/AcroForm"), Role{Ctx::catalog_part, QPDFObjGen(), 0, "", "/AcroForm"},
+             {"/Fields"});
+  }
+
+  void page_structure() {
+    QPDF& q = d.q_;
     const PageList& pages = d.pages();
     for (QPDFObjGen og : pages.nodes) {
       structure(q.getObjectByObjGen(og), Role{Ctx::page_tree, og, 0, "", ""});
     }
     for (size_t i = 0; i < pages.pages.size(); ++i) {
-      structure(q.getObjectByObjGen(pages.pages[i]),
-                Role{Ctx::page, pages.pages[i], static_cast<int>(i) + 1, "", ""});
-    }
-    // Form structure first, so that a signature widget in a page's
-    // /Annots is known as part of its field.
-    QPDFObjectHandle acroform = dict_get(root, "/AcroForm");
-    structure(acroform, Role{Ctx::acroform, QPDFObjGen(), 0, "", ""});
-    structure(dict_get(acroform, "/Fields"), Role{Ctx::fields_array, QPDFObjGen(), 0, "", ""});
-    for (const FieldInfo& f : d.fields_.fields) {
-      bool sig = f.type == "Sig" && f.terminal;
-      QPDFObjectHandle field = q.getObjectByObjGen(f.og);
-      if (f.og.getObj() == 0) continue;
-      structure(field, Role{sig ? Ctx::sig_field : Ctx::field, f.og, 0, f.name, ""});
-      if (!sig) continue;
-      for (QPDFObjGen w : f.widgets) {
-        if (w != f.og)
-          structure(q.getObjectByObjGen(w), Role{Ctx::sig_widget, f.og, 0, f.name, ""});
+      const int n = static_cast<int>(i) + 1;
+      const QPDFObjGen page_og = pages.pages[i];
+      QPDFObjectHandle page = q.getObjectByObjGen(page_og);
+      structure(page, Role{Ctx::page, page_og, n, "", ""});
+      QPDFObjectHandle contents = dict_get(page, "/Contents");
+      structure(contents, Role{Ctx::page_contents, page_og, n,
+                               contents.isArray() ? "contents array" : "", ""});
+      const int streams = contents.isArray() ? contents.getArrayNItems() : 0;
+      for (int k = 0; k < streams; ++k) {
+        structure(contents.getArrayItem(k), Role{Ctx::page_contents, page_og, n, "", ""});
       }
-      structure(f.value, Role{Ctx::sig_value, f.og, 0, f.name, ""});
-    }
-    for (size_t i = 0; i < pages.pages.size(); ++i)
-      page_structure(pages.pages[i], static_cast<int>(i) + 1);
-    // Below the structure: what hangs from each part.
-    for (size_t i = 0; i < pages.pages.size(); ++i) {
-      QPDFObjectHandle page = q.getObjectByObjGen(pages.pages[i]);
-      children(page, Role{Ctx::page_part, pages.pages[i], static_cast<int>(i) + 1, "", ""},
-               {"/Annots", "/Contents", "/Parent"});
-    }
-    for (QPDFObjGen og : pages.nodes) {
-      children(q.getObjectByObjGen(og), Role{Ctx::page_tree, og, 0, "", ""}, {"/Kids"});
-    }
-    for (const FieldInfo& f : d.fields_.fields) {
-      if (f.og.getObj() == 0) continue;
-      bool sig = f.type == "Sig" && f.terminal;
-      Role part{sig ? Ctx::sig_part : Ctx::field_part, f.og, 0, f.name, ""};
-      children(q.getObjectByObjGen(f.og), part, {"/Kids", "/V"});
-      if (!sig) {
-        if (f.has_value) children(f.value, part, {});
-        continue;
-      }
-      for (QPDFObjGen w : f.widgets) {
-        if (w != f.og) children(q.getObjectByObjGen(w), part, {});
-      }
-      if (QPDFObjectHandle v = f.value; v.isDictionary()) children(v, part, {});
-    }
-    children(acroform, Role{Ctx::catalog_part, QPDFObjGen(), 0, "", "/AcroForm"}, {"/Fields"});
-    if (root.isDictionary()) {
-      for (const std::string& key : root.getKeys()) {
-        if (key == "/Pages" || key == "/AcroForm") continue;
-        QPDFObjectHandle v = root.getKey(key);
-        Ctx ctx = key == "/DSS" ? Ctx::dss : key == "/Metadata" ? Ctx::metadata : Ctx::catalog_part;
-        Role role{ctx, QPDFObjGen(), 0, "", key};
-        if (v.isIndirect()) {
-          reach(v, role, key);
-        } else {
-          children(v, role, {});
-        }
+      QPDFObjectHandle annots = dict_get(page, "/Annots");
+      structure(annots, Role{Ctx::page_annots, page_og, n, "", ""});
+      const int count = annots.isArray() ? annots.getArrayNItems() : 0;
+      for (int k = 0; k < count; ++k) {
+        QPDFObjectHandle a = annots.getArrayItem(k);
+        // A field's widget is already structure, as part of its field.
+        if (!a.isIndirect() || structural.count(a.getObjGen())) continue;
+        structure(a, Role{Ctx::annotation, page_og, n, kind_of(a), ""});
       }
     }
-    QPDFObjectHandle info = dict_get(q.getTrailer(), "/Info");
-    if (info.isIndirect()) reach(info, Role{Ctx::info, QPDFObjGen(), 0, "", ""}, "");
-    drain();
   }
 
-  void page_structure(QPDFObjGen page_og, int n) {
+  void page_children() {
     QPDF& q = d.q_;
-    QPDFObjectHandle page = q.getObjectByObjGen(page_og);
-    QPDFObjectHandle contents = dict_get(page, "/Contents");
-    structure(contents,
-              Role{Ctx::page_contents, page_og, n, contents.isArray() ? "contents array" : "", ""});
-    if (contents.isArray()) {
-      int count = contents.getArrayNItems();
-      for (int i = 0; i < count; ++i) {
-        structure(contents.getArrayItem(i), Role{Ctx::page_contents, page_og, n, "", ""});
+    const PageList& pages = d.pages();
+    for (size_t i = 0; i < pages.pages.size(); ++i) {
+      const int n = static_cast<int>(i) + 1;
+      const QPDFObjGen page_og = pages.pages[i];
+      QPDFObjectHandle page = q.getObjectByObjGen(page_og);
+      children(page, Role{Ctx::page_part, page_og, n, "", ""}, {"/Annots", "/Contents"});
+      // The annotations' own parts (appearances, popups): through the
+      // array for direct annotations, from each indirect one of this page.
+      children(dict_get(page, "/Annots"), Role{Ctx::page_part, page_og, n, "", "/Annots"}, {});
+      QPDFObjectHandle annots = dict_get(page, "/Annots");
+      const int count = annots.isArray() ? annots.getArrayNItems() : 0;
+      for (int k = 0; k < count; ++k) {
+        QPDFObjectHandle a = annots.getArrayItem(k);
+        if (a.isIndirect() && is_annotation(a.getObjGen(), page_og)) {
+          children(a, Role{Ctx::page_part, page_og, n, "", "/Annots[" + std::to_string(k) + "]"},
+                   {});
+        }
       }
     }
-    QPDFObjectHandle annots = dict_get(page, "/Annots");
-    structure(annots, Role{Ctx::page_annots, page_og, n, "", ""});
-    if (!annots.isArray()) return;
-    int count = annots.getArrayNItems();
-    for (int i = 0; i < count; ++i) {
-      QPDFObjectHandle a = annots.getArrayItem(i);
-      Role role{Ctx::annotation, page_og, n, kind_of(a), "/Annots[" + std::to_string(i) + "]"};
-      if (a.isIndirect()) {
-        if (!d.xref_.count(a.getObjGen())) {
-          d.dangling_.emplace(a.getObjGen(), "page " + std::to_string(n) + " at " + role.path);
-          continue;
-        }
-        if (structural.count(a.getObjGen())) continue;  // a field's widget
-        structure(a, role);
+    // What /Pages nodes hold for their pages (inherited /Resources...).
+    for (QPDFObjGen og : pages.nodes) {
+      children(q.getObjectByObjGen(og), Role{Ctx::catalog_part, og, 0, "", "/Pages"}, {"/Kids"});
+    }
+  }
+
+  bool is_annotation(QPDFObjGen og, QPDFObjGen page_og) {
+    auto it = d.roles_.find(og);
+    if (it == d.roles_.end()) return false;
+    for (const Role& r : it->second) {
+      if (r.ctx == Ctx::annotation && r.owner == page_og) return true;
+    }
+    return false;
+  }
+
+  void catalog_children(QPDFObjectHandle root) {
+    if (!root.isDictionary()) return;
+    for (const std::string& key : root.getKeys()) {
+      if (key == "/Pages" || key == "/AcroForm") continue;
+      QPDFObjectHandle v = root.getKey(key);
+      Ctx ctx = key == "/DSS" ? Ctx::dss : key == "/Metadata" ? Ctx::metadata : Ctx::catalog_part;
+      Role role{ctx, QPDFObjGen(), 0, "", key};
+      if (v.isIndirect()) {
+        reach(v, role, key);
+      } else {
+        children(v, role, {});
       }
-      Role part{Ctx::page_part, page_og, n, "", role.path};
-      children(a, part, {});
     }
   }
 };
@@ -471,6 +502,7 @@ class Judge {
   const FieldInfo* final_field(QPDFObjGen og) const { return f_.fields().find(og); }
 
   SigState sig_state(QPDFObjGen field_og) {
+    if (field_og.getObj() == 0) return SigState::not_a_signature_field;  // a direct field
     const FieldInfo* before = signed_fields().find(field_og);
     const FieldInfo* now = final_field(field_og);
     if (!before) return existed(field_og) ? SigState::not_a_signature_field : SigState::new_field;
@@ -620,9 +652,21 @@ class Judge {
     QPDFObjectHandle old = s_.getObjectByObjGen(og);
     std::string what = ref_text(og) + " (" + kind_of(old) + ")";
     auto it = f_.dangling().find(og);
-    if (it != f_.dangling().end())
+    if (it != f_.dangling().end()) {
       return {false, what + " was deleted while " + it->second + " still refers to it"};
-    return {true, what + " was freed; nothing in the document uses it"};
+    }
+    // qpdf reads a dictionary entry whose object is gone as absent (as the
+    // PDF rules say), so the final document may show no reference at all:
+    // what the object was to the signed revision says what was lost.
+    if (!signed_doc_) {
+      signed_doc_ = std::make_unique<FinalDocument>(s_, signed_fields(), kMaxObjectsCompared);
+    }
+    if (const std::vector<Role>* roles = signed_doc_->roles(og)) {
+      const Role& r = roles->front();
+      return {false, what + ", used by " + owner_text(r) + (r.path.empty() ? "" : " at " + r.path) +
+                         " when it was signed, was deleted"};
+    }
+    return {true, what + " was freed; nothing in the document used it"};
   }
 
   // The catalog, compared by value (it may even be a new object).
@@ -848,6 +892,8 @@ class Judge {
   const std::map<QPDFObjGen, QPDFXRefEntry>& xs_;
   std::optional<PageList> s_pages_;
   std::optional<bool> same_pages_;
+  // The signed revision's own roles, walked when an object was deleted.
+  std::unique_ptr<FinalDocument> signed_doc_;
   std::optional<FieldTree> s_fields_;
 };
 

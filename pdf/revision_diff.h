@@ -10,7 +10,9 @@
 // document (page content, annotation, signature field, DSS, ...), found by
 // one walk of the final document from its catalog and trailer.
 //
-// One FinalDocument per read, used by one thread; it borrows the QPDF.
+// One FinalDocument per read, used by one thread; it borrows the QPDF and
+// the field tree. (The comparison also walks a signed revision with it, to
+// say what a deleted object was.)
 #pragma once
 #include <map>
 #include <memory>

@@ -368,6 +368,52 @@ BOOST_AUTO_TEST_CASE(shadow_hide_an_image_overridden_in_a_later_revision_is_refu
                                        "/Resources/XObject/Im1) was replaced");
 }
 
+BOOST_AUTO_TEST_CASE(a_font_freed_after_signing_is_refused_though_nothing_points_at_it) {
+  // qpdf reads /F1 of a freed object as absent: the page shows no
+  // dangling reference, the signed revision says what was lost.
+  const std::string pdf = signed_once();
+  const int font = ref_after(object_text(pdf, page_object(pdf, 0)), "/F1");
+  Update u;
+  u.freed.push_back(font);
+  const Document doc = read(append_update(pdf, u));
+  BOOST_REQUIRE(doc.signatures.size() == 1u);
+  check_refused(doc.signatures[0], std::to_string(font) +
+                                       " 0 R (a /Font /Type1), used by page 1 at "
+                                       "/Resources/Font/F1 when it was signed, was deleted");
+}
+
+BOOST_AUTO_TEST_CASE(a_reference_to_nothing_signed_then_filled_in_is_refused) {
+  // The signed page lists an annotation that does not exist yet (a null to
+  // every reader); an update later makes it a real /Text annotation.
+  const std::string base = make_base_pdf();
+  const int page = page_object(base, 0), later = next_object_number(base) + 10;
+  std::string text = object_text(base, page);
+  text = text.substr(0, text.rfind(">>")) + " /Annots [" + std::to_string(later) + " 0 R] >>";
+  Update prepare;
+  prepare.objects[page] = text;
+  const std::string pdf = sign_pdf(append_update(base, prepare), signer(), field("Sig1"));
+  Update u;
+  u.objects[later] = "<< /Type /Annot /Subtype /Text /Rect [300 700 320 720] /Contents (Da sua) >>";
+  const Document doc = read(append_update(pdf, u));
+  BOOST_REQUIRE(doc.signatures.size() == 1u);
+  check_refused(doc.signatures[0],
+                "a /Text annotation (" + std::to_string(later) + " 0 R) was added to page 1");
+}
+
+BOOST_AUTO_TEST_CASE(a_new_catalog_object_is_compared_as_the_catalog) {
+  const std::string pdf = signed_once();
+  const int catalog = catalog_object(pdf), replacement = next_object_number(pdf);
+  std::string text = object_text(pdf, catalog);
+  text =
+      text.substr(0, text.rfind(">>")) + " /OpenAction << /S /JavaScript /JS (app.alert(1)) >> >>";
+  Update u;
+  u.objects[replacement] = text;
+  u.trailer["Root"] = std::to_string(replacement) + " 0 R";
+  const Document doc = read(append_update(pdf, u));
+  BOOST_REQUIRE(doc.signatures.size() == 1u);
+  check_refused(doc.signatures[0], "the catalog's /OpenAction was added");
+}
+
 BOOST_AUTO_TEST_CASE(a_rewritten_earlier_signature_dictionary_is_refused) {
   const std::string one = signed_once();
   const SignatureLocation loc = locate_signature(one, "Sig1");
