@@ -48,7 +48,32 @@ std::string kind_of(QPDFObjectHandle h) {
   if (h.isDictionary()) return "a dictionary";
   if (h.isArray()) return "an array";
   if (h.isNull()) return "a null";
-  return std::string("a ") + h.getTypeName();
+  std::string type_name = h.getTypeName();
+  return (type_name.find_first_of("aeiou") == 0 ? "an " : "a ") + type_name;
+}
+
+std::vector<QPDFObjectHandle> direct_refs(QPDFObjectHandle h, size_t max) {
+  std::vector<QPDFObjectHandle> out;
+  if (h.isStream()) h = h.getDict();
+  std::vector<std::pair<QPDFObjectHandle, int>> stack{{h, 0}};
+  while (!stack.empty() && out.size() < max) {
+    auto [node, depth] = stack.back();
+    stack.pop_back();
+    std::vector<QPDFObjectHandle> items;
+    if (node.isDictionary()) {
+      for (const std::string& key : node.getKeys()) items.push_back(node.getKey(key));
+    } else if (node.isArray()) {
+      items = node.getArrayAsVector();
+    }
+    for (QPDFObjectHandle& v : items) {
+      if (v.isIndirect()) {
+        out.push_back(v);
+      } else if ((v.isDictionary() || v.isArray()) && depth < 64) {
+        stack.emplace_back(v, depth + 1);
+      }
+    }
+  }
+  return out;
 }
 
 std::string fingerprint(QPDFObjectHandle h) {
@@ -63,6 +88,12 @@ std::string fingerprint(QPDFObjectHandle h) {
     out += ' ';
   }
   out += ">>";
+  for (QPDFObjectHandle& dep : direct_refs(dict, 64)) {
+    if (dep.isStream()) continue;  // a stream's value is its own comparison
+    out += ' ';
+    out += dep.unparseResolved();
+  }
+  out += "\n";
   std::shared_ptr<Buffer> data = h.getRawStreamData();
   out.append(reinterpret_cast<const char*>(data->getBuffer()), data->getSize());
   return out;

@@ -34,9 +34,15 @@ std::optional<std::int64_t> integer_of(QPDFObjectHandle h);
 // "a /Font", "a /Link annotation", "a stream", "an array": for descriptions.
 std::string kind_of(QPDFObjectHandle h);
 
+// The indirect objects `h`'s direct structure refers to (a stream: its
+// dictionary's), in order, at most `max`.
+std::vector<QPDFObjectHandle> direct_refs(QPDFObjectHandle h, size_t max);
+
 // A canonical text of an object's value for comparison: dictionaries and
-// arrays unparsed with indirect references as "n g R" (qpdf sorts keys), a
-// stream as its dictionary (without /Length) and its raw, still encoded data.
+// arrays unparsed with indirect references as "n g R" (qpdf sorts keys); a
+// stream as its dictionary (without /Length), the values of the objects
+// that dictionary refers to (an indirect /DecodeParms, /N or /First changes
+// what the same bytes mean) and its raw, still encoded data.
 std::string fingerprint(QPDFObjectHandle h);
 
 // The pages in document order; `truncated` when the tree is deeper, larger

@@ -352,6 +352,13 @@ struct FinalDocument::Walk {
       const QPDFObjGen page_og = pages.pages[i];
       QPDFObjectHandle page = q.getObjectByObjGen(page_og);
       children(page, Role{Ctx::page_part, page_og, n, "", ""}, {"/Annots", "/Contents"});
+      // What the content streams' dictionaries name (/DecodeParms...).
+      QPDFObjectHandle contents = dict_get(page, "/Contents");
+      std::vector<QPDFObjectHandle> streams{contents};
+      if (contents.isArray()) streams = contents.getArrayAsVector();
+      for (QPDFObjectHandle& c : streams) {
+        children(c, Role{Ctx::page_part, page_og, n, "", "/Contents"}, {});
+      }
       // The annotations' own parts (appearances, popups): through the
       // array for direct annotations, from each indirect one of this page.
       children(dict_get(page, "/Annots"), Role{Ctx::page_part, page_og, n, "", "/Annots"}, {});
@@ -429,17 +436,19 @@ bool FinalDocument::incomplete() {
   return incomplete_;
 }
 
-const std::map<QPDFObjGen, QPDFObjGen>& FinalDocument::indirect_lengths() {
-  if (!lengths_) {
-    lengths_.emplace();
+const std::map<QPDFObjGen, std::vector<QPDFObjGen>>& FinalDocument::stream_dependencies() {
+  if (!stream_deps_) {
+    stream_deps_.emplace();
     for (const auto& [og, entry] : xref_) {
       QPDFObjectHandle h = q_.getObjectByObjGen(og);
       if (!h.isStream()) continue;
-      QPDFObjectHandle length = h.getDict().getKey("/Length");
-      if (length.isIndirect()) (*lengths_)[og] = length.getObjGen();
+      std::vector<QPDFObjectHandle> refs = direct_refs(h, 64);
+      if (refs.empty()) continue;
+      std::vector<QPDFObjGen>& deps = (*stream_deps_)[og];
+      for (QPDFObjectHandle& r : refs) deps.push_back(r.getObjGen());
     }
   }
-  return *lengths_;
+  return *stream_deps_;
 }
 
 // ---------------------------------------------------------------------------
@@ -921,17 +930,24 @@ RevisionComparison compare_with_final(QPDF& signed_revision, FinalDocument& fina
   for (const auto& [og, entry] : xs) {
     if (!xf.count(og)) removed.insert(og);
   }
-  // An unchanged entry can still read differently: a stream whose /Length
-  // is an object that changed, or an object inside an object stream that
-  // changed. Repeat until nothing more is marked (lengths inside object
-  // streams, object streams with indirect lengths).
+  // An unchanged entry can still read differently: a stream whose
+  // dictionary refers to an object that changed (its /Length, /Filter,
+  // /DecodeParms, an object stream's /N or /First), or an object inside an
+  // object stream that changed. Repeat until nothing more is marked (such
+  // objects inside object streams, object streams depending on them).
   auto touched = [&](QPDFObjGen og) {
     return candidates.count(og) || added.count(og) || removed.count(og);
   };
   for (bool more = true; more;) {
     more = false;
-    for (const auto& [stream, length] : final_doc.indirect_lengths()) {
-      if (!touched(stream) && touched(length)) more = candidates.insert(stream).second || more;
+    for (const auto& [stream, deps] : final_doc.stream_dependencies()) {
+      if (touched(stream)) continue;
+      for (QPDFObjGen dep : deps) {
+        if (touched(dep)) {
+          more = candidates.insert(stream).second || more;
+          break;
+        }
+      }
     }
     for (const auto& [og, entry] : xf) {
       if (entry.getType() != 2 || touched(og)) continue;

@@ -47,8 +47,10 @@ class FinalDocument {
   const std::map<QPDFObjGen, std::string>& dangling();
   // The walk gave up (more roles than the limit allows): roles are partial.
   bool incomplete();
-  // Streams whose /Length is an indirect object: stream -> length object.
-  const std::map<QPDFObjGen, QPDFObjGen>& indirect_lengths();
+  // Streams whose dictionary refers to indirect objects (an indirect
+  // /Length, /Filter, /DecodeParms, an object stream's /N or /First):
+  // stream -> those objects. The same bytes read differently when they change.
+  const std::map<QPDFObjGen, std::vector<QPDFObjGen>>& stream_dependencies();
 
  private:
   void walk();
@@ -61,7 +63,7 @@ class FinalDocument {
   bool walked_ = false, incomplete_ = false;
   std::map<QPDFObjGen, std::vector<Role>> roles_;
   std::map<QPDFObjGen, std::string> dangling_;
-  std::optional<std::map<QPDFObjGen, QPDFObjGen>> lengths_;
+  std::optional<std::map<QPDFObjGen, std::vector<QPDFObjGen>>> stream_deps_;
 };
 
 struct RevisionComparison {

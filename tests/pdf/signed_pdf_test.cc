@@ -7,6 +7,7 @@
 #define BOOST_TEST_MODULE signed_pdf
 #include <boost/test/unit_test.hpp>
 
+#include <map>
 #include <ostream>
 #include <regex>
 #include <string>
@@ -412,6 +413,78 @@ BOOST_AUTO_TEST_CASE(a_new_catalog_object_is_compared_as_the_catalog) {
   const Document doc = read(append_update(pdf, u));
   BOOST_REQUIRE(doc.signatures.size() == 1u);
   check_refused(doc.signatures[0], "the catalog's /OpenAction was added");
+}
+
+// A PDF written by hand, as the fixture writer does not make this one: the
+// font 5 0 R lives in object stream 6 0 R whose /First is the indirect
+// integer 7 0 R, and the stream holds two fonts. Signed with /First at the
+// Helvetica one, then 7 0 R alone is overridden to point at the Courier
+// one: no entry of 5 0 R or 6 0 R changes, yet 5 0 R reads differently.
+std::string object_stream_with_indirect_first(std::string& courier_first) {
+  const std::string helvetica = "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>";
+  const std::string courier = "<< /Type /Font /Subtype /Type1 /BaseFont /Courier >>";
+  const std::string header = "5 0 ";
+  const std::string data = header + helvetica + " " + courier;
+  courier_first = std::to_string(header.size() + helvetica.size() + 1);
+  const std::string content = "BT /F1 12 Tf 72 720 Td (Quyet dinh) Tj ET";
+  const std::map<int, std::string> objects = {
+      {1, "<< /Type /Catalog /Pages 2 0 R >>"},
+      {2, "<< /Type /Pages /Kids [3 0 R] /Count 1 >>"},
+      {3,
+       "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+       "/Resources << /Font << /F1 5 0 R >> >> >>"},
+      {4,
+       "<< /Length " + std::to_string(content.size()) + " >>\nstream\n" + content + "\nendstream"},
+      {6, "<< /Type /ObjStm /N 1 /First 7 0 R /Length " + std::to_string(data.size()) +
+              " >>\nstream\n" + data + "\nendstream"},
+      {7, std::to_string(header.size())},
+  };
+  std::string pdf = "%PDF-1.7\n%\xe2\xe3\xcf\xd3\n";
+  std::map<int, size_t> offsets;
+  for (const auto& [n, body] : objects) {
+    offsets[n] = pdf.size();
+    pdf += std::to_string(n) + " 0 obj\n" + body + "\nendobj\n";
+  }
+  // An xref stream (object 8): W [1 4 2], object 5 in stream 6 at index 0.
+  const size_t xref_at = pdf.size();
+  std::string rows;
+  auto row = [&rows](int type, size_t field2, int field3) {
+    rows += static_cast<char>(type);
+    for (int shift = 24; shift >= 0; shift -= 8)
+      rows += static_cast<char>((field2 >> shift) & 0xff);
+    rows += static_cast<char>((field3 >> 8) & 0xff);
+    rows += static_cast<char>(field3 & 0xff);
+  };
+  for (int n = 0; n <= 8; ++n) {
+    if (n == 0)
+      row(0, 0, 65535);
+    else if (n == 5)
+      row(2, 6, 0);
+    else if (n == 8)
+      row(1, xref_at, 0);
+    else
+      row(1, offsets[n], 0);
+  }
+  pdf += "8 0 obj\n<< /Type /XRef /Size 9 /W [1 4 2] /Root 1 0 R /Length " +
+         std::to_string(rows.size()) + " >>\nstream\n" + rows + "\nendstream\nendobj\nstartxref\n" +
+         std::to_string(xref_at) + "\n%%EOF\n";
+  return pdf;
+}
+
+BOOST_AUTO_TEST_CASE(shadow_an_object_stream_reread_through_its_indirect_first_is_refused) {
+  std::string courier_first;
+  const std::string base = object_stream_with_indirect_first(courier_first);
+  BOOST_REQUIRE(has(object_text(base, 5), "/Helvetica"));
+  const std::string pdf = sign_pdf(base, signer(), field("Sig1"));
+  Update u;
+  u.objects[7] = courier_first;
+  const std::string attacked = append_update(pdf, u);
+  BOOST_REQUIRE(has(object_text(attacked, 5), "/Courier"));
+  const Document doc = read(attacked);
+  BOOST_TEST(doc.problem == FileProblem::none, doc.problem_detail);
+  BOOST_REQUIRE(doc.signatures.size() == 1u);
+  check_refused(doc.signatures[0],
+                "5 0 R (a /Font /Type1 used by page 1 at /Resources/Font/F1) was replaced");
 }
 
 BOOST_AUTO_TEST_CASE(a_rewritten_earlier_signature_dictionary_is_refused) {
