@@ -88,7 +88,7 @@ std::string fingerprint(QPDFObjectHandle h) {
     out += ' ';
   }
   out += ">>";
-  for (QPDFObjectHandle& dep : direct_refs(dict, 64)) {
+  for (QPDFObjectHandle& dep : direct_refs(dict, 4096)) {
     if (dep.isStream()) continue;  // a stream's value is its own comparison
     out += ' ';
     out += dep.unparseResolved();

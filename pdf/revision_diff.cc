@@ -48,6 +48,8 @@ constexpr size_t kMaxRolesPerObject = 16;
 constexpr size_t kMaxPathChars = 160;
 constexpr int kMaxDirectDepth = 64;
 constexpr int kMaxAnnotations = 100'000;  // per page, compared
+// Objects a stream's dictionary names that are followed for stream_dependencies.
+constexpr size_t kMaxStreamDependencies = 4096;
 
 std::string quoted(const std::string& name) {
   return "'" + name + "'";
@@ -442,7 +444,7 @@ const std::map<QPDFObjGen, std::vector<QPDFObjGen>>& FinalDocument::stream_depen
     for (const auto& [og, entry] : xref_) {
       QPDFObjectHandle h = q_.getObjectByObjGen(og);
       if (!h.isStream()) continue;
-      std::vector<QPDFObjectHandle> refs = direct_refs(h, 64);
+      std::vector<QPDFObjectHandle> refs = direct_refs(h, kMaxStreamDependencies);
       if (refs.empty()) continue;
       std::vector<QPDFObjGen>& deps = (*stream_deps_)[og];
       for (QPDFObjectHandle& r : refs) deps.push_back(r.getObjGen());
