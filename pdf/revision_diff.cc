@@ -543,9 +543,7 @@ class Judge {
 
   // -- verdicts per role --
   Verdict judge_role(QPDFObjGen og, QPDFObjectHandle h, Kind kind, const Role& r) {
-    bool added = kind == Kind::added;
-    std::string ref = ref_text(og);
-    std::string kind_text = kind_of(h);
+    const bool added = kind == Kind::added;
     switch (r.ctx) {
       case Ctx::catalog:
         return catalog_verdict();
@@ -556,83 +554,105 @@ class Judge {
       case Ctx::page_annots:
         return annots_verdict(r.owner, r.page);
       case Ctx::page_contents:
-        if (r.label == "contents array") {
-          return {false, "the /Contents array of page " + std::to_string(r.page) + " (" + ref +
-                             ") was changed"};
-        }
-        if (added)
-          return {false,
-                  "a content stream (" + ref + ") was added to page " + std::to_string(r.page)};
-        return {false, "the content stream of page " + std::to_string(r.page) + " (" + ref +
-                           ") was changed"};
       case Ctx::annotation:
-        if (added)
-          return {false, kind_text + " (" + ref + ") was added to page " + std::to_string(r.page)};
-        return {false, "the " + kind_text.substr(2) + " " + ref + " on page " +
-                           std::to_string(r.page) + " was changed"};
       case Ctx::page_part:
-        if (added) {
-          return {false, ref + " (" + kind_text + ") was added to page " + std::to_string(r.page) +
-                             " at " + r.path};
-        }
-        return {false, ref + " (" + kind_text + " used by page " + std::to_string(r.page) + " at " +
-                           r.path + ") was replaced"};
+        return page_content_verdict(og, h, added, r);
       case Ctx::acroform:
         return acroform_verdict();
       case Ctx::fields_array:
         return fields_verdict();
       case Ctx::field:
         return field_verdict(og, r, added);
-      case Ctx::field_part:
-        return {false, ref + " (" + kind_text + "), part of form field " + quoted(r.label) +
-                           ", was " + (added ? "added" : "changed")};
       case Ctx::sig_field:
         return sig_field_verdict(og, r);
-      case Ctx::sig_widget: {
-        if (added && added_signature_field(r.owner)) {
-          return {true, "the widget " + ref + " of signature field " + quoted(r.label)};
-        }
-        if (!added && sig_state(r.owner) == SigState::filled && signature_allowed(r.owner)) {
-          QPDFObjectHandle old = s_.getObjectByObjGen(og);
-          for (const std::string& k : differing_keys(old, h)) {
-            if (k != "/AP" && k != "/AS") {
-              return {false, "the widget " + ref + " of signature field " + quoted(r.label) +
-                                 " changed its " + k};
-            }
-          }
-          return {true, "the widget " + ref + " of signature field " + quoted(r.label) +
-                            " got its appearance"};
-        }
-        return {false, "the widget " + ref + " of signature field " + quoted(r.label) + " was " +
-                           (added ? "added" : "changed")};
-      }
-      case Ctx::sig_value: {
-        bool timestamp = name_of(dict_get(h, "/Type")) == "DocTimeStamp";
-        std::string what =
-            (timestamp ? "the document timestamp dictionary of " : "the signature dictionary of ") +
-            quoted(r.label) + " (" + ref + ")";
-        if (!added) return {false, what + " was rewritten"};
-        SigState st = sig_state(r.owner);
-        if (st == SigState::was_signed) {
-          return {false, "a new signature dictionary (" + ref + ") replaced the one of " +
-                             quoted(r.label)};
-        }
-        if (st != SigState::new_field && st != SigState::filled) {
-          return {false, what + " was added to a field that was not an empty signature field"};
-        }
-        if (!signature_allowed(r.owner)) return {false, what + " was added" + docmdp_refusal()};
-        return {true, what};
-      }
+      case Ctx::sig_widget:
+        return sig_widget_verdict(og, h, added, r);
+      case Ctx::sig_value:
+        return sig_value_verdict(og, h, added, r);
       case Ctx::sig_part:
-        if (added && added_signature_field(r.owner)) {
-          return {true,
-                  ref + " (" + kind_text + "), part of the new signature of " + quoted(r.label)};
-        }
-        if (!added && sig_state(r.owner) == SigState::filled && signature_allowed(r.owner)) {
-          return {true, ref + " (" + kind_text + "), the appearance of signature field " +
-                            quoted(r.label) + ", was updated as it was signed"};
-        }
-        return {false, ref + " (" + kind_text + "), part of signature field " + quoted(r.label) +
+        return sig_part_verdict(og, h, added, r);
+      case Ctx::field_part:
+      case Ctx::dss:
+      case Ctx::metadata:
+      case Ctx::info:
+      case Ctx::catalog_part:
+        return other_verdict(og, h, added, r);
+    }
+    return {false, ref_text(og) + " was changed"};
+  }
+
+  // What a page shows: its content streams, annotations and resources.
+  // None of it may change after a signature.
+  Verdict page_content_verdict(QPDFObjGen og, QPDFObjectHandle h, bool added, const Role& r) {
+    const std::string ref = ref_text(og), page = "page " + std::to_string(r.page);
+    const std::string kind_text = kind_of(h);
+    if (r.ctx == Ctx::page_contents) {
+      if (r.label == "contents array") {
+        return {false, "the /Contents array of " + page + " (" + ref + ") was changed"};
+      }
+      if (added) return {false, "a content stream (" + ref + ") was added to " + page};
+      return {false, "the content stream of " + page + " (" + ref + ") was changed"};
+    }
+    if (r.ctx == Ctx::annotation) {
+      if (added) return {false, kind_text + " (" + ref + ") was added to " + page};
+      return {false, "the " + kind_text.substr(2) + " " + ref + " on " + page + " was changed"};
+    }
+    if (added) return {false, ref + " (" + kind_text + ") was added to " + page + " at " + r.path};
+    return {false,
+            ref + " (" + kind_text + " used by " + page + " at " + r.path + ") was replaced"};
+  }
+
+  Verdict sig_widget_verdict(QPDFObjGen og, QPDFObjectHandle h, bool added, const Role& r) {
+    const std::string what =
+        "the widget " + ref_text(og) + " of signature field " + quoted(r.label);
+    if (added && added_signature_field(r.owner)) return {true, what};
+    if (!added && sig_state(r.owner) == SigState::filled && signature_allowed(r.owner)) {
+      for (const std::string& k : differing_keys(s_.getObjectByObjGen(og), h)) {
+        if (k != "/AP" && k != "/AS") return {false, what + " changed its " + k};
+      }
+      return {true, what + " got its appearance"};
+    }
+    return {false, what + " was " + (added ? "added" : "changed")};
+  }
+
+  Verdict sig_value_verdict(QPDFObjGen og, QPDFObjectHandle h, bool added, const Role& r) {
+    const bool timestamp = name_of(dict_get(h, "/Type")) == "DocTimeStamp";
+    const std::string what =
+        (timestamp ? "the document timestamp dictionary of " : "the signature dictionary of ") +
+        quoted(r.label) + " (" + ref_text(og) + ")";
+    if (!added) return {false, what + " was rewritten"};
+    const SigState st = sig_state(r.owner);
+    if (st == SigState::was_signed) {
+      return {false, "a new signature dictionary (" + ref_text(og) + ") replaced the one of " +
+                         quoted(r.label)};
+    }
+    if (st != SigState::new_field && st != SigState::filled) {
+      return {false, what + " was added to a field that was not an empty signature field"};
+    }
+    if (!signature_allowed(r.owner)) return {false, what + " was added" + docmdp_refusal()};
+    return {true, what};
+  }
+
+  // Below a signature field: appearance streams and their resources, the
+  // signature dictionary's own parts.
+  Verdict sig_part_verdict(QPDFObjGen og, QPDFObjectHandle h, bool added, const Role& r) {
+    const std::string what = ref_text(og) + " (" + kind_of(h) + ")";
+    if (added && added_signature_field(r.owner)) {
+      return {true, what + ", part of the new signature of " + quoted(r.label)};
+    }
+    if (!added && sig_state(r.owner) == SigState::filled && signature_allowed(r.owner)) {
+      return {true, what + ", the appearance of signature field " + quoted(r.label) +
+                        ", was updated as it was signed"};
+    }
+    return {false, what + ", part of signature field " + quoted(r.label) + ", was " +
+                       (added ? "added" : "changed")};
+  }
+
+  Verdict other_verdict(QPDFObjGen og, QPDFObjectHandle h, bool added, const Role& r) {
+    const std::string ref = ref_text(og), kind_text = kind_of(h);
+    switch (r.ctx) {
+      case Ctx::field_part:
+        return {false, ref + " (" + kind_text + "), part of form field " + quoted(r.label) +
                            ", was " + (added ? "added" : "changed")};
       case Ctx::dss:
         return {true, ref + " (" + kind_text + "), validation data in the DSS"};
@@ -641,22 +661,22 @@ class Judge {
           return {false, "the XMP metadata (" + ref + ") was changed" + docmdp_refusal()};
         return {true, "the XMP metadata (" + ref + ") was updated"};
       case Ctx::info:
-        if (p_ == 1)
+        if (p_ == 1) {
           return {false, "the document information dictionary (" + ref + ") was changed" +
                              docmdp_refusal()};
-        return {true, "the document information dictionary (" + ref + ") was updated"};
-      case Ctx::catalog_part:
-        // A new resource of the form's /DR (as signing tools add the fonts
-        // of their appearances); acroform_verdict allows /DR only to grow.
-        if (added && r.path.rfind("/AcroForm/DR/", 0) == 0) {
-          return {true,
-                  ref + " (" + kind_text + ") was added to the form's resources at " + r.path};
         }
-        if (added)
-          return {false, ref + " (" + kind_text + ") was added at the catalog's " + r.path};
-        return {false, ref + " (" + kind_text + ", at the catalog's " + r.path + ") was replaced"};
+        return {true, "the document information dictionary (" + ref + ") was updated"};
+      default:
+        break;
     }
-    return {false, ref + " was changed"};
+    // Ctx::catalog_part. A new resource of the form's /DR (as signing
+    // tools add the fonts of their appearances); acroform_verdict allows
+    // /DR only to grow.
+    if (added && r.path.rfind("/AcroForm/DR/", 0) == 0) {
+      return {true, ref + " (" + kind_text + ") was added to the form's resources at " + r.path};
+    }
+    if (added) return {false, ref + " (" + kind_text + ") was added at the catalog's " + r.path};
+    return {false, ref + " (" + kind_text + ", at the catalog's " + r.path + ") was replaced"};
   }
 
   Verdict judge_removed(QPDFObjGen og) {
