@@ -21,6 +21,10 @@
 
 namespace edocgw::pdf::internal {
 
+// Form fields read per document (of every type; signature fields are
+// limited apart, by kMaxSignatures).
+inline constexpr size_t kMaxFormFields = 10'000;
+
 // "12 0 R".
 std::string ref_text(QPDFObjGen og);
 
@@ -45,8 +49,8 @@ std::vector<QPDFObjectHandle> direct_refs(QPDFObjectHandle h, size_t max);
 // what the same bytes mean) and its raw, still encoded data.
 std::string fingerprint(QPDFObjectHandle h);
 
-// The pages in document order; `truncated` when the tree is deeper, larger
-// or more tangled (a cycle, a page twice) than the reader follows.
+// The pages in document order; `irregular` when the tree is deeper or
+// larger than the reader follows, or tangled (a cycle, a page twice).
 struct PageList {
   std::vector<QPDFObjGen> pages;  // leaves (/Type /Page), in order
   std::vector<QPDFObjGen> nodes;  // intermediate /Pages nodes

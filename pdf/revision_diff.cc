@@ -474,6 +474,23 @@ class Judge {
         const std::map<QPDFObjGen, QPDFXRefEntry>& xs)
       : s_(s), f_(f), p_(p), xs_(xs) {}
 
+  // Roles are only complete over regular structures: a page deeper than
+  // the walk goes, or a field below the depth read, would look unused.
+  std::optional<std::string> cannot_judge() {
+    if (f_.pages().irregular)
+      return "the final document's page tree is irregular: " + f_.pages().irregular_detail;
+    if (signed_pages().irregular) {
+      return "the signed revision's page tree is irregular: " + signed_pages().irregular_detail;
+    }
+    if (signed_fields().too_deep || signed_fields().too_many) {
+      return std::string(
+          "the signed revision's form has more fields or levels than the reader follows");
+    }
+    if (f_.incomplete())
+      return std::string("the final document has more object references than the reader follows");
+    return std::nullopt;
+  }
+
   Verdict judge(QPDFObjGen og, Kind kind) {
     if (kind == Kind::removed) return judge_removed(og);
     QPDFObjectHandle h = f_.qpdf().getObjectByObjGen(og);
@@ -500,7 +517,7 @@ class Judge {
     return *s_pages_;
   }
   const FieldTree& signed_fields() {
-    if (!s_fields_) s_fields_ = read_fields(s_, 10'000, 32);
+    if (!s_fields_) s_fields_ = read_fields(s_, kMaxFormFields, kMaxFieldDepth);
     return *s_fields_;
   }
   bool existed(QPDFObjGen og) const { return xs_.count(og) != 0; }
@@ -986,12 +1003,12 @@ RevisionComparison compare_with_final(QPDF& signed_revision, FinalDocument& fina
     }
   }
   if (modified.empty() && added.empty() && removed.empty()) return out;
-  if (final_doc.incomplete()) {
-    out.problems.push_back("the final document has more object references than the reader follows");
-    return out;
-  }
   // 3. Each change judged by its role, by object number.
   Judge judge(signed_revision, final_doc, docmdp_p, xs);
+  if (std::optional<std::string> why = judge.cannot_judge()) {
+    out.problems.push_back(*why);
+    return out;
+  }
   std::map<QPDFObjGen, Kind> all;
   for (QPDFObjGen og : modified) all[og] = Kind::modified;
   for (QPDFObjGen og : added) all[og] = Kind::added;

@@ -50,8 +50,6 @@ std::string qpdf_version() {
 
 namespace {
 
-// Form fields read per file (all types); signature fields are limited apart.
-constexpr size_t kMaxFields = 10'000;
 // "%%EOF" candidates tried while looking for one revision's end.
 constexpr size_t kMaxEofCandidates = 4096;
 
@@ -324,14 +322,15 @@ class Reader {
     revisions_ = revision_chain(bytes_, *q_, last_eof_end_);
     doc_.revisions = static_cast<int>(revisions_.size());
     scan_objects();
-    fields_ = internal::read_fields(*q_, kMaxFields, kMaxFieldDepth);
+    fields_ = internal::read_fields(*q_, internal::kMaxFormFields, kMaxFieldDepth);
     if (fields_.too_deep) {
       throw FileFailure{FileProblem::too_complex, "the form field tree is deeper than " +
                                                       std::to_string(kMaxFieldDepth) + " levels"};
     }
     if (fields_.too_many) {
-      throw FileFailure{FileProblem::too_complex,
-                        "the form has more than " + std::to_string(kMaxFields) + " fields"};
+      throw FileFailure{
+          FileProblem::too_complex,
+          "the form has more than " + std::to_string(internal::kMaxFormFields) + " fields"};
     }
     if (q_->anyWarnings()) {
       throw FileFailure{FileProblem::needs_recovery,

@@ -487,6 +487,22 @@ BOOST_AUTO_TEST_CASE(shadow_an_object_stream_reread_through_its_indirect_first_i
                 "5 0 R (a /Font /Type1 used by page 1 at /Resources/Font/F1) was replaced");
 }
 
+BOOST_AUTO_TEST_CASE(a_page_tree_made_cyclic_after_signing_cannot_be_compared) {
+  // Roles come from walking the page tree; a tree the walk cannot follow
+  // whole would leave pages looking unused, so no comparison is made.
+  const std::string pdf = signed_once();
+  const int first = page_object(pdf, 0);
+  const int pages = ref_after(object_text(pdf, catalog_object(pdf)), "/Pages");
+  Update u;
+  u.objects[pages] = "<< /Type /Pages /Kids [" + std::to_string(first) + " 0 R " +
+                     std::to_string(pages) + " 0 R] /Count 1 >>";
+  const Document doc = read(append_update(pdf, u));
+  BOOST_REQUIRE(doc.signatures.size() == 1u);
+  const Signature& s = doc.signatures[0];
+  BOOST_TEST(problems_have(s, "page tree is irregular"), all_problems(s));
+  BOOST_TEST(!s.changes_compared);
+}
+
 BOOST_AUTO_TEST_CASE(a_rewritten_earlier_signature_dictionary_is_refused) {
   const std::string one = signed_once();
   const SignatureLocation loc = locate_signature(one, "Sig1");
