@@ -11,6 +11,7 @@
 
 #include "crypto/signer_checks.h"
 #include "util/bytes.h"
+#include "util/utf8.h"
 
 namespace edocgw::crypto {
 namespace {
@@ -868,18 +869,22 @@ nlohmann::json to_json(const PdfSignatureReport& s) {
 nlohmann::json to_json(const PdfReport& r) {
   nlohmann::json sigs = nlohmann::json::array();
   for (const auto& s : r.signatures) sigs.push_back(to_json(s));
-  return {{"name", r.name},
-          {"sha256", r.sha256},
-          {"size", r.size},
-          {"state", pdf_state_name(r.state)},
-          {"accepted", r.policy_accepts},
-          {"reason", r.reason},
-          {"file_problem", r.file_problem},
-          {"policy", r.policy},
-          {"signatures", sigs},
-          {"empty_signature_fields", r.empty_signature_fields},
-          {"unreferenced_signature_dictionaries", r.unreferenced_signature_dictionaries},
-          {"warnings", r.warnings}};
+  nlohmann::json j = {
+      {"name", r.name},
+      {"sha256", r.sha256},
+      {"size", r.size},
+      {"state", pdf_state_name(r.state)},
+      {"accepted", r.policy_accepts},
+      {"reason", r.reason},
+      {"file_problem", r.file_problem},
+      {"policy", r.policy},
+      {"signatures", sigs},
+      {"empty_signature_fields", r.empty_signature_fields},
+      {"unreferenced_signature_dictionaries", r.unreferenced_signature_dictionaries},
+      {"warnings", r.warnings}};
+  // Field names, SubFilters and the texts quoting them come from the PDF.
+  make_strings_valid(j);
+  return j;
 }
 
 std::string to_text(const PdfReport& r) {
@@ -913,7 +918,7 @@ std::string to_text(const PdfReport& r) {
   }
   for (const auto& f : r.empty_signature_fields) out += "  empty signature field: " + f + "\n";
   for (const auto& w : r.warnings) out += "  warning: " + w + "\n";
-  return out;
+  return valid_utf8(out);
 }
 
 }  // namespace edocgw::crypto

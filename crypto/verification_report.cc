@@ -158,9 +158,8 @@ namespace {
 
 nlohmann::json report_json(const VerificationReport& r);
 
-// Every string in `j` made valid UTF-8, in place: names, subjects and ids in
-// a report come from the package, and the report's JSON is dumped by the
-// CLI, the pipeline and the signature log, where invalid UTF-8 would throw.
+}  // namespace
+
 void make_strings_valid(nlohmann::json& j) {
   if (j.is_string()) {
     auto& s = j.get_ref<std::string&>();
@@ -169,8 +168,6 @@ void make_strings_valid(nlohmann::json& j) {
     for (auto& v : j) make_strings_valid(v);
   }
 }
-
-}  // namespace
 
 nlohmann::json to_json(const RevocationEvidence& ev) {
   nlohmann::json e = {{"source", ev.source},

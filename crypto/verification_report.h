@@ -102,6 +102,10 @@ struct VerificationReport {
 nlohmann::json to_json(const VerificationReport& report);
 nlohmann::json to_json(const RevocationEvidence& evidence);  // as the report and the log keep it
 nlohmann::json to_json(const Check& check);
+// Every string in `j` made valid UTF-8, in place: names, subjects and ids in
+// a report come from the document, and reports are dumped by the CLI, the
+// pipeline and the signature log, where invalid UTF-8 would throw.
+void make_strings_valid(nlohmann::json& j);
 std::string to_text(const VerificationReport& report);
 
 }  // namespace edocgw::crypto

@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "crypto/package_verifier.h"
+#include "crypto/pdf_verifier.h"
 #include "crypto/trust_store.h"
 #include "edxml/package.h"
 #include "edxml/package_builder.h"
@@ -66,4 +67,20 @@ BOOST_AUTO_TEST_CASE(a_form_whose_file_type_holds_a_nul_is_refused_not_built_unr
   BOOST_TEST(refused->status == 400u);
   BOOST_TEST(refused->code == "forbidden_character");
   BOOST_TEST(refused->message.find("Content-Type") != std::string::npos, refused->message);
+}
+
+BOOST_AUTO_TEST_CASE(a_pdf_report_quoting_a_raw_byte_is_dumped_as_valid_utf8) {
+  // qpdf's warning about a bad hex string quotes the byte; the report's
+  // reason carried it and its JSON dump threw.
+  const std::string pdf = test::read(std::filesystem::path(EDOCGW_SOURCE_DIR) /
+                                     "tests/fuzz/crashes/pdf_signature-warning-not-utf8.pdf");
+  auto trust = crypto::TrustStore::load({test::pki("root.pem")}, {}, {});
+  BOOST_REQUIRE(trust.ok());
+  const auto report = crypto::PdfVerifier(*trust, {}).verify(pdf, "fuzz.pdf");
+  BOOST_TEST(!report.accepted());
+  BOOST_TEST((report.state == crypto::PdfState::cannot_verify));
+  std::string dumped;
+  BOOST_CHECK_NO_THROW(dumped = crypto::to_json(report).dump());
+  BOOST_TEST(dumped.find("cannot be verified") != std::string::npos);
+  BOOST_CHECK_NO_THROW(nlohmann::json(crypto::to_text(report)).dump());
 }
