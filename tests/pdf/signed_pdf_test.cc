@@ -745,6 +745,18 @@ BOOST_AUTO_TEST_CASE(a_file_that_needs_xref_recovery_is_refused) {
   BOOST_TEST(doc.signatures.empty());
 }
 
+BOOST_AUTO_TEST_CASE(a_stream_qpdf_has_to_repair_makes_the_file_need_recovery) {
+  // qpdf reads a stream whose /Length is wrong by searching for endstream,
+  // with a warning and no exception even with recovery off.
+  const std::string pdf = signed_once();
+  Update u;
+  u.objects[content_object(pdf, 0)] = "<< /Length 5 >>\nstream\nBT /F1 14 Tf ET\nendstream";
+  const Document doc = read(append_update(pdf, u));
+  BOOST_TEST(doc.problem == FileProblem::needs_recovery, doc.problem_detail);
+  BOOST_TEST(has(doc.problem_detail, "expected endstream"), doc.problem_detail);
+  BOOST_TEST(doc.signatures.empty());
+}
+
 BOOST_AUTO_TEST_CASE(what_is_not_a_pdf_or_too_large_says_so) {
   BOOST_TEST(read("hello").problem == FileProblem::not_pdf);
   BOOST_TEST(read("%PDF-1.7\nnothing else\n%%EOF\n").problem == FileProblem::not_pdf);
