@@ -389,6 +389,20 @@ Status read_status_into(const xmlNode* st, const std::string& where, Package& p)
 
 }  // namespace
 
+namespace {
+
+// What an Attachment element says of itself (not its bytes).
+AttachmentInfo attachment_info(const xmlNode* a) {
+  AttachmentInfo info;
+  info.content_id = child_token(a, "ContentId");
+  info.name = child_text(a, "AttachmentName");
+  info.description = child_text(a, "Description");
+  info.content_type = child_token(a, "ContentType");
+  return info;
+}
+
+}  // namespace
+
 Status for_each_attachment(
     xmlDoc* doc,
     const std::function<void(const AttachmentInfo& info, std::string_view bytes)>& visit) {
@@ -401,11 +415,7 @@ Status for_each_attachment(
                                            std::to_string(kMaxAttachments) + " attachments");
   }
   for (xmlNode* a : encoded) {
-    AttachmentInfo info;
-    info.content_id = child_token(a, "ContentId");
-    info.name = child_text(a, "AttachmentName");
-    info.description = child_text(a, "Description");
-    info.content_type = child_token(a, "ContentType");
+    AttachmentInfo info = attachment_info(a);
     auto bytes = base64_decode(child_text(a, "ContentTransferEncoded"));
     if (!bytes) {
       visit(info, {});
@@ -503,11 +513,7 @@ Result<Package> read_package(xmlDoc* doc, const ReadOptions& options) {
   }
   std::vector<bool> ref_used(refs.size(), false);
   for (xmlNode* a : encoded) {
-    AttachmentInfo info;
-    info.content_id = child_token(a, "ContentId");
-    info.name = child_text(a, "AttachmentName");
-    info.description = child_text(a, "Description");
-    info.content_type = child_token(a, "ContentType");
+    AttachmentInfo info = attachment_info(a);
     if (options.decode_attachments) {
       auto bytes = base64_decode(child_text(a, "ContentTransferEncoded"));
       if (bytes) {
