@@ -281,7 +281,7 @@ std::string trim(const std::string& s) {
 // <accept>: one rule of the policy for incoming packages.
 Result<AcceptRule> parse_accept(const Reader& r, const pugi::xml_node& n,
                                 std::map<fs::path, std::shared_ptr<const OrganMap>>& maps) {
-  if (auto st = r.only(n, {"from", "adapter", "unsigned", "sha1", "c14n", "organ-map",
+  if (auto st = r.only(n, {"from", "adapter", "unsigned", "sha1", "c14n", "organ-map", "pdf",
                            "pdf-signatures", "pdf-official", "pdf-cannot-verify"});
       !st)
     return st.error();
@@ -332,6 +332,16 @@ Result<AcceptRule> parse_accept(const Reader& r, const pugi::xml_node& n,
   auto pdf_signatures = choice("pdf-signatures", {"none", "any", "organisation"});
   if (!pdf_signatures) return pdf_signatures.error();
   rule.pdf_signatures = *pdf_signatures;
+  // pdf="require-sender" is INTERFACE.md's short form of pdf-signatures.
+  auto pdf_short = choice("pdf", {"none", "require-any", "require-sender"});
+  if (!pdf_short) return pdf_short.error();
+  if (*pdf_short) {
+    if (rule.pdf_signatures)
+      return r.error(n, "pdf= and pdf-signatures= say the same thing; give one");
+    rule.pdf_signatures = **pdf_short == "require-sender" ? "organisation"
+                          : **pdf_short == "require-any"  ? "any"
+                                                          : "none";
+  }
   auto pdf_official = choice("pdf-official", {"optional", "required"});
   if (!pdf_official) return pdf_official.error();
   rule.pdf_official = *pdf_official;

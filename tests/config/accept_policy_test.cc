@@ -201,7 +201,8 @@ BOOST_AUTO_TEST_CASE(every_policy_error_names_its_line) {
   expect_error({R"(<accept sha1="warn"/>)"}, 4, "needs from=");
   expect_error({R"(<accept from="000.00.*" sha1="warn"/>)"}, 4, "neither a pattern");
   expect_error({R"(<accept from="000.00.12.h50 x" sha1="warn"/>)"}, 4, "neither a pattern");
-  expect_error({R"(<accept from="*" pdf="require-sender"/>)"}, 4, "no attribute 'pdf'");
+  expect_error({R"(<accept from="*" pdf="require"/>)"}, 4,
+               R"(pdf="require" must be none or require-any or require-sender)");
   expect_error({R"(<accept from="*" organ-map="missing.txt"/>)"}, 4, "no such file");
   expect_error({R"(<accept from="*" adapter="nowhere"/>)"}, 4,
                "adapter=\"nowhere\" names no adapter");
@@ -333,6 +334,14 @@ BOOST_AUTO_TEST_CASE(pdf_signature_policy_is_per_rule_and_inherited) {
   BOOST_TEST((back.pdf.require == crypto::PdfPolicy::Require::organisation));
   BOOST_TEST(back.pdf.official_required);
   BOOST_TEST(!back.pdf.refuse_cannot_verify);
+
+  // INTERFACE.md's short form.
+  auto short_form = parse({R"(<accept from="*" pdf="require-sender"/>)"});
+  BOOST_REQUIRE_MESSAGE(short_form.ok(), why(short_form));
+  p = gateway::accept_policy(short_form->trust.policy_for("000.00.12.H50", ""));
+  BOOST_TEST((p.pdf.require == crypto::PdfPolicy::Require::organisation));
+  expect_error({R"(<accept from="*" pdf="require-sender" pdf-signatures="any"/>)"}, 4,
+               "say the same thing");
 
   expect_error({R"(<accept from="*" pdf-signatures="all"/>)"}, 4,
                "pdf-signatures=\"all\" must be none or any or organisation");
