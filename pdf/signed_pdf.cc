@@ -10,6 +10,7 @@
 
 #include "pdf/pdf_objects.h"
 #include "pdf/revision_diff.h"
+#include "util/utf8.h"
 
 namespace edocgw::pdf {
 
@@ -269,10 +270,29 @@ class Reader {
       fail(FileProblem::needs_recovery,
            std::string("qpdf cannot read an object without repairing the file: ") + e.what());
     }
+    make_text_valid();
     return std::move(doc_);
   }
 
  private:
+  // Every text of the Document is valid UTF-8: qpdf's messages quote raw
+  // bytes, PDF names may hold any byte, /M is kept as written. Reports
+  // dump these as JSON. (/Contents stays bytes.)
+  void make_text_valid() {
+    auto fix = [](std::string& text) { text = valid_utf8(text); };
+    fix(doc_.problem_detail);
+    for (std::string& name : doc_.empty_signature_fields) fix(name);
+    for (Signature& sig : doc_.signatures) {
+      for (std::string* text :
+           {&sig.field_name, &sig.type, &sig.filter, &sig.sub_filter, &sig.m, &sig.name,
+            &sig.reason, &sig.location, &sig.contact_info, &sig.disallowed_change}) {
+        fix(*text);
+      }
+      for (std::string& problem : sig.problems) fix(problem);
+      for (Change& change : sig.changes) fix(change.description);
+    }
+  }
+
   void fail(FileProblem p, std::string detail) {
     doc_.problem = p;
     doc_.problem_detail = std::move(detail);

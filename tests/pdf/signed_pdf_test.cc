@@ -16,6 +16,7 @@
 #include "pdf/signed_pdf.h"
 #include "tests/support/pdf_fixtures.h"
 #include "tests/test_support.h"
+#include "util/utf8.h"
 
 using namespace edocgw;
 using namespace edocgw::test::pdf;
@@ -322,6 +323,28 @@ BOOST_AUTO_TEST_CASE(a_text_annotation_added_after_signing_is_refused) {
   BOOST_REQUIRE(doc.signatures.size() == 1u);
   check_refused(doc.signatures[0],
                 "a /Text annotation (" + std::to_string(annot) + " 0 R) was added to page 1");
+}
+
+BOOST_AUTO_TEST_CASE(descriptions_are_valid_utf8_whatever_bytes_the_pdf_names_hold) {
+  // /T#E9xt is the name "T\xe9xt" with a raw byte: the description quoting
+  // it must still go into a JSON report.
+  const std::string pdf = signed_once();
+  const int page = page_object(pdf, 0), annot = next_object_number(pdf);
+  std::string text = object_text(pdf, page);
+  std::smatch m;
+  BOOST_REQUIRE(std::regex_search(text, m, std::regex("/Annots \\[([^\\]]*)\\]")));
+  text = std::string(m.prefix()) + "/Annots [" + std::string(m[1]) + " " + std::to_string(annot) +
+         " 0 R]" + std::string(m.suffix());
+  Update u;
+  u.objects[page] = text;
+  u.objects[annot] = "<< /Type /Annot /Subtype /T#E9xt /Rect [300 700 320 720] >>";
+  const Document doc = read(append_update(pdf, u));
+  BOOST_REQUIRE(doc.signatures.size() == 1u);
+  const std::string& refusal = doc.signatures[0].disallowed_change;
+  BOOST_TEST(has(refusal, "xt annotation (" + std::to_string(annot) + " 0 R) was added to page 1"),
+             refusal);
+  BOOST_TEST(valid_utf8(refusal) == refusal);
+  BOOST_TEST(has(refusal, "\xef\xbf\xbd"));  // U+FFFD where the byte was
 }
 
 BOOST_AUTO_TEST_CASE(a_page_added_after_signing_is_refused) {
