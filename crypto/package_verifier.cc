@@ -742,13 +742,13 @@ bool ends_with_pdf(const std::string& name) {
   return tail == ".pdf";
 }
 
+}  // namespace
+
 bool is_pdf_attachment(const edxml::AttachmentInfo& a, std::string_view bytes) {
   std::string type = a.content_type;
   for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return type == "application/pdf" || ends_with_pdf(a.name) || pdf::looks_like_pdf(bytes);
 }
-
-}  // namespace
 
 void PackageVerifier::check_pdfs(xmlDoc* doc, bool document_package, const AcceptPolicy& policy,
                                  TimePoint at, VerificationReport& report) const {

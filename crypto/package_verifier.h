@@ -41,6 +41,7 @@
 #include "crypto/ocsp.h"
 #include "crypto/trust_store.h"
 #include "crypto/verification_report.h"
+#include "edxml/package.h"
 #include "util/time.h"
 
 namespace edocgw::crypto {
@@ -70,6 +71,10 @@ struct VerifyOptions {
   // before they existed.
   bool pdf_signatures = true;
 };
+
+// Whether an attachment is a PDF whose signatures are verified: content type
+// application/pdf, a name ending in .pdf (any case), or bytes starting %PDF-.
+bool is_pdf_attachment(const edxml::AttachmentInfo& attachment, std::string_view bytes);
 
 class PackageVerifier {
  public:

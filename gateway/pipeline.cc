@@ -12,6 +12,7 @@
 
 #include "crypto/certificate.h"
 #include "crypto/package_verifier.h"
+#include "crypto/pdf_verifier.h"
 #include "edxml/package.h"
 #include "edxml/package_builder.h"
 #include "edxml/xml.h"
@@ -328,6 +329,27 @@ Result<Pipeline::Queued> Pipeline::queue(const LoadedConfig& config,
   return Queued{stored->id, stored->repeated};
 }
 
+// The first PDF attachment of an outgoing package whose signatures do not
+// verify (a changed byte, a change after signing, an untrusted or expired
+// signer), as its reason; "" when none. Judged now, without OCSP (no network
+// call on submission) and requiring nothing: unsigned PDFs and PDFs that
+// cannot be judged leave as they are, for the recipient's policy to decide.
+std::string Pipeline::broken_pdf_signature(const LoadedConfig& config, xmlDoc* doc) const {
+  crypto::PdfVerifyOptions options;
+  options.policy.refuse_cannot_verify = false;
+  options.binding = accept_policy(config.config.trust.policy_for(config.config.organ_id, ""));
+  options.sender_organ_id = config.config.organ_id;
+  const crypto::PdfVerifier verifier(*config.trust, options);
+  std::string broken;
+  auto st =
+      edxml::for_each_attachment(doc, [&](const edxml::AttachmentInfo& a, std::string_view bytes) {
+        if (!broken.empty() || !crypto::is_pdf_attachment(a, bytes)) return;
+        const auto report = verifier.verify(bytes, a.name.empty() ? a.content_id : a.name);
+        if (report.state == crypto::PdfState::invalid) broken = report.reason;
+      });
+  return broken;
+}
+
 Outcome Pipeline::submit(const std::string& package, const std::string& client,
                          const std::string& idempotency_key) {
   return sign_and_queue(*config_(), package, client, idempotency_key, "");
@@ -368,6 +390,10 @@ Outcome Pipeline::sign_and_queue(const LoadedConfig& config, const std::string& 
     return Outcome::failure(Kind::refused, "already_signed",
                             "submit the package unsigned: the gateway signs it");
   }
+  // A PDF whose signature no longer holds would leave under the
+  // organisation's package signature and be refused downstream: say so now.
+  if (std::string broken = broken_pdf_signature(config, doc->get()); !broken.empty())
+    return Outcome::failure(Kind::refused, "invalid_pdf_signature", broken);
   const int business_type = business_type_of(*parsed);
   std::string follows_id = follows;
   if (business_type != 0 && follows_id.empty()) {

@@ -167,6 +167,8 @@ class Pipeline {
                                      const std::string& to);
   Result<Queued> queue(const LoadedConfig& config, const std::string& signed_package,
                        const QueueRequest& request);
+  // Why a PDF attachment of an outgoing package fails its own signatures, or "".
+  std::string broken_pdf_signature(const LoadedConfig& config, xmlDoc* doc) const;
   // Signs and queues an unsigned document package; the outcome of POST /v1/documents.
   Outcome sign_and_queue(const LoadedConfig& config, const std::string& package,
                          const std::string& client, const std::string& idempotency_key,

@@ -5,6 +5,7 @@
 // official signed and tells the sender why (02); a tampered signed PDF is
 // refused at the hub with the reason.
 #define BOOST_TEST_MODULE pdf_flow
+#include "adapters/vdxp/vdxp_adapter.h"
 #include "tests/gateway/province.h"
 #include "tests/support/pdf_fixtures.h"
 
@@ -91,16 +92,35 @@ BOOST_AUTO_TEST_CASE(a_recipient_requiring_the_organisation_refuses_an_official_
   BOOST_TEST(p.office_files_b() == 0u);  // never delivered inward
 }
 
-BOOST_AUTO_TEST_CASE(a_tampered_signed_pdf_is_refused_at_the_hub_with_the_reason) {
+BOOST_AUTO_TEST_CASE(a_tampered_signed_pdf_is_refused_at_submission_and_at_the_hub) {
   Province p;
   std::string pdf = official_and_organisation();
   pdf[pdf.find("Quyet dinh")] = 'X';
-  const std::string id = id_of(p.submit(package_with_pdf("602", pdf)));
   const std::string why = "the signed bytes were changed";
-  BOOST_REQUIRE(eventually([&] {
-    const json d = p.document(id);
-    return d.is_object() && d["recipients"][0]["last_error"].is_string() &&
-           d["recipients"][0]["last_error"].get<std::string>().find(why) != std::string::npos;
-  }));
+  // The office submits it: its own gateway refuses to sign it.
+  const auto r = p.submit(package_with_pdf("602", pdf));
+  BOOST_TEST(r.status == 422, r.body);
+  BOOST_TEST(json::parse(r.body)["error"] == "invalid_pdf_signature", r.body);
+  BOOST_TEST(r.body.find(why) != std::string::npos, r.body);
+
+  // Signed elsewhere (the CLI) and pushed to the hub as Hướng Hóa's system would.
+  TempDir dir;
+  write(dir / "unsigned.xml", package_with_pdf("603", pdf));
+  const auto signed_run =
+      run(edocgw_cmd() + " sign --cert " + quote(pki("huong-hoa.pem")) + " --key " +
+          quote(pki("huong-hoa.key")) + " --chain " + quote(pki("ca.pem")) + " --in " +
+          quote(dir / "unsigned.xml") + " --out " + quote(dir / "signed.xml"));
+  BOOST_REQUIRE_MESSAGE(signed_run.exit_code == 0, signed_run.err);
+  adapters::vdxp::VdxpSettings settings;
+  settings.url = "http://127.0.0.1:" + std::to_string(p.hub_port);
+  settings.system_id = "huong-hoa";
+  settings.secret = read(pki("huong-hoa.secret")).substr(0, 64);
+  adapters::vdxp::VdxpAdapter as_huong_hoa("test", settings);
+  adapters::OutgoingPackage out{
+      "x", "", "000.00.12.H50", {"000.00.13.H50"}, "edoc", read(dir / "signed.xml"), ""};
+  auto refused = as_huong_hoa.deliver(out);
+  BOOST_REQUIRE(!refused.ok());
+  BOOST_TEST((refused.error().code == Errc::invalid));  // final: not retried
+  BOOST_TEST(refused.error().message.find(why) != std::string::npos, refused.error().message);
   BOOST_TEST(p.inbox_b().empty());
 }
