@@ -368,6 +368,7 @@ class Reader {
   // /ByteRange is noted (for unreferenced_signature_dictionaries).
   void scan_objects() {
     std::map<QPDFObjGen, QPDFXRefEntry> xref = q_->getXRefTable();
+    object_count_ = xref.size();
     if (xref.size() > kMaxObjectsCompared) {
       throw FileFailure{FileProblem::too_complex,
                         "the file has " + std::to_string(xref.size()) + " objects, more than the " +
@@ -591,6 +592,16 @@ class Reader {
   // all signatures are read: DocMDP of an earlier certification applies.
   void compare_signatures() {
     if (signed_revisions_.empty()) return;
+    size_t to_compare = 0;
+    for (const Signature& sig : doc_.signatures)
+      to_compare += !sig.covers_whole_file && sig.problems.empty() &&
+                    signed_revisions_.count(sig.object) != 0;
+    if (to_compare * object_count_ > kMaxObjectComparisons) {
+      throw FileFailure{FileProblem::too_complex,
+                        std::to_string(to_compare) + " signatures to compare over " +
+                            std::to_string(object_count_) + " objects is more than the " +
+                            std::to_string(kMaxObjectComparisons) + " comparisons made per file"};
+    }
     internal::FinalDocument final_doc(*q_, fields_, kMaxObjectsCompared);
     std::optional<int> docmdp;
     for (Signature& sig : doc_.signatures) {
@@ -637,6 +648,7 @@ class Reader {
   Document doc_;
   std::unique_ptr<QPDF> q_;
   size_t last_eof_end_ = 0;
+  size_t object_count_ = 0;  // entries of the final xref table
   std::vector<Revision> revisions_;
   std::vector<QPDFObjGen> byte_range_dicts_;
   internal::FieldTree fields_;
