@@ -125,6 +125,47 @@ std::optional<TimePoint> time_point_of(const ASN1_TIME* t) {
   return TimePoint(std::chrono::seconds(timegm(&tm)));
 }
 
+// A PDF date (ISO 32000 7.9.4, "D:YYYYMMDDHHmmSS+07'00'") as RFC 3339, or
+// "" when it is not one. Month to second may be left out; no offset is UTC.
+std::string pdf_date_rfc3339(std::string_view m) {
+  if (m.substr(0, 2) == "D:") m.remove_prefix(2);
+  auto digits = [&](size_t at, size_t n, int dflt) -> std::optional<int> {
+    if (m.size() < at + n)
+      return at >= 4 && m.size() <= at ? std::optional<int>(dflt) : std::nullopt;
+    int v = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (m[i] < '0' || m[i] > '9') return std::nullopt;
+      v = v * 10 + (m[i] - '0');
+    }
+    return v;
+  };
+  const auto year = digits(0, 4, 0), month = digits(4, 2, 1), day = digits(6, 2, 1),
+             hour = digits(8, 2, 0), minute = digits(10, 2, 0), second = digits(12, 2, 0);
+  if (!year || !month || !day || !hour || !minute || !second || *month < 1 || *month > 12 ||
+      *day < 1 || *day > 31 || *hour > 23 || *minute > 59 || *second > 60)
+    return {};
+  std::tm tm{};
+  tm.tm_year = *year - 1900;
+  tm.tm_mon = *month - 1;
+  tm.tm_mday = *day;
+  tm.tm_hour = *hour;
+  tm.tm_min = *minute;
+  tm.tm_sec = *second;
+  std::int64_t t = timegm(&tm);
+  const std::string_view rest = m.size() > 14 ? m.substr(14) : std::string_view();
+  if (!rest.empty() && (rest[0] == '+' || rest[0] == '-') && rest.size() >= 3) {
+    const int sign = rest[0] == '+' ? 1 : -1;
+    int oh = 0, om = 0;
+    if (rest[1] < '0' || rest[1] > '9' || rest[2] < '0' || rest[2] > '9') return {};
+    oh = (rest[1] - '0') * 10 + (rest[2] - '0');
+    if (rest.size() >= 6 && rest[3] == '\'' && rest[4] >= '0' && rest[4] <= '9' && rest[5] >= '0' &&
+        rest[5] <= '9')
+      om = (rest[4] - '0') * 10 + (rest[5] - '0');
+    t -= sign * (oh * 3600 + om * 60);
+  }
+  return format_rfc3339(TimePoint(std::chrono::seconds(t)));
+}
+
 // A CMS SignedData read from a /Contents string: DER, then only zero
 // padding. `error` names what is wrong when the result is null.
 CmsPtr read_cms(std::string_view contents, std::string& error) {
@@ -335,20 +376,29 @@ class SignatureCheck {
 
  private:
   // The pdf/ layer's verdict on the bytes this signature covers and the
-  // changes after it.
+  // changes after it. A disallowed change fails the signature but the CMS
+  // is still checked, so that the report says who signed what was changed.
   bool structure() {
     if (!sig_.problems.empty()) {
       r_.add("byte_range", CheckOutcome::fail, sig_.problems.front());
       return false;
     }
+    const auto& br = sig_.byte_range;
+    if (br.size() != 4 || br[1] < 0 || br[2] < br[1] || br[3] < 0 ||
+        static_cast<std::uint64_t>(br[2]) + static_cast<std::uint64_t>(br[3]) > file_.size()) {
+      r_.add("byte_range", CheckOutcome::fail, "the /ByteRange is not [0 a b c] within the file");
+      return false;
+    }
     r_.add("byte_range", CheckOutcome::pass,
-           "[0 " + std::to_string(sig_.byte_range[1]) + " " + std::to_string(sig_.byte_range[2]) +
-               " " + std::to_string(sig_.byte_range[3]) +
+           "[0 " + std::to_string(br[1]) + " " + std::to_string(br[2]) + " " +
+               std::to_string(br[3]) +
                "]: the gap is exactly /Contents and the signed bytes are revision " +
                std::to_string(sig_.revision));
+    ranges_.first = file_.substr(0, static_cast<size_t>(br[1]));
+    ranges_.second = file_.substr(static_cast<size_t>(br[2]), static_cast<size_t>(br[3]));
     if (!sig_.disallowed_change.empty()) {
       r_.add("changes", CheckOutcome::fail, sig_.disallowed_change);
-      return false;
+      return true;
     }
     size_t allowed = 0;
     for (const auto& c : sig_.changes) allowed += c.allowed ? 1 : 0;
@@ -357,9 +407,6 @@ class SignatureCheck {
                ? "the signature covers the whole file"
                : std::to_string(allowed) +
                      " change(s) after signing, each one allowed after a signature");
-    const auto& br = sig_.byte_range;
-    ranges_.first = file_.substr(0, static_cast<size_t>(br[1]));
-    ranges_.second = file_.substr(static_cast<size_t>(br[2]), static_cast<size_t>(br[3]));
     return true;
   }
 
@@ -389,6 +436,7 @@ class SignatureCheck {
     if (sha1) r_.warnings.push_back("SHA-1 accepted by policy (sha1=\"warn\")");
     r_.signer = describe(certs.signer.get());
     r_.signer_der = certificate_der(certs.signer.get());
+    r_.claimed_time = pdf_date_rfc3339(sig_.m);  // a signingTime attribute, read below, wins
 
     const bool detached = CMS_is_detached(cms.get()) == 1;
     const bool has_signed_attrs = CMS_signed_get_attr_count(si) > 0;

@@ -261,10 +261,12 @@ BOOST_AUTO_TEST_CASE(cms_profiles) {
   fx::SignOptions bare;
   bare.sub_filter = "adbe.pkcs7.detached";
   bare.signed_attributes = false;
+  bare.signing_time = utc(2026, 3, 4);
   std::string pdf = fx::sign_pdf(base(), signer("huong-hoa"), bare);
   PdfReport r = verify(pdf);
   BOOST_TEST_INFO(to_text(r));
   BOOST_TEST(r.state == PdfState::verified);
+  BOOST_TEST(r.signatures[0].claimed_time == "2026-03-04T12:00:00Z");  // from /M
   pdf[pdf.find("Quyet dinh")] = 'X';
   expect_refused(verify(pdf), "signature_value", "does not verify over the signed bytes");
 
@@ -352,6 +354,11 @@ BOOST_AUTO_TEST_CASE(changes_after_signing_are_refused_by_name) {
   const PdfReport r = verify(fx::append_update(signed_pdf, u));
   BOOST_TEST_INFO(to_text(r));
   expect_refused(r, "changes", "content");
+  // The signature itself still verifies over what it signed: the report
+  // says who signed the document that was then changed.
+  BOOST_TEST(find_check(r.signatures[0], "signature_value")->outcome == CheckOutcome::pass);
+  BOOST_REQUIRE(r.signatures[0].signer.has_value());
+  BOOST_TEST(r.signatures[0].organ_id == "000.00.12.H50");
   // The report lists the change as not allowed.
   bool listed = false;
   for (const auto& c : r.signatures[0].changes) listed = listed || !c.allowed;
