@@ -495,3 +495,64 @@ BOOST_AUTO_TEST_CASE(the_cli_verifies_a_bare_pdf) {
                          " --pdf-signatures organisation " + test::quote(good));
   BOOST_TEST(usage.exit_code == 2, usage.err);
 }
+
+BOOST_AUTO_TEST_CASE(pdfsig_and_edocgw_agree_on_the_honest_files_and_not_on_an_attack) {
+  // Honest signed PDFs in the shapes signing tools write: poppler's pdfsig
+  // calls every signature valid, and so does edocgw. (pdfsig does not check
+  // document timestamps, so none is among them.)
+  fx::SignOptions cades, adbe, stamped, first, second, certify;
+  adbe.sub_filter = "adbe.pkcs7.detached";
+  stamped.timestamp_by = signer("tsa");
+  first.field_name = "Sig1";
+  second.field_name = "Sig2";
+  certify.docmdp_p = 2;
+  fx::BaseOptions with_fields;
+  with_fields.empty_signature_fields = 2;
+  fx::BaseOptions object_streams;
+  object_streams.object_streams = true;
+  const std::vector<std::pair<std::string, std::string>> honest = {
+      {"one CAdES signature", fx::sign_pdf(base(), signer("huong-hoa"), cades)},
+      {"adbe.pkcs7.detached", fx::sign_pdf(base(), signer("huong-hoa"), adbe)},
+      {"a signature timestamp", fx::sign_pdf(base(), signer("huong-hoa"), stamped)},
+      {"official then organisation", two_signatures()},
+      {"pre-placed fields filled",
+       fx::sign_pdf(fx::sign_pdf(fx::make_base_pdf(with_fields), signer("personal"), first),
+                    signer("huong-hoa"), second)},
+      {"object streams", fx::sign_pdf(fx::make_base_pdf(object_streams), signer("huong-hoa"))},
+      {"certified (P=2) then signed",
+       fx::sign_pdf(fx::sign_pdf(base(), signer("personal"), certify), signer("huong-hoa"),
+                    second)},
+  };
+  test::TempDir dir;
+  for (const auto& [what, pdf] : honest) {
+    BOOST_TEST_CONTEXT(what) {
+      const auto path = dir / "honest.pdf";
+      test::write(path, pdf);
+      const auto ps = fx::run_pdfsig(path.string());
+      BOOST_REQUIRE_MESSAGE(ps.ran, "pdfsig is missing: install poppler-utils (scripts/setup.sh)");
+      const PdfReport r = verify(pdf);
+      BOOST_TEST_INFO(to_text(r) + ps.output);
+      size_t valid_in_pdfsig = 0;
+      for (size_t at = 0; (at = ps.output.find("Signature is Valid.", at)) != std::string::npos;
+           ++at)
+        ++valid_in_pdfsig;
+      BOOST_TEST(valid_in_pdfsig == r.signatures.size());
+      BOOST_TEST(r.state == PdfState::verified);
+      for (const auto& s : r.signatures) BOOST_TEST(s.state == PdfSignatureState::valid);
+    }
+  }
+  // Where they part: content appended after signing. pdfsig still says
+  // valid; edocgw names the change.
+  const std::string signed_pdf = fx::sign_pdf(base(), signer("huong-hoa"));
+  fx::Update u;
+  u.objects[fx::content_object(signed_pdf, 0)] =
+      "<< >>\nstream\nBT /F1 24 Tf 72 700 Td (Quyet dinh so 999) Tj ET\nendstream";
+  const std::string attacked = fx::append_update(signed_pdf, u);
+  const auto path = dir / "attacked.pdf";
+  test::write(path, attacked);
+  const auto ps = fx::run_pdfsig(path.string());
+  BOOST_TEST(ps.output.find("Signature is Valid.") != std::string::npos, ps.output);
+  const PdfReport r = verify(attacked);
+  BOOST_TEST(r.state == PdfState::invalid);
+  BOOST_TEST(contains(r.reason, "was changed"), r.reason);
+}
