@@ -113,7 +113,7 @@ Result<crypto::TrustStore> load_trust(const std::filesystem::path& pki) {
 
 crypto::PdfVerifyOptions pdf_options() {
   crypto::PdfVerifyOptions options;
-  options.policy = decree30_policy();
+  options.policy.pdf = decree30_policy();
   options.sender_organ_id = kSender;
   return options;
 }

@@ -757,8 +757,7 @@ void PackageVerifier::check_pdfs(xmlDoc* doc, bool document_package, const Accep
   po.at = at;
   po.ocsp = options_.ocsp;
   po.revocation_required = options_.revocation_required;
-  po.policy = policy.pdf;
-  po.binding = policy;
+  po.policy = policy;
   po.sender_organ_id = report.sender_organ_id;
   const PdfVerifier verifier(trust_, std::move(po));
   auto st =

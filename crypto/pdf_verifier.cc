@@ -271,7 +271,7 @@ struct Timestamp {
 // Verifies a TimeStampToken over `imprinted` (the bytes it must stamp, as
 // ranges). Returns "" and fills `ts`, or the reason it does not hold.
 std::string verify_token(std::string_view token_der, const SignedRanges& imprinted, Timestamp& ts,
-                         const PrefixDigests* digests = nullptr) {
+                         const PrefixDigests& digests) {
   std::string error;
   CmsPtr token = read_cms(token_der, error);
   if (!token) return "the timestamp token: " + error;
@@ -309,8 +309,7 @@ std::string verify_token(std::string_view token_der, const SignedRanges& imprint
     return "the timestamp token's imprint uses " + digest_name(nid) + ", not SHA-256 or stronger";
   ts.digest = digest_name(nid);
   ASN1_OCTET_STRING* stamped = TS_MSG_IMPRINT_get_msg(imprint);
-  const std::string expect =
-      digests != nullptr ? digests->digest(md, imprinted) : digest_ranges(md, imprinted);
+  const std::string expect = digests.digest(md, imprinted);
   if (expect.size() != static_cast<size_t>(ASN1_STRING_length(stamped)) ||
       std::memcmp(expect.data(), ASN1_STRING_get0_data(stamped), expect.size()) != 0)
     return "the timestamp token stamps other bytes (its messageImprint does not match)";
@@ -429,7 +428,7 @@ class SignatureCheck {
       return r_.add("cms", CheckOutcome::fail,
                     "the digest algorithm " + r_.digest_algorithm + " is not supported");
     const bool sha1 = nid == NID_sha1 || sig_.sub_filter == "adbe.pkcs7.sha1";
-    if (sha1 && !options_.binding.sha1_warn)
+    if (sha1 && !options_.policy.sha1_warn)
       return r_.add("algorithm", CheckOutcome::fail,
                     "the signature binds the document by SHA-1 only, which the policy refuses");
     r_.add("algorithm", CheckOutcome::pass, r_.digest_algorithm);
@@ -517,7 +516,7 @@ class SignatureCheck {
       Timestamp ts;
       const std::string_view der(reinterpret_cast<const char*>(ASN1_STRING_get0_data(tok)),
                                  static_cast<size_t>(ASN1_STRING_length(tok)));
-      if (std::string e = verify_token(der, {sig_value, {}}, ts); !e.empty())
+      if (std::string e = verify_token(der, {sig_value, {}}, ts, digests_); !e.empty())
         return r_.add("timestamp", CheckOutcome::fail, "the signature timestamp: " + e);
       if (std::string e = judge_tsa(trust_, ts); !e.empty()) {
         r_.add("timestamp", CheckOutcome::skipped,
@@ -538,7 +537,7 @@ class SignatureCheck {
 
   void document_timestamp() {
     Timestamp ts;
-    if (std::string e = verify_token(sig_.contents, ranges_, ts, &digests_); !e.empty()) {
+    if (std::string e = verify_token(sig_.contents, ranges_, ts, digests_); !e.empty()) {
       // The token's own failures read as what they mean for the document.
       if (e.find("messageImprint") != std::string::npos)
         return r_.add("digest", CheckOutcome::fail,
@@ -655,7 +654,7 @@ class SignatureCheck {
       r_.add("key_usage", CheckOutcome::fail,
              "the signer certificate's key usage does not allow signing (digitalSignature or "
              "nonRepudiation)");
-    const SignerBinding b = bind_signer(options_.binding, *r_.signer);
+    const SignerBinding b = bind_signer(options_.policy, *r_.signer);
     r_.organ_id = b.organ_id;
     r_.binding = b.how;
   }
@@ -695,7 +694,7 @@ std::string in_quotes(const std::string& s) {
 
 // The Decree 30 policy over the verified signatures. Returns "" when met.
 std::string judge_policy(const PdfVerifyOptions& o, const PdfReport& r) {
-  const PdfPolicy& p = o.policy;
+  const PdfPolicy& p = o.policy.pdf;
   if (p.require == PdfPolicy::Require::none) return {};
   std::vector<const PdfSignatureReport*> sigs;
   for (const auto& s : r.signatures)
@@ -791,8 +790,8 @@ PdfReport PdfVerifier::verify(std::string_view pdf_bytes, std::string name) cons
   PdfReport r;
   r.name = std::move(name);
   r.size = pdf_bytes.size();
-  r.policy = policy_text(options_.policy);
-  const PdfPolicy& policy = options_.policy;
+  const PdfPolicy& policy = options_.policy.pdf;
+  r.policy = policy_text(policy);
 
   auto doc = pdf::read_signed_pdf(pdf_bytes);
   std::vector<size_t> cuts;

@@ -47,11 +47,11 @@ struct PdfVerifyOptions {
   std::optional<TimePoint> at;  // default: now
   std::optional<OcspSettings> ocsp;
   bool revocation_required = false;
-  PdfPolicy policy;
-  // Binding of the organisation's signer, as for packages (organ maps of
-  // the sender's AcceptPolicy) and the agency it must be bound to
-  // (From/OrganId; "" when unknown: no signer counts as the organisation).
-  AcceptPolicy binding;
+  // The sender's policy: `pdf` judges the file; sha1 and the organ maps
+  // judge each signer as for packages.
+  AcceptPolicy policy;
+  // The agency the organisation's signer must be bound to (From/OrganId;
+  // "" when unknown: no signer counts as the organisation).
   std::string sender_organ_id;
 };
 

@@ -312,21 +312,20 @@ int cmd_pdf_verify(const std::vector<std::string>& argv) {
     options.ocsp.emplace();
     options.ocsp->url = args->get_or("--ocsp-url", "");
   }
-  crypto::AcceptPolicy& binding = options.binding;
-  binding.rule = "the command line";
-  binding.sha1_warn = args->flag("--allow-sha1");
+  crypto::AcceptPolicy& policy = options.policy;
+  policy.rule = "the command line";
+  policy.sha1_warn = args->flag("--allow-sha1");
   if (auto map_path = args->get("--organ-map")) {
     auto map = config::load_organ_map(*map_path);
     if (!map) return fail_with(make_error(Errc::usage, map.error().message));
     for (const auto& w : map->warnings) std::cerr << "edocgw: warning: " << w << "\n";
-    binding.organ_by_fingerprint = map->by_fingerprint;
-    binding.organ_by_subject = map->by_subject;
-    binding.organ_map = *map_path;
+    policy.organ_by_fingerprint = map->by_fingerprint;
+    policy.organ_by_subject = map->by_subject;
+    policy.organ_map = *map_path;
   }
-  if (auto st = pdf_policy_from(*args, binding); !st) return usage_error(st.error().message);
-  options.policy = binding.pdf;
+  if (auto st = pdf_policy_from(*args, policy); !st) return usage_error(st.error().message);
   options.sender_organ_id = args->get_or("--sender", "");
-  if (options.policy.require == crypto::PdfPolicy::Require::organisation &&
+  if (policy.pdf.require == crypto::PdfPolicy::Require::organisation &&
       options.sender_organ_id.empty())
     return usage_error("--pdf-signatures organisation needs --sender ORGAN_ID");
   const std::string path = args->positional()[0];

@@ -336,13 +336,15 @@ Result<Pipeline::Queued> Pipeline::queue(const LoadedConfig& config,
 // cannot be judged leave as they are, for the recipient's policy to decide.
 std::string Pipeline::broken_pdf_signature(const LoadedConfig& config, xmlDoc* doc) const {
   crypto::PdfVerifyOptions options;
-  options.policy.refuse_cannot_verify = false;
-  options.binding = accept_policy(config.config.trust.policy_for(config.config.organ_id, ""));
+  options.policy = accept_policy(config.config.trust.policy_for(config.config.organ_id, ""));
+  options.policy.pdf = crypto::PdfPolicy{};
+  options.policy.pdf.refuse_cannot_verify = false;
   options.sender_organ_id = config.config.organ_id;
   const crypto::PdfVerifier verifier(*config.trust, options);
   std::string broken;
-  auto st =
-      edxml::for_each_attachment(doc, [&](const edxml::AttachmentInfo& a, std::string_view bytes) {
+  // The package was read as edXML already: for_each_attachment cannot fail here.
+  (void)edxml::for_each_attachment(
+      doc, [&](const edxml::AttachmentInfo& a, std::string_view bytes) {
         if (!broken.empty() || !crypto::is_pdf_attachment(a, bytes)) return;
         const auto report = verifier.verify(bytes, a.name.empty() ? a.content_id : a.name);
         if (report.state == crypto::PdfState::invalid) broken = report.reason;

@@ -149,8 +149,8 @@ BOOST_AUTO_TEST_CASE(one_signature_is_verified_with_signer_chain_and_binding) {
 
 BOOST_AUTO_TEST_CASE(official_then_organisation_meets_the_decree_30_policy) {
   PdfVerifyOptions o;
-  o.policy.require = PdfPolicy::Require::organisation;
-  o.policy.official_required = true;
+  o.policy.pdf.require = PdfPolicy::Require::organisation;
+  o.policy.pdf.official_required = true;
   const PdfReport r = verify(two_signatures(), o);
   BOOST_TEST_INFO(to_text(r));
   BOOST_TEST(r.state == PdfState::verified);
@@ -167,7 +167,7 @@ BOOST_AUTO_TEST_CASE(official_then_organisation_meets_the_decree_30_policy) {
 
 BOOST_AUTO_TEST_CASE(the_policy_names_what_is_missing) {
   PdfVerifyOptions o;
-  o.policy.require = PdfPolicy::Require::organisation;
+  o.policy.pdf.require = PdfPolicy::Require::organisation;
   // Organisation first, official after: the organisation's is not the last.
   fx::SignOptions first, second;
   first.field_name = "Organisation";
@@ -185,7 +185,7 @@ BOOST_AUTO_TEST_CASE(the_policy_names_what_is_missing) {
   BOOST_TEST(contains(r.reason, "is by 000.00.13.H50"), r.reason);
 
   // Official required, only the organisation signed.
-  o.policy.official_required = true;
+  o.policy.pdf.official_required = true;
   r = verify(fx::sign_pdf(base(), signer("huong-hoa")), o);
   BOOST_TEST(r.state == PdfState::invalid);
   BOOST_TEST(contains(r.reason, "an official's valid signature before"), r.reason);
@@ -195,7 +195,7 @@ BOOST_AUTO_TEST_CASE(the_policy_names_what_is_missing) {
   BOOST_TEST(r.state == PdfState::unsigned_pdf);
   BOOST_TEST(r.accepted());
   PdfVerifyOptions any;
-  any.policy.require = PdfPolicy::Require::any;
+  any.policy.pdf.require = PdfPolicy::Require::any;
   r = verify(base(), any);
   BOOST_TEST(r.state == PdfState::invalid);
   BOOST_TEST(contains(r.reason, "requires a valid signature"), r.reason);
@@ -276,7 +276,7 @@ BOOST_AUTO_TEST_CASE(cms_profiles) {
   const std::string sha1_pdf = fx::sign_pdf(base(), signer("huong-hoa"), sha1);
   expect_refused(verify(sha1_pdf), "algorithm", "SHA-1");
   PdfVerifyOptions warn;
-  warn.binding.sha1_warn = true;
+  warn.policy.sha1_warn = true;
   r = verify(sha1_pdf, warn);
   BOOST_TEST_INFO(to_text(r));
   BOOST_TEST(r.state == PdfState::verified);
@@ -329,7 +329,7 @@ BOOST_AUTO_TEST_CASE(timestamps_prove_time_and_document_timestamps_are_verified)
   doc_ts.field_name = "DocTS";
   const std::string stamped = fx::sign_pdf(two_signatures(), signer("tsa"), doc_ts);
   PdfVerifyOptions o;
-  o.policy.require = PdfPolicy::Require::organisation;
+  o.policy.pdf.require = PdfPolicy::Require::organisation;
   r = verify(stamped, o);
   BOOST_TEST_INFO(to_text(r));
   BOOST_TEST(r.state == PdfState::verified);
@@ -374,7 +374,7 @@ BOOST_AUTO_TEST_CASE(a_file_that_cannot_be_judged_is_refused_or_reported_by_poli
   BOOST_TEST(!r.accepted());
   BOOST_TEST(contains(r.reason, "cannot be verified"), r.reason);
   PdfVerifyOptions report;
-  report.policy.refuse_cannot_verify = false;
+  report.policy.pdf.refuse_cannot_verify = false;
   r = verify(junk, report);
   BOOST_TEST(r.state == PdfState::cannot_verify);
   BOOST_TEST(r.accepted());

@@ -33,8 +33,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   trust = std::make_unique<crypto::TrustStore>(std::move(*store));
   crypto::PdfVerifyOptions options;
   options.at = now_seconds();
-  options.policy.require = crypto::PdfPolicy::Require::organisation;
-  options.policy.official_required = true;
+  options.policy.pdf.require = crypto::PdfPolicy::Require::organisation;
+  options.policy.pdf.official_required = true;
   options.sender_organ_id = "000.00.12.H50";
   verifier = std::make_unique<crypto::PdfVerifier>(*trust, options);
   return 0;
