@@ -387,10 +387,6 @@ Status read_status_into(const xmlNode* st, const std::string& where, Package& p)
   return {};
 }
 
-}  // namespace
-
-namespace {
-
 // What an Attachment element says of itself (not its bytes).
 AttachmentInfo attachment_info(const xmlNode* a) {
   AttachmentInfo info;
