@@ -46,6 +46,7 @@ struct OcspAnswer {
   std::string responder;  // subject of the certificate that signed the response
   std::string this_update, next_update, revoked_at, reason;  // RFC 3339; reason as in RFC 5280
   std::string response_der;
+  bool cached = false;  // from RevocationCache (crypto/revocation_cache.h), not asked now
 };
 
 // The OCSP URL in the certificate's authorityInfoAccess, or "".

@@ -161,8 +161,10 @@ const ChainProblem* ChainResult::first(ChainCheck check) const {
 
 Result<TrustStore> TrustStore::load(const std::vector<std::filesystem::path>& anchors,
                                     const std::vector<std::filesystem::path>& untrusted,
-                                    const std::vector<std::filesystem::path>& crls) {
+                                    const std::vector<std::filesystem::path>& crls,
+                                    PathPolicy policy) {
   TrustStore store;
+  store.policy_ = std::move(policy);
   for (const auto& path : anchors) {
     auto certs = load_certificates(path);
     if (!certs) return certs.error();
@@ -184,8 +186,9 @@ Result<TrustStore> TrustStore::load(const std::vector<std::filesystem::path>& an
 }
 
 TrustStore TrustStore::from_certificates(std::vector<X509Ptr> anchors,
-                                         std::vector<X509Ptr> untrusted) {
+                                         std::vector<X509Ptr> untrusted, PathPolicy policy) {
   TrustStore store;
+  store.policy_ = std::move(policy);
   store.anchors_ = std::move(anchors);
   store.untrusted_ = std::move(untrusted);
   store.build_store();
@@ -259,7 +262,8 @@ ChainCacheStats TrustStore::chain_cache_stats() const {
   return {cache_->hits, cache_->misses, cache_->by_key.size()};
 }
 
-ChainResult TrustStore::verify(X509* cert, const std::vector<X509*>& extra, TimePoint at) const {
+ChainResult TrustStore::verify(X509* cert, const std::vector<X509*>& extra, TimePoint at,
+                               CrlSource* fetched) const {
   const std::string key = chain_key(cert, extra);
   {
     std::lock_guard lock(cache_->mutex);
@@ -274,7 +278,7 @@ ChainResult TrustStore::verify(X509* cert, const std::vector<X509*>& extra, Time
     }
     ++cache_->misses;
   }
-  ChainResult result = validate(cert, extra, at);
+  ChainResult result = validate(cert, extra, at, fetched);
   if (!result.ok() || result.chain.empty()) return result;
   // The window in which validating again must give this same answer.
   auto entry = std::make_shared<ChainCache::Entry>();
@@ -301,7 +305,8 @@ ChainResult TrustStore::verify(X509* cert, const std::vector<X509*>& extra, Time
   return result;
 }
 
-ChainResult TrustStore::validate(X509* cert, const std::vector<X509*>& extra, TimePoint at) const {
+ChainResult TrustStore::validate(X509* cert, const std::vector<X509*>& extra, TimePoint at,
+                                 CrlSource* /*fetched: not used yet*/) const {
   ChainResult result;
   X509StackPtr chain_in(sk_X509_new_null());
   for (const auto& u : untrusted_) sk_X509_push(chain_in.get(), up_ref(u.get()).release());
