@@ -6,6 +6,7 @@
 #include <openssl/x509v3.h>
 
 #include <memory>
+#include <optional>
 
 #include "crypto/certificate.h"
 #include "crypto/ossl.h"
@@ -73,14 +74,115 @@ std::string ocsp_url_of(X509* cert) {
   return url;
 }
 
+namespace {
+
+std::optional<TimePoint> time_of(const ASN1_GENERALIZEDTIME* t) {
+  struct tm tm {};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return std::nullopt;
+  return TimePoint(std::chrono::seconds(timegm(&tm)));
+}
+
+std::string seconds_text(std::chrono::seconds s) {
+  return std::to_string(s.count()) + " s";
+}
+
+// Freshness against `now` with `skew` (OCSP_check_validity's rule, with a
+// clock of our own instead of the system's).
+Status check_times(const ASN1_GENERALIZEDTIME* this_update, const ASN1_GENERALIZEDTIME* next_update,
+                   TimePoint now, std::chrono::seconds skew, const std::string& url) {
+  const auto this_t = time_of(this_update);
+  const auto next_t = time_of(next_update);
+  const std::string times = "(thisUpdate " + time_text(this_update) + ", nextUpdate " +
+                            (next_update ? time_text(next_update) : "none") + ", clock " +
+                            format_rfc3339(now) + ", allowed skew " + seconds_text(skew) + ")";
+  const std::string what = "the OCSP response from " + url + " is not current: ";
+  if (!this_t || (next_update != nullptr && !next_t))
+    return make_error(Errc::invalid, what + "its times cannot be read " + times);
+  if (*this_t > now + skew)
+    return make_error(Errc::invalid, what + "it was made after the clock's present " + times);
+  if (next_t && *next_t < *this_t)
+    return make_error(Errc::invalid, what + "its nextUpdate precedes its thisUpdate " + times);
+  if (next_t && *next_t + skew < now)
+    return make_error(Errc::invalid, what + "it expired " + times);
+  return Status::success();
+}
+
+// The judgement shared by a fresh answer and a kept one. `request` is the
+// request just sent (its nonce is checked) or null for a kept answer.
+Result<OcspAnswer> judge(std::string body, OCSP_REQUEST* request, X509* cert, X509* issuer,
+                         const TrustStore& trust, TimePoint now, std::chrono::seconds skew,
+                         const std::string& url) {
+  OcspAnswer answer;
+  answer.url = url;
+  const std::string who = "'" + describe(cert).subject + "'";
+  const auto* p = reinterpret_cast<const unsigned char*>(body.data());
+  OcspResponsePtr response(d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(body.size())));
+  if (!response) {
+    ERR_clear_error();
+    return make_error(Errc::invalid, "the OCSP responder " + url + " sent no OCSP response");
+  }
+  const int rstatus = OCSP_response_status(response.get());
+  if (rstatus != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+    return make_error(Errc::invalid, "the OCSP responder " + url +
+                                         " refused: " + OCSP_response_status_str(rstatus));
+  }
+  OcspBasicPtr basic(OCSP_response_get1_basic(response.get()));
+  if (!basic) return make_error(Errc::invalid, "the OCSP response has no basic response");
+  if (request != nullptr && OCSP_check_nonce(request, basic.get()) == 0) {
+    return make_error(Errc::invalid,
+                      "the OCSP response does not echo our nonce (a replayed answer?)");
+  }
+  // The signer must chain to our anchors and be the CA or its delegate.
+  X509StorePtr store(X509_STORE_new());
+  for (const auto& a : trust.anchors()) X509_STORE_add_cert(store.get(), a.get());
+  X509StackPtr certs(sk_X509_new_null());
+  sk_X509_push(certs.get(), up_ref(issuer).release());
+  if (OCSP_basic_verify(basic.get(), certs.get(), store.get(), 0) <= 0) {
+    ERR_clear_error();
+    return make_error(Errc::invalid, "the OCSP response from " + url +
+                                         " is not signed by the CA or a responder it authorised");
+  }
+  X509* signer = nullptr;
+  if (OCSP_resp_get0_signer(basic.get(), &signer, certs.get()) == 1 && signer != nullptr)
+    answer.responder = describe(signer).subject;
+
+  OcspCertIdPtr wanted(OCSP_cert_to_id(nullptr, cert, issuer));
+  int status = 0, reason = -1;
+  ASN1_GENERALIZEDTIME *revoked_at = nullptr, *this_update = nullptr, *next_update = nullptr;
+  if (OCSP_resp_find_status(basic.get(), wanted.get(), &status, &reason, &revoked_at, &this_update,
+                            &next_update) != 1) {
+    return make_error(Errc::invalid,
+                      "the OCSP response from " + url + " does not answer for " + who);
+  }
+  if (auto current = check_times(this_update, next_update, now, skew, url); !current)
+    return current.error();
+  answer.this_update = time_text(this_update);
+  answer.next_update = time_text(next_update);
+  answer.status = status == V_OCSP_CERTSTATUS_GOOD      ? OcspStatus::good
+                  : status == V_OCSP_CERTSTATUS_REVOKED ? OcspStatus::revoked
+                                                        : OcspStatus::unknown;
+  if (answer.status == OcspStatus::revoked) {
+    answer.revoked_at = time_text(revoked_at);
+    if (reason >= 0) answer.reason = OCSP_crl_reason_str(reason);
+  }
+  answer.response_der = std::move(body);
+  return answer;
+}
+
+}  // namespace
+
 Result<OcspAnswer> check_ocsp(X509* cert, X509* issuer, const TrustStore& trust,
                               const OcspSettings& settings) {
-  OcspAnswer answer;
-  answer.url = settings.url.empty() ? ocsp_url_of(cert) : settings.url;
-  const std::string who = "'" + describe(cert).subject + "'";
-  if (answer.url.empty()) {
-    return make_error(Errc::invalid, "certificate " + who +
-                                         " names no OCSP responder and no ocsp-url is configured");
+  return ask_ocsp(cert, issuer, trust, settings, now_seconds(), kOcspClockSkew);
+}
+
+Result<OcspAnswer> ask_ocsp(X509* cert, X509* issuer, const TrustStore& trust,
+                            const OcspSettings& settings, TimePoint now,
+                            std::chrono::seconds skew) {
+  const std::string url = settings.url.empty() ? ocsp_url_of(cert) : settings.url;
+  if (url.empty()) {
+    return make_error(Errc::invalid, "certificate '" + describe(cert).subject +
+                                         "' names no OCSP responder and no ocsp-url is configured");
   }
   OcspRequestPtr request(OCSP_REQUEST_new());
   OCSP_CERTID* id = OCSP_cert_to_id(nullptr, cert, issuer);
@@ -95,64 +197,15 @@ Result<OcspAnswer> check_ocsp(X509* cert, X509* issuer, const TrustStore& trust,
   const std::string request_der(reinterpret_cast<char*>(der), static_cast<size_t>(der_len));
   OPENSSL_free(der);
 
-  auto body = settings.transport(answer.url, request_der, settings.timeout);
+  auto body = settings.transport(url, request_der, settings.timeout);
   if (!body) return body.error();
-  const auto* p = reinterpret_cast<const unsigned char*>(body->data());
-  OcspResponsePtr response(d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(body->size())));
-  if (!response) {
-    return make_error(Errc::invalid, "the OCSP responder " + answer.url + " sent no OCSP response");
-  }
-  const int rstatus = OCSP_response_status(response.get());
-  if (rstatus != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
-    return make_error(Errc::invalid, "the OCSP responder " + answer.url +
-                                         " refused: " + OCSP_response_status_str(rstatus));
-  }
-  OcspBasicPtr basic(OCSP_response_get1_basic(response.get()));
-  if (!basic) return make_error(Errc::invalid, "the OCSP response has no basic response");
-  if (OCSP_check_nonce(request.get(), basic.get()) == 0) {
-    return make_error(Errc::invalid,
-                      "the OCSP response does not echo our nonce (a replayed answer?)");
-  }
-  // The signer must chain to our anchors and be the CA or its delegate.
-  X509StorePtr store(X509_STORE_new());
-  for (const auto& a : trust.anchors()) X509_STORE_add_cert(store.get(), a.get());
-  X509StackPtr certs(sk_X509_new_null());
-  sk_X509_push(certs.get(), up_ref(issuer).release());
-  if (OCSP_basic_verify(basic.get(), certs.get(), store.get(), 0) <= 0) {
-    ERR_clear_error();
-    return make_error(Errc::invalid, "the OCSP response from " + answer.url +
-                                         " is not signed by the CA or a responder it authorised");
-  }
-  X509* signer = nullptr;
-  if (OCSP_resp_get0_signer(basic.get(), &signer, certs.get()) == 1 && signer != nullptr)
-    answer.responder = describe(signer).subject;
+  return judge(std::move(*body), request.get(), cert, issuer, trust, now, skew, url);
+}
 
-  OcspCertIdPtr wanted(OCSP_cert_to_id(nullptr, cert, issuer));
-  int status = 0, reason = -1;
-  ASN1_GENERALIZEDTIME *revoked_at = nullptr, *this_update = nullptr, *next_update = nullptr;
-  if (OCSP_resp_find_status(basic.get(), wanted.get(), &status, &reason, &revoked_at, &this_update,
-                            &next_update) != 1) {
-    return make_error(Errc::invalid,
-                      "the OCSP response from " + answer.url + " does not answer for " + who);
-  }
-  // Freshness against the clock, with 5 minutes of skew (OpenSSL's check).
-  if (OCSP_check_validity(this_update, next_update, 300, -1) != 1) {
-    ERR_clear_error();
-    return make_error(Errc::invalid, "the OCSP response from " + answer.url +
-                                         " is not current (thisUpdate " + time_text(this_update) +
-                                         ", nextUpdate " + time_text(next_update) + ")");
-  }
-  answer.this_update = time_text(this_update);
-  answer.next_update = time_text(next_update);
-  answer.status = status == V_OCSP_CERTSTATUS_GOOD      ? OcspStatus::good
-                  : status == V_OCSP_CERTSTATUS_REVOKED ? OcspStatus::revoked
-                                                        : OcspStatus::unknown;
-  if (answer.status == OcspStatus::revoked) {
-    answer.revoked_at = time_text(revoked_at);
-    if (reason >= 0) answer.reason = OCSP_crl_reason_str(reason);
-  }
-  answer.response_der = std::move(*body);
-  return answer;
+Result<OcspAnswer> judge_ocsp_response(std::string response_der, X509* cert, X509* issuer,
+                                       const TrustStore& trust, TimePoint now,
+                                       std::chrono::seconds skew, const std::string& url) {
+  return judge(std::move(response_der), nullptr, cert, issuer, trust, now, skew, url);
 }
 
 }  // namespace edocgw::crypto

@@ -5,8 +5,11 @@
 // only when the response is signed by the issuing CA or by a responder the
 // CA delegated (extendedKeyUsage OCSPSigning), answers for this certificate,
 // echoes the nonce (when the responder echoes any) and is current (thisUpdate
-// .. nextUpdate against the clock, 5 minutes of skew). OCSP speaks of the
-// present only: verification "as of" a past time uses the evidence logged then. The response bytes
+// .. nextUpdate against the clock, 5 minutes of skew). ask_ocsp() is the
+// same with the clock and the skew given; judge_ocsp_response() judges a
+// response already at hand (one a cache kept) the same way, but for the
+// nonce. OCSP speaks of the present only: verification "as of" a past time
+// uses the evidence logged then. The response bytes
 // come back as evidence for the signature log. The HTTP exchange is a function so that crypto/
 // keeps no network code of its own; ocsp_http_post() is the libcurl one (RFC 6960 A.1, POST of
 // application/ocsp-request).
@@ -56,5 +59,21 @@ std::string ocsp_url_of(X509* cert);
 // badly signed, stale): the caller decides what "unknown" means under its revocation policy.
 Result<OcspAnswer> check_ocsp(X509* cert, X509* issuer, const TrustStore& trust,
                               const OcspSettings& settings);
+
+// The allowance for clocks that disagree (RFC 6960 section 4.2.2.1): an answer
+// is current at `now` when its thisUpdate is at most `skew` after it and its
+// nextUpdate, if any, at most `skew` before it.
+inline constexpr std::chrono::seconds kOcspClockSkew{300};
+
+// check_ocsp() judging freshness against `now` with `skew`.
+Result<OcspAnswer> ask_ocsp(X509* cert, X509* issuer, const TrustStore& trust,
+                            const OcspSettings& settings, TimePoint now, std::chrono::seconds skew);
+
+// Judges `response_der` (an OCSP response kept from an earlier ask of `url`)
+// for `cert` issued by `issuer` as ask_ocsp() judges a fresh one: signer,
+// CertID, times against `now` with `skew`; there is no nonce to check.
+Result<OcspAnswer> judge_ocsp_response(std::string response_der, X509* cert, X509* issuer,
+                                       const TrustStore& trust, TimePoint now,
+                                       std::chrono::seconds skew, const std::string& url);
 
 }  // namespace edocgw::crypto
