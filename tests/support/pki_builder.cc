@@ -9,7 +9,7 @@
 #include <fstream>
 #include <stdexcept>
 
-namespace edocgw::test::pki {
+namespace edocgw::test::pki_builder {
 namespace {
 
 using crypto::BioPtr;
@@ -338,4 +338,4 @@ void write_file(const std::filesystem::path& path, const std::string& bytes) {
   if (!out) throw std::runtime_error("pki_builder: cannot write " + path.string());
 }
 
-}  // namespace edocgw::test::pki
+}  // namespace edocgw::test::pki_builder

@@ -25,7 +25,7 @@
 #include "crypto/ossl.h"
 #include "util/time.h"
 
-namespace edocgw::test::pki {
+namespace edocgw::test::pki_builder {
 
 // A distinguished name in order, e.g. {{"C", "VN"}, {"O", "Sở Nội vụ"},
 // {"CN", "Test CA"}}; values are UTF-8.
@@ -117,4 +117,4 @@ std::string der(X509_CRL* crl);
 std::string private_key_pem(EVP_PKEY* key);  // unencrypted PKCS#8
 void write_file(const std::filesystem::path& path, const std::string& bytes);
 
-}  // namespace edocgw::test::pki
+}  // namespace edocgw::test::pki_builder
