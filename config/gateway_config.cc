@@ -282,7 +282,7 @@ std::string trim(const std::string& s) {
 Result<AcceptRule> parse_accept(const Reader& r, const pugi::xml_node& n,
                                 std::map<fs::path, std::shared_ptr<const OrganMap>>& maps) {
   if (auto st = r.only(n, {"from", "adapter", "unsigned", "sha1", "c14n", "organ-map", "pdf",
-                           "pdf-signatures", "pdf-official", "pdf-cannot-verify"});
+                           "pdf-signatures", "pdf-official", "pdf-cannot-verify", "revocation"});
       !st)
     return st.error();
   AcceptRule rule;
@@ -348,6 +348,12 @@ Result<AcceptRule> parse_accept(const Reader& r, const pugi::xml_node& n,
   auto pdf_cannot = choice("pdf-cannot-verify", {"refuse", "report"});
   if (!pdf_cannot) return pdf_cannot.error();
   rule.pdf_cannot_verify = *pdf_cannot;
+  auto revocation = choice("revocation", {"require", "prefer", "off"});
+  if (!revocation) return revocation.error();
+  if (*revocation)
+    rule.revocation = **revocation == "require"  ? Revocation::require
+                      : **revocation == "prefer" ? Revocation::prefer
+                                                 : Revocation::off;
   if (n.attribute("organ-map")) {
     auto file = r.existing_file(n, "organ-map");
     if (!file) return file.error();
@@ -462,6 +468,8 @@ ResolvedAcceptPolicy TrustConfig::policy_for(std::string_view sender,
   for (const char* s : {"unsigned", "sha1", "c14n", "organ-map", "pdf-signatures", "pdf-official",
                         "pdf-cannot-verify"})
     p.sources[s] = "default";
+  p.revocation = revocation;
+  p.sources["revocation"] = "trust";
   if (!matching.empty()) p.rule = matching.front()->text();
   // Least specific first, so that more specific rules overwrite.
   for (auto it = matching.rbegin(); it != matching.rend(); ++it) {
@@ -482,6 +490,10 @@ ResolvedAcceptPolicy TrustConfig::policy_for(std::string_view sender,
     if (r.organ_map) {
       p.organ_map = r.organ_map;
       p.sources["organ-map"] = from;
+    }
+    if (r.revocation) {
+      p.revocation = *r.revocation;
+      p.sources["revocation"] = from;
     }
     for (auto [value, target, name] :
          {std::tuple{&r.pdf_signatures, &p.pdf_signatures, "pdf-signatures"},
@@ -576,7 +588,7 @@ std::string GatewayConfig::where(int line) const {
 Result<std::chrono::milliseconds> parse_duration(const std::string& text) {
   const auto refused = [&](const std::string& why) {
     return make_error(Errc::invalid,
-                      "'" + text + "' is not a duration such as 500ms, 2s, 5m or 1h" + why);
+                      "'" + text + "' is not a duration such as 500ms, 2s, 5m, 1h or 30d" + why);
   };
   size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
@@ -594,6 +606,8 @@ Result<std::chrono::milliseconds> parse_duration(const std::string& text) {
     ms = n * 60'000;
   } else if (unit == "h") {
     ms = n * 3'600'000;
+  } else if (unit == "d") {
+    ms = n * 86'400'000;
   } else {
     return refused("");
   }
@@ -639,6 +653,64 @@ Result<GatewayConfig> load_config(const fs::path& path) {
   return parse_config(*bytes, path);
 }
 
+namespace {
+
+// The path validation and fetching attributes of <trust> (TrustConfig).
+Status parse_trust_path_and_fetch(const Reader& r, const pugi::xml_node& trust, TrustConfig& t) {
+  if (trust.attribute("policies")) {
+    std::istringstream words(trust.attribute("policies").value());
+    for (std::string oid; words >> oid;) {
+      const bool dotted =
+          std::all_of(oid.begin(), oid.end(),
+                      [](char ch) { return ch == '.' || (ch >= '0' && ch <= '9'); }) &&
+          oid.find("..") == std::string::npos && oid.front() != '.' && oid.back() != '.' &&
+          oid.find('.') != std::string::npos;
+      if (!dotted || oid.size() > 128)
+        return r.error(trust,
+                       "policies: \"" + oid + "\" is not a dotted OID such as 2.16.704.1.2.3");
+      t.policies.push_back(oid);
+    }
+    if (t.policies.empty())
+      return r.error(trust, "policies=\"\" names no OID; leave it out to require none");
+  }
+  for (auto [name, target] : {std::pair{"policy-mapping", &t.inhibit_policy_mapping},
+                              std::pair{"any-policy", &t.inhibit_any_policy}}) {
+    const std::string v = trust.attribute(name).as_string("allow");
+    if (v != "allow" && v != "inhibit")
+      return r.error(trust, std::string(name) + "=\"" + v + "\" must be allow or inhibit");
+    *target = v == "inhibit";
+  }
+  const std::string fetch = trust.attribute("crl-fetch").as_string("off");
+  if (fetch != "on" && fetch != "off") return r.error(trust, "crl-fetch must be on or off");
+  t.crl_fetch = fetch == "on" && t.revocation != Revocation::off;
+  if (trust.attribute("crl-max-size")) {
+    auto size = parse_size(trust.attribute("crl-max-size").value());
+    if (!size) return r.error(trust, "crl-max-size: " + size.error().message);
+    if (*size < 1024 || *size > (1ull << 30))
+      return r.error(trust, "crl-max-size must be from 1KB to 1GB");
+    t.crl_max_bytes = *size;
+  }
+  auto in_flight = r.number(trust, "fetches-in-flight", 1, 64, 4);
+  if (!in_flight) return in_flight.error();
+  t.fetches_in_flight = static_cast<std::size_t>(*in_flight);
+  if (trust.attribute("fetch-timeout")) {
+    auto d = parse_duration(trust.attribute("fetch-timeout").as_string());
+    if (!d) return r.error(trust, "fetch-timeout: " + d.error().message);
+    if (*d < std::chrono::milliseconds(100) || *d > std::chrono::minutes(10))
+      return r.error(trust, "fetch-timeout must be from 100ms to 10m");
+    t.fetch_timeout = *d;
+  }
+  if (trust.attribute("clock-skew")) {
+    auto d = parse_duration(trust.attribute("clock-skew").as_string());
+    if (!d) return r.error(trust, "clock-skew: " + d.error().message);
+    if (*d > std::chrono::hours(1)) return r.error(trust, "clock-skew must be at most 1h");
+    t.clock_skew = std::chrono::duration_cast<std::chrono::seconds>(*d);
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& path) {
   Reader r(bytes, path);
   pugi::xml_document doc;
@@ -655,7 +727,7 @@ Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& pat
     return r.error(g, "the root element must be <gateway>, not <" + std::string(g.name()) + ">");
   }
   if (auto st = r.only(
-          g, {"organ-id", "name", "data-dir"},
+          g, {"organ-id", "name", "data-dir", "expiry-warning"},
           {"identity", "trust", "api", "exchange", "adapters", "routes", "signature-log", "store"});
       !st) {
     return st.error();
@@ -675,6 +747,14 @@ Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& pat
   auto data_dir = r.required(g, "data-dir");
   if (!data_dir) return data_dir.error();
   c.data_dir = r.path(*data_dir);
+  if (g.attribute("expiry-warning")) {
+    auto d = parse_duration(g.attribute("expiry-warning").as_string());
+    if (!d || *d < std::chrono::hours(24) || *d > std::chrono::hours(24 * 366)) {
+      return r.error(g, "expiry-warning=\"" + std::string(g.attribute("expiry-warning").value()) +
+                            "\" must be a duration from 1d to 366d, such as \"30d\"");
+    }
+    c.expiry_warning = std::chrono::duration_cast<std::chrono::seconds>(*d);
+  }
 
   // <identity>
   const pugi::xml_node id = g.child("identity");
@@ -713,7 +793,10 @@ Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& pat
                    "allow-sha1 is gone: say it per sender with <accept from=\"PATTERN\" "
                    "sha1=\"warn\"/> inside <trust>");
   }
-  if (auto st = r.only(trust, {"anchors", "crl", "revocation", "ocsp", "ocsp-url", "ocsp-timeout"},
+  if (auto st = r.only(trust,
+                       {"anchors", "crl", "revocation", "ocsp", "ocsp-url", "ocsp-timeout",
+                        "policies", "policy-mapping", "any-policy", "crl-fetch", "crl-max-size",
+                        "fetches-in-flight", "fetch-timeout", "clock-skew"},
                        {"accept"});
       !st)
     return st.error();
@@ -752,10 +835,12 @@ Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& pat
     if (!d) return r.error(trust, "ocsp-timeout: " + d.error().message);
     c.trust.ocsp_timeout = *d;
   }
-  if (c.trust.revocation == Revocation::require && c.trust.crls.empty() && !c.trust.ocsp) {
+  if (auto st = parse_trust_path_and_fetch(r, trust, c.trust); !st) return st.error();
+  const bool has_source = !c.trust.crls.empty() || c.trust.ocsp || c.trust.crl_fetch;
+  if (c.trust.revocation == Revocation::require && !has_source) {
     return r.error(trust,
-                   "revocation=\"require\" needs crl=\"...\" or ocsp=\"on\": give the CRL "
-                   "file or turn OCSP on");
+                   "revocation=\"require\" needs crl=\"...\", crl-fetch=\"on\" or ocsp=\"on\": "
+                   "give the CRL file, fetch CRLs or turn OCSP on");
   }
   {
     std::map<fs::path, std::shared_ptr<const OrganMap>> maps;
@@ -774,6 +859,20 @@ Result<GatewayConfig> parse_config(const std::string& bytes, const fs::path& pat
                                 (rule->adapter.empty() ? "" : " and adapter") +
                                 " with the same specificity; make one more specific or merge them");
         }
+      }
+      if (rule->revocation == Revocation::require && !has_source) {
+        return r.error(n,
+                       "revocation=\"require\" needs a source of revocation data in <trust>: "
+                       "crl=\"...\", crl-fetch=\"on\" or ocsp=\"on\"");
+      }
+      if (rule->revocation && *rule->revocation != Revocation::off &&
+          c.trust.revocation == Revocation::off) {
+        return r.error(
+            n, "revocation=\"" +
+                   std::string(rule->revocation == Revocation::require ? "require" : "prefer") +
+                   "\" under <trust revocation=\"off\">: revocation data is not "
+                   "loaded when <trust> turns it off; set it on <trust> and use "
+                   "revocation=\"off\" on the senders that need it off");
       }
       c.trust.accept.push_back(std::move(*rule));
     }

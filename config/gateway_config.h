@@ -77,6 +77,9 @@ struct AcceptRule {
   // The PDF attachments' signatures (crypto::PdfPolicy): "none", "any" or
   // "organisation"; "required" or "optional"; "refuse" or "report".
   std::optional<std::string> pdf_signatures, pdf_official, pdf_cannot_verify;
+  // revocation="require|prefer|off": overrides <trust revocation=...> for
+  // these senders.
+  std::optional<Revocation> revocation;
   int line = 0;
 
   // How specific the sender pattern is: -1 for "*" alone, else the number of
@@ -93,11 +96,12 @@ struct ResolvedAcceptPolicy {
   C14nPolicy c14n = C14nPolicy::exclusive;
   std::shared_ptr<const OrganMap> organ_map;  // nullptr: bind by the certificate's UID only
   std::string pdf_signatures = "none", pdf_official = "optional", pdf_cannot_verify = "refuse";
+  Revocation revocation = Revocation::prefer;  // <trust revocation=...> unless a rule says
   // The most specific matching rule's text, "" when no rule matched.
   std::string rule;
   // Per setting ("unsigned", "sha1", "c14n", "organ-map", "pdf-signatures",
-  // "pdf-official", "pdf-cannot-verify"): "line N" of the
-  // rule it came from, or "default".
+  // "pdf-official", "pdf-cannot-verify", "revocation"): "line N" of the
+  // rule it came from, or "default" ("trust" for revocation from <trust>).
   std::map<std::string, std::string> sources;
 };
 
@@ -108,7 +112,20 @@ struct TrustConfig {
   bool ocsp = false;     // ask OCSP about each signer certificate
   std::string ocsp_url;  // "" uses the certificate's authorityInfoAccess
   std::chrono::milliseconds ocsp_timeout{5000};
-  std::vector<AcceptRule> accept;  // in file order
+  // RFC 5280 path validation inputs (crypto::PathPolicy): policies="OID ..."
+  // (the signer's path must be valid for one of them), policy-mapping=
+  // "inhibit", any-policy="inhibit".
+  std::vector<std::string> policies;
+  bool inhibit_policy_mapping = false, inhibit_any_policy = false;
+  // crl-fetch="on": CRLs fetched from the chain's distribution points,
+  // cached in DATA_DIR/revocation and refreshed (crypto/revocation_cache.h);
+  // OCSP answers are cached there whenever OCSP is on.
+  bool crl_fetch = false;
+  std::uint64_t crl_max_bytes = 16ull << 20;       // crl-max-size
+  std::size_t fetches_in_flight = 4;               // fetches-in-flight, 1..64
+  std::chrono::milliseconds fetch_timeout{10000};  // fetch-timeout (CRLs)
+  std::chrono::seconds clock_skew{300};            // clock-skew, 0..1 h (OCSP times)
+  std::vector<AcceptRule> accept;                  // in file order
   int line = 0;
 
   // The policy for a package from `sender` arriving by `adapter` ("" when
@@ -229,6 +246,10 @@ struct GatewayConfig {
   // <signature-log checkpoint-every="60s"/>: how often a checkpoint is signed
   // (when records were added since the last one).
   std::chrono::milliseconds checkpoint_every{60000};
+  // <gateway expiry-warning="30d">: our identity, TLS certificates and trust
+  // anchors expiring within this window are warned of (log, /metrics,
+  // /healthz, config check).
+  std::chrono::seconds expiry_warning{std::chrono::hours(24 * 30)};
   std::string sha256;  // of the file's bytes: which configuration was in force
 
   const AdapterConfig* adapter(const std::string& name) const;

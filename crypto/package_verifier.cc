@@ -517,28 +517,22 @@ void check_cryptography(xmlDoc* doc, xmlNode* sig, const SignatureParts& parts,
   report.add("signature_value", CheckOutcome::pass, "verified with the signer certificate's key");
 }
 
-// The revocation check: CRL findings (every certificate of the chain) and,
-// when asked, OCSP for the signer certificate (crypto/signer_checks.h).
-void check_revocation(const TrustStore& trust, const ChainResult& chain, const OcspSettings* ocsp,
-                      bool required, VerificationReport& report) {
-  RevocationVerdict v = judge_revocation(trust, chain, ocsp, required);
-  for (auto& ev : v.evidence) report.revocation.push_back(std::move(ev));
-  for (auto& w : v.warnings) report.warnings.push_back(std::move(w));
-  report.add("revocation", v.outcome, std::move(v.detail));
-}
-
 void check_certificates(const TrustStore& trust, const SignatureParts& parts, TimePoint at,
                         const VerifyOptions& options, VerificationReport& report) {
   X509* leaf = parts.certificates[0].get();
   std::vector<X509*> extra;
   for (size_t i = 1; i < parts.certificates.size(); ++i)
     extra.push_back(parts.certificates[i].get());
-  ChainResult chain = trust.verify(leaf, extra, at);
+  const RevocationPolicy revocation = report.policy.revocation.value_or(options.revocation);
+  const bool fetch = options.fetch_crls && options.revocation_cache != nullptr &&
+                     revocation != RevocationPolicy::off;
+  ChainResult chain = trust.verify(leaf, extra, at, fetch ? options.revocation_cache : nullptr);
   for (size_t i = 0; i < chain.chain.size(); ++i) {
     report.chain.push_back(*chain.chain_info[i]);
     report.chain_der.push_back(chain.chain_der[i]);
   }
   report.revocation = chain.revocation;
+  report.certificate_policy = chain.policy;
 
   if (const auto* p = chain.first(ChainCheck::validity)) {
     report.add("validity", CheckOutcome::fail, "the signer " + p->message);
@@ -554,10 +548,16 @@ void check_certificates(const TrustStore& trust, const SignatureParts& parts, Ti
                    (chain.chain_info.empty() ? std::string() : chain.chain_info.back()->subject) +
                    "'");
   }
-  // OCSP is asked only about a signer whose chain holds.
-  const bool chained = chain.first(ChainCheck::chain) == nullptr;
-  check_revocation(trust, chain, chained && options.ocsp ? &*options.ocsp : nullptr,
-                   options.revocation_required, report);
+  // The CRL findings of the chain and, when asked, OCSP (crypto/signer_checks.h).
+  RevocationInputs inputs;
+  inputs.policy = revocation;
+  inputs.ocsp = options.ocsp ? &*options.ocsp : nullptr;
+  inputs.cache = options.revocation_cache;
+  RevocationVerdict v = judge_revocation(trust, chain, inputs);
+  for (auto& ev : v.evidence) report.revocation.push_back(std::move(ev));
+  for (auto& w : v.warnings) report.warnings.push_back(std::move(w));
+  report.revocation_unknown = v.unknown_accepted;
+  report.add("revocation", v.outcome, std::move(v.detail));
   if (has_signing_key_usage(leaf)) {
     report.add("key_usage", CheckOutcome::pass, "digitalSignature or nonRepudiation");
   } else {
@@ -755,8 +755,10 @@ void PackageVerifier::check_pdfs(xmlDoc* doc, bool document_package, const Accep
   if (!options_.pdf_signatures) return;
   PdfVerifyOptions po;
   po.at = at;
+  po.revocation = options_.revocation;
   po.ocsp = options_.ocsp;
-  po.revocation_required = options_.revocation_required;
+  po.revocation_cache = options_.revocation_cache;
+  po.fetch_crls = options_.fetch_crls;
   po.policy = policy;
   po.sender_organ_id = report.sender_organ_id;
   const PdfVerifier verifier(trust_, std::move(po));

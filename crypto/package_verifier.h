@@ -39,6 +39,7 @@
 #include <libxml/tree.h>
 
 #include "crypto/ocsp.h"
+#include "crypto/revocation_cache.h"
 #include "crypto/trust_store.h"
 #include "crypto/verification_report.h"
 #include "edxml/package.h"
@@ -59,11 +60,16 @@ struct VerifyOptions {
   // Called once per verification, possibly on many threads at once.
   std::function<AcceptPolicy(const std::string& sender_organ_id)> policy_for;
   AcceptPolicy policy;
-  // Ask OCSP about the signer certificate (only sensible when `at` is now).
+  // Revocation (crypto/signer_checks.h): what an unknown status means (the
+  // sender's AcceptPolicy::revocation overrides it), whether OCSP is asked
+  // (only sensible when `at` is now), and the gateway's cache of fetched
+  // CRLs and OCSP answers (non-owning; nullptr: only the trust store's CRL
+  // files, and OCSP asked afresh every time). CRLs are fetched from the
+  // chain's distribution points only with fetch_crls and a cache.
+  RevocationPolicy revocation = RevocationPolicy::prefer;
   std::optional<OcspSettings> ocsp;
-  // An unknown revocation status of the signer (no CRL covers it and OCSP
-  // gave no answer) fails the revocation check instead of being noted.
-  bool revocation_required = false;
+  RevocationCache* revocation_cache = nullptr;
+  bool fetch_crls = false;
   // Verify the signatures of every PDF attachment (crypto/pdf_verifier.h)
   // under the sender's AcceptPolicy::pdf; the report gets one PdfReport per
   // PDF and a `pdf_signatures` check that fails when the policy refuses one.

@@ -612,7 +612,11 @@ class SignatureCheck {
     r_.checked_at = format_rfc3339(at);
     std::vector<X509*> extra;
     for (const auto& c : certs.others) extra.push_back(c.get());
-    ChainResult chain = trust_.verify(certs.signer.get(), extra, at);
+    const RevocationPolicy revocation = options_.policy.revocation.value_or(options_.revocation);
+    const bool fetch = options_.fetch_crls && options_.revocation_cache != nullptr &&
+                       revocation != RevocationPolicy::off;
+    ChainResult chain =
+        trust_.verify(certs.signer.get(), extra, at, fetch ? options_.revocation_cache : nullptr);
     for (size_t i = 0; i < chain.chain.size(); ++i) {
       r_.chain.push_back(*chain.chain_info[i]);
       r_.chain_der.push_back(chain.chain_der[i]);
@@ -631,10 +635,12 @@ class SignatureCheck {
              "chains to the trust anchor '" +
                  (chain.chain_info.empty() ? std::string() : chain.chain_info.back()->subject) +
                  "'");
-    const bool chained = chain.first(ChainCheck::chain) == nullptr;
-    RevocationVerdict v =
-        judge_revocation(trust_, chain, chained && options_.ocsp ? &*options_.ocsp : nullptr,
-                         options_.revocation_required, proven);
+    RevocationInputs inputs;
+    inputs.policy = revocation;
+    inputs.ocsp = options_.ocsp ? &*options_.ocsp : nullptr;
+    inputs.cache = options_.revocation_cache;
+    inputs.not_before_revocation = proven;
+    RevocationVerdict v = judge_revocation(trust_, chain, inputs);
     for (auto& ev : v.evidence) r_.revocation.push_back(std::move(ev));
     for (auto& w : v.warnings) r_.warnings.push_back(std::move(w));
     r_.add("revocation", v.outcome, std::move(v.detail));

@@ -37,6 +37,7 @@
 #include <string_view>
 #include <vector>
 #include "crypto/ocsp.h"
+#include "crypto/revocation_cache.h"
 #include "crypto/trust_store.h"
 #include "crypto/verification_report.h"
 #include "util/time.h"
@@ -45,8 +46,16 @@ namespace edocgw::crypto {
 
 struct PdfVerifyOptions {
   std::optional<TimePoint> at;  // default: now
+  // Revocation (crypto/signer_checks.h): what an unknown status means (the
+  // sender's AcceptPolicy::revocation overrides it), whether OCSP is asked
+  // (only sensible when `at` is now), and the gateway's cache of fetched
+  // CRLs and OCSP answers (non-owning; nullptr: only the trust store's CRL
+  // files, and OCSP asked afresh every time). CRLs are fetched from the
+  // chain's distribution points only with fetch_crls and a cache.
+  RevocationPolicy revocation = RevocationPolicy::prefer;
   std::optional<OcspSettings> ocsp;
-  bool revocation_required = false;
+  RevocationCache* revocation_cache = nullptr;
+  bool fetch_crls = false;
   // The sender's policy: `pdf` judges the file; sha1 and the organ maps
   // judge each signer as for packages.
   AcceptPolicy policy;

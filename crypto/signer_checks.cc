@@ -40,76 +40,154 @@ std::string binding_problem(const AcceptPolicy& policy, const CertificateInfo& s
   return {};
 }
 
+namespace {
+
+enum class Status { unknown, good, revoked };
+
+struct CertStatus {
+  Status status = Status::unknown;
+  std::string why_unknown;  // what the sources said, for an unknown status
+};
+
+RevocationEvidence evidence_of(X509* cert, const OcspAnswer& answer) {
+  RevocationEvidence ev;
+  ev.source = "ocsp";
+  ev.certificate_subject = describe(cert).subject;
+  ev.this_update = answer.this_update;
+  ev.next_update = answer.next_update;
+  ev.revoked = answer.status == OcspStatus::revoked;
+  ev.ocsp_url = answer.url;
+  ev.ocsp_responder = answer.responder;
+  ev.ocsp_status = ev.revoked ? "revoked" : "good";
+  ev.ocsp_response_der = answer.response_der;
+  return ev;
+}
+
+std::string role_of(size_t depth) {
+  return depth == 0 ? "the signer certificate" : "the CA certificate";
+}
+
+}  // namespace
+
 RevocationVerdict judge_revocation(const TrustStore& trust, const ChainResult& chain,
-                                   const OcspSettings* ocsp, bool required,
-                                   std::optional<TimePoint> not_before_revocation) {
+                                   const RevocationInputs& in) {
   RevocationVerdict v;
-  if (const auto* p = chain.first(ChainCheck::revocation)) {
-    v.outcome = CheckOutcome::fail;
-    v.detail = p->message;
-    return v;
-  }
-  std::vector<std::string> found;
-  bool signer_known = false;
-  if (chain.revocation_checked) {
-    found.push_back("no certificate of the chain is revoked per the CRLs");
-    signer_known = true;  // CRL checks cover every certificate or report a problem
-  }
-  if (ocsp != nullptr && chain.chain.size() >= 2) {
-    X509* leaf = chain.chain[0].get();
-    auto answer = check_ocsp(leaf, chain.chain[1].get(), trust, *ocsp);
-    if (answer && answer->status != OcspStatus::unknown) {
-      RevocationEvidence ev;
-      ev.source = "ocsp";
-      ev.certificate_subject = describe(leaf).subject;
-      ev.this_update = answer->this_update;
-      ev.next_update = answer->next_update;
-      ev.revoked = answer->status == OcspStatus::revoked;
-      ev.ocsp_url = answer->url;
-      ev.ocsp_responder = answer->responder;
-      ev.ocsp_status = ev.revoked ? "revoked" : "good";
-      ev.ocsp_response_der = answer->response_der;
-      v.evidence.push_back(std::move(ev));
-      if (answer->status == OcspStatus::revoked) {
-        auto revoked_at = parse_rfc3339(answer->revoked_at);
-        if (not_before_revocation && revoked_at && *not_before_revocation < *revoked_at) {
-          found.push_back("the OCSP responder " + answer->url +
-                          " says the signer certificate was revoked on " + answer->revoked_at +
-                          ", after the signature's proven time " +
-                          format_rfc3339(*not_before_revocation));
-          signer_known = true;
-        } else {
-          v.outcome = CheckOutcome::fail;
-          v.detail = "the signer certificate (serial " + describe(leaf).serial +
-                     ") was revoked on " + answer->revoked_at +
-                     (answer->reason.empty() ? "" : " (" + answer->reason + ")") +
-                     ", per the OCSP responder " + answer->url;
-          return v;
-        }
-      } else {
-        found.push_back("the OCSP responder " + answer->url +
-                        " says the signer certificate is good");
-        signer_known = true;
-      }
-    } else {
-      const std::string why =
-          answer ? "the OCSP responder " + answer->url + " does not know the signer certificate"
-                 : answer.error().message;
-      if (!signer_known && required) {
-        v.outcome = CheckOutcome::fail;
-        v.detail = "the revocation status of the signer certificate is unknown: " + why;
-        return v;
-      }
-      v.warnings.push_back("OCSP gave no answer: " + why);
+  // A CRL that says revoked refuses under every policy.
+  for (const auto& p : chain.problems) {
+    if (p.check == ChainCheck::revocation && !p.status_unknown) {
+      v.outcome = CheckOutcome::fail;
+      v.detail = p.message;
+      return v;
     }
   }
-  if (found.empty()) {
+  // Every certificate but the anchor (the last of a built chain).
+  const size_t judged = chain.chain.size() >= 2 ? chain.chain.size() - 1 : chain.chain.size();
+  std::vector<CertStatus> status(judged);
+  std::vector<std::string> found;
+  if (chain.revocation_checked) {
+    for (size_t i = 0; i < judged; ++i) status[i].status = Status::good;
+    for (const auto& p : chain.problems) {
+      if (p.check != ChainCheck::revocation || p.depth < 0 ||
+          static_cast<size_t>(p.depth) >= judged)
+        continue;
+      status[p.depth].status = Status::unknown;
+      if (status[p.depth].why_unknown.empty()) status[p.depth].why_unknown = p.message;
+    }
+    // A revocation problem no certificate of the chain owns (the anchor's, or
+    // a chain that could not be built) leaves the signer unknown.
+    if (judged == 0) status.push_back({Status::unknown, "no chain was built"});
+  }
+  const bool ocsp_on = in.policy != RevocationPolicy::off && in.ocsp != nullptr &&
+                       chain.chain.size() >= 2 && chain.first(ChainCheck::chain) == nullptr;
+  if (ocsp_on) {
+    for (size_t i = 0; i < judged; ++i) {
+      X509* cert = chain.chain[i].get();
+      // Intermediates: only as a fallback for an unknown CRL status, and only
+      // at a responder they name themselves (a configured ocsp-url is the
+      // signers' responder, which knows nothing of CA certificates).
+      if (i > 0 && (status[i].status != Status::unknown || ocsp_url_of(cert).empty() ||
+                    !in.ocsp->url.empty()))
+        continue;
+      auto answer = in.cache != nullptr
+                        ? in.cache->ocsp(cert, chain.chain[i + 1].get(), trust)
+                        : check_ocsp(cert, chain.chain[i + 1].get(), trust, *in.ocsp);
+      const std::string who = role_of(i) + " (serial " + chain.chain_info[i]->serial + ")";
+      if (!answer || answer->status == OcspStatus::unknown) {
+        const std::string why =
+            answer ? "the OCSP responder " + answer->url + " does not know " + role_of(i)
+                   : answer.error().message;
+        if (status[i].status == Status::unknown) {
+          status[i].why_unknown += (status[i].why_unknown.empty() ? "" : "; ") + why;
+        }
+        v.warnings.push_back("OCSP gave no answer: " + why);
+        continue;
+      }
+      v.evidence.push_back(evidence_of(cert, *answer));
+      const std::string cached = answer->cached ? " (cached answer)" : "";
+      if (answer->status == OcspStatus::revoked) {
+        auto revoked_at = parse_rfc3339(answer->revoked_at);
+        if (in.not_before_revocation && revoked_at && *in.not_before_revocation < *revoked_at) {
+          found.push_back("the OCSP responder " + answer->url + " says " + role_of(i) +
+                          " was revoked on " + answer->revoked_at +
+                          ", after the signature's proven time " +
+                          format_rfc3339(*in.not_before_revocation) + cached);
+          status[i].status = Status::good;
+          continue;
+        }
+        v.outcome = CheckOutcome::fail;
+        v.detail = who + " was revoked on " + answer->revoked_at +
+                   (answer->reason.empty() ? "" : " (" + answer->reason + ")") +
+                   ", per the OCSP responder " + answer->url + cached;
+        return v;
+      }
+      found.push_back("the OCSP responder " + answer->url + " says " + role_of(i) + " is good" +
+                      cached);
+      status[i].status = Status::good;
+    }
+  }
+  if (!chain.revocation_checked && !ocsp_on) {
     v.outcome = CheckOutcome::skipped;
-    v.detail = "no CRL was given and OCSP was not asked; revocation was not checked";
+    v.detail = in.policy == RevocationPolicy::off
+                   ? "revocation checking is off (revocation=\"off\")"
+                   : "no CRL was given or fetched and OCSP was not asked; revocation was not "
+                     "checked";
     return v;
   }
+  if (chain.revocation_checked) {
+    bool all_good = true;
+    for (const auto& s : status) all_good &= s.status == Status::good;
+    if (all_good)
+      found.insert(found.begin(), "no certificate of the chain is revoked per the CRLs");
+  }
+  // The statuses that matter: the signer's always, the CAs' when CRLs were checked.
+  std::string unknown;
+  for (size_t i = 0; i < status.size(); ++i) {
+    if (status[i].status != Status::unknown) continue;
+    if (i > 0 && !chain.revocation_checked) continue;
+    const std::string subject =
+        i < chain.chain_info.size() ? " ('" + chain.chain_info[i]->subject + "')" : "";
+    unknown = "the revocation status of " + role_of(i) + " is unknown" + subject + ": " +
+              (status[i].why_unknown.empty() ? "no source answered" : status[i].why_unknown);
+    break;
+  }
+  if (!unknown.empty()) {
+    switch (in.policy) {
+      case RevocationPolicy::require:
+        v.outcome = CheckOutcome::fail;
+        v.detail = unknown + " (revocation=\"require\")";
+        return v;
+      case RevocationPolicy::prefer:
+        v.unknown_accepted = true;
+        v.warnings.push_back(unknown + "; accepted because revocation=\"prefer\"");
+        found.push_back("accepted with a status unknown (revocation=\"prefer\")");
+        break;
+      case RevocationPolicy::off:
+        found.push_back("a status is unknown; not required (revocation=\"off\")");
+        break;
+    }
+  }
   v.outcome = CheckOutcome::pass;
-  v.detail = found[0];
+  v.detail = found.empty() ? std::string("no certificate of the chain is revoked") : found[0];
   for (size_t i = 1; i < found.size(); ++i) v.detail += "; " + found[i];
   return v;
 }

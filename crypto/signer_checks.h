@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 #include "crypto/ocsp.h"
+#include "crypto/revocation_cache.h"
 #include "crypto/trust_store.h"
 #include "crypto/verification_report.h"
 
@@ -26,20 +27,38 @@ SignerBinding bind_signer(const AcceptPolicy& policy, const CertificateInfo& sig
 std::string binding_problem(const AcceptPolicy& policy, const CertificateInfo& signer,
                             const SignerBinding& binding, const std::string& sender);
 
-// The revocation verdict on a chain built by TrustStore::verify: the CRL
-// findings of the chain and, when `ocsp` is given, the OCSP answer about the
-// leaf. `required`: an unknown status of the leaf fails instead of being
-// noted. `not_before_revocation`: a certificate revoked after this time
-// still passes (a signature proven older than the revocation by a
-// timestamp); nullopt means any revocation fails.
+// What judge_revocation weighs besides the chain.
+struct RevocationInputs {
+  RevocationPolicy policy = RevocationPolicy::prefer;
+  // Ask OCSP about the signer certificate (and about an intermediate whose
+  // CRL status is unknown and that names a responder of its own). nullptr:
+  // OCSP is not asked.
+  const OcspSettings* ocsp = nullptr;
+  // When set, OCSP answers come from this cache (its own responder settings)
+  // instead of a request per verification.
+  RevocationCache* cache = nullptr;
+  // A certificate revoked after this time still passes (a signature proven
+  // older than the revocation by a timestamp); nullopt: any revocation fails.
+  std::optional<TimePoint> not_before_revocation;
+};
+
+// The revocation verdict on a chain built by TrustStore::verify, from the
+// CRL findings of the chain and the OCSP answers. Every certificate but the
+// anchor is judged: revoked by any source fails under every policy; good by
+// any source is known; otherwise its status is unknown. The signer's status
+// matters whenever any source was consulted, an intermediate's when CRLs
+// were checked. An unknown status fails under `require`, passes with a
+// warning and `unknown_accepted` under `prefer`, and is ignored under `off`
+// (which also asks no OCSP). With no CRL checked and no OCSP asked the
+// check is skipped.
 struct RevocationVerdict {
   CheckOutcome outcome = CheckOutcome::skipped;
   std::string detail;
   std::vector<RevocationEvidence> evidence;  // OCSP answers (CRL evidence is in the ChainResult)
   std::vector<std::string> warnings;
+  bool unknown_accepted = false;  // prefer: accepted with some status unknown
 };
 RevocationVerdict judge_revocation(const TrustStore& trust, const ChainResult& chain,
-                                   const OcspSettings* ocsp, bool required,
-                                   std::optional<TimePoint> not_before_revocation = std::nullopt);
+                                   const RevocationInputs& inputs);
 
 }  // namespace edocgw::crypto

@@ -31,6 +31,25 @@ const char* state_name(VerificationState state) {
   return "invalid";
 }
 
+const char* revocation_policy_name(RevocationPolicy policy) {
+  switch (policy) {
+    case RevocationPolicy::require:
+      return "require";
+    case RevocationPolicy::prefer:
+      return "prefer";
+    case RevocationPolicy::off:
+      return "off";
+  }
+  return "prefer";
+}
+
+std::optional<RevocationPolicy> revocation_policy_from_name(std::string_view name) {
+  for (auto p : {RevocationPolicy::require, RevocationPolicy::prefer, RevocationPolicy::off}) {
+    if (name == revocation_policy_name(p)) return p;
+  }
+  return std::nullopt;
+}
+
 nlohmann::json to_json(const AcceptPolicy& p) {
   nlohmann::json j;
   j["rule"] = p.rule.empty() ? "built-in strict default" : p.rule;
@@ -51,6 +70,7 @@ nlohmann::json to_json(const AcceptPolicy& p) {
   j["pdf"] = {{"signatures", require_name(p.pdf.require)},
               {"official", p.pdf.official_required ? "required" : "optional"},
               {"cannot_verify", p.pdf.refuse_cannot_verify ? "refuse" : "report"}};
+  if (p.revocation) j["revocation"] = revocation_policy_name(*p.revocation);
   return j;
 }
 
@@ -85,6 +105,8 @@ AcceptPolicy accept_policy_from_json(const nlohmann::json& j) {
     p.pdf.official_required = d->value("official", "optional") == "required";
     p.pdf.refuse_cannot_verify = d->value("cannot_verify", "refuse") != "report";
   }
+  if (auto r = j.find("revocation"); r != j.end() && r->is_string())
+    p.revocation = revocation_policy_from_name(r->get<std::string>());
   if (auto s = j.find("sources"); s != j.end() && s->is_object()) {
     for (const auto& [k, v] : s->items()) {
       if (v.is_string()) p.sources[k] = v.get<std::string>();
@@ -183,6 +205,8 @@ nlohmann::json to_json(const RevocationEvidence& ev) {
   } else {
     e["crl_issuer"] = ev.crl_issuer;
     e["crl_number"] = ev.crl_number;
+    if (ev.delta) e["delta"] = true;
+    if (!ev.crl_origin.empty()) e["crl_origin"] = ev.crl_origin;
   }
   return e;
 }
@@ -218,8 +242,11 @@ nlohmann::json report_json(const VerificationReport& r) {
   j["document_id"] = r.document_id;
   j["sender_organ_id"] = r.sender_organ_id;
   j["package_sha256"] = r.package_sha256;
+  j["certificate_policy"] =
+      r.certificate_policy.empty() ? nlohmann::json() : nlohmann::json(r.certificate_policy);
   j["revocation"] = nlohmann::json::array();
   for (const auto& ev : r.revocation) j["revocation"].push_back(to_json(ev));
+  j["revocation_unknown"] = r.revocation_unknown;
   j["warnings"] = r.warnings;
   j["checks"] = nlohmann::json::array();
   for (const auto& c : r.checks) j["checks"].push_back(to_json(c));
@@ -255,6 +282,7 @@ std::string to_text(const VerificationReport& r) {
       << (r.policy.sha1_warn ? "warn" : "refuse") << ", c14n "
       << (r.policy.inclusive_c14n_warn ? "inclusive-warn" : "exclusive") << ")\n";
   if (!r.binding.empty()) out << "bound by:    " << r.binding << "\n";
+  if (!r.certificate_policy.empty()) out << "cert policy: " << r.certificate_policy << "\n";
   for (const auto& t : r.transit)
     out << "transit:     TraceHeader " << t.organ_id << " " << t.timestamp
         << " (appended after signing, not signed)\n";

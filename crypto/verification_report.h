@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -25,6 +26,14 @@
 #include "crypto/trust_store.h"
 
 namespace edocgw::crypto {
+
+// What an unknown revocation status means (<trust revocation=...>, and per
+// sender <accept revocation=...>): `require` refuses it, `prefer` accepts
+// with a warning, `off` neither fetches nor asks and says nothing of it. A
+// certificate known to be revoked is refused under every policy.
+enum class RevocationPolicy { require, prefer, off };
+const char* revocation_policy_name(RevocationPolicy policy);  // "require", "prefer", "off"
+std::optional<RevocationPolicy> revocation_policy_from_name(std::string_view name);
 
 // What an administrator's policy accepts beyond the strict profile, for one
 // sender (see config's <accept> rules). Plain values: crypto knows no config.
@@ -47,6 +56,8 @@ struct AcceptPolicy {
   // pdf-cannot-verify); the default requires nothing and refuses a signed
   // PDF that cannot be verified.
   PdfPolicy pdf;
+  // Overrides VerifyOptions::revocation for this sender when set.
+  std::optional<RevocationPolicy> revocation;
 };
 
 // The policy as the report records it: the settings, the rule, and the
@@ -83,9 +94,15 @@ struct VerificationReport {
   std::string signed_at;   // the sender's TraceHeader Timestamp, covered by the signature
   std::string algorithm;   // SignatureMethod URI
   std::string checked_at;  // RFC 3339: the time certificates were judged at
+  // The required certificate policy (<trust policies=...>) the signer's
+  // path is valid for, dotted OID; "" when none is required.
+  std::string certificate_policy;
   std::string document_id, sender_organ_id;
   std::string package_sha256;  // of the bytes verified
   std::vector<RevocationEvidence> revocation;
+  // Accepted although the revocation status of a certificate is unknown
+  // (revocation="prefer"); the warning says which and why.
+  bool revocation_unknown = false;
   std::vector<std::string> warnings;
   std::vector<Check> checks;
   // One per PDF attachment, when PDF signatures were checked.

@@ -195,6 +195,7 @@ int cmd_verify(const std::vector<std::string>& argv) {
   options.at = *at;
   std::optional<config::GatewayConfig> gateway_config;
   std::optional<crypto::TrustStore> trust;
+  std::shared_ptr<crypto::RevocationCache> revocation_cache;
   if (auto config_path = args->get("--config")) {
     for (const char* flag :
          {"--trust", "--untrusted", "--crl", "--organ-map", "--ocsp-url", "--pdf-signatures"}) {
@@ -211,17 +212,22 @@ int cmd_verify(const std::vector<std::string>& argv) {
     if (!loaded) return fail_with(make_error(Errc::usage, loaded.error().message));
     gateway_config = std::move(*loaded);
     const config::TrustConfig& tc = gateway_config->trust;
-    const bool use_crls = tc.revocation != config::Revocation::off;
-    auto store = crypto::TrustStore::load(
-        tc.anchors, {}, use_crls ? tc.crls : std::vector<std::filesystem::path>{});
+    auto store = gateway::trust_store_for(tc);
     if (!store) return fail_with(store.error());
     trust = std::move(*store);
-    options.revocation_required = tc.revocation == config::Revocation::require;
-    if (tc.ocsp && !args->get("--at")) {
-      options.ocsp.emplace();
-      options.ocsp->url = tc.ocsp_url;
-      options.ocsp->timeout = tc.ocsp_timeout;
+    // As the gateway verifies, with a revocation cache in memory only (the
+    // daemon's cache in its data-dir is its own).
+    if (!args->get("--at")) {
+      auto settings = gateway::revocation_settings(*gateway_config);
+      settings.dir.clear();
+      auto cache = crypto::RevocationCache::open(std::move(settings));
+      if (!cache) return fail_with(cache.error());
+      revocation_cache = std::move(*cache);
     }
+    const auto at_option = options.at;
+    options = gateway::verify_options_for(*gateway_config, revocation_cache.get());
+    options.at = at_option;
+    if (args->get("--at")) options.ocsp.reset();
     const std::string adapter = args->get_or("--adapter", "");
     if (!adapter.empty() && gateway_config->adapter(adapter) == nullptr) {
       return usage_error("--adapter " + adapter + ": the configuration has no such adapter");
@@ -243,7 +249,8 @@ int cmd_verify(const std::vector<std::string>& argv) {
       *value = args->flag(flag);
       policy.sources[setting] = *value ? flag : "default";
     }
-    options.revocation_required = args->flag("--require-revocation");
+    options.revocation = args->flag("--require-revocation") ? crypto::RevocationPolicy::require
+                                                            : crypto::RevocationPolicy::prefer;
     if (ocsp) {
       options.ocsp.emplace();
       options.ocsp->url = args->get_or("--ocsp-url", "");
@@ -307,7 +314,8 @@ int cmd_pdf_verify(const std::vector<std::string>& argv) {
   if (!trust) return fail_with(trust.error());
   crypto::PdfVerifyOptions options;
   options.at = *at;
-  options.revocation_required = args->flag("--require-revocation");
+  options.revocation = args->flag("--require-revocation") ? crypto::RevocationPolicy::require
+                                                          : crypto::RevocationPolicy::prefer;
   if (ocsp) {
     options.ocsp.emplace();
     options.ocsp->url = args->get_or("--ocsp-url", "");
@@ -475,6 +483,31 @@ int cmd_config_check(const std::vector<std::string>& argv) {
             << " adapter(s), " << c.routes.routes().size() << " route(s)"
             << (c.api ? ", api on " + c.api->listen.text() : std::string())
             << (c.exchange ? ", exchange on " + c.exchange->listen.text() : std::string()) << "\n";
+  // Every expiry date an administrator watches, soonest first.
+  const TimePoint now = now_seconds();
+  for (const auto& w : gateway::watched_certificates(*loaded)) {
+    const auto days =
+        std::chrono::duration_cast<std::chrono::hours>(w.not_after - now).count() / 24;
+    const bool soon = w.not_after - now <= c.expiry_warning;
+    std::string state = w.not_after < now ? "EXPIRED" : soon ? "SOON" : "ok";
+    if (w.not_after >= now) state += " " + std::to_string(days) + "d";
+    state.resize(std::max<size_t>(state.size(), 11), ' ');
+    std::cout << (w.role == "crl" ? "  next update " : "  expires     ")
+              << format_rfc3339(w.not_after) << "  " << state << w.role << ": " << w.subject
+              << "\n";
+  }
+  if (c.trust.revocation != config::Revocation::off) {
+    std::cout << "  revocation  "
+              << (c.trust.revocation == config::Revocation::require ? "require" : "prefer") << ": "
+              << c.trust.crls.size() << " CRL file(s), CRL fetching "
+              << (c.trust.crl_fetch ? "on" : "off") << ", OCSP " << (c.trust.ocsp ? "on" : "off")
+              << "\n";
+  }
+  if (!c.trust.policies.empty()) {
+    std::string list;
+    for (const auto& p : c.trust.policies) list += (list.empty() ? "" : " ") + p;
+    std::cout << "  policies    the signer's path must be valid for one of: " << list << "\n";
+  }
   return kExitOk;
 }
 

@@ -1,6 +1,9 @@
 #include "gateway/config_check.h"
 
+#include <algorithm>
 #include <set>
+
+#include <openssl/x509.h>
 
 #include "crypto/certificate.h"
 #include "edxml/agency_code.h"
@@ -30,9 +33,125 @@ crypto::AcceptPolicy accept_policy(const config::ResolvedAcceptPolicy& r) {
                                                      : crypto::PdfPolicy::Require::none;
   p.pdf.official_required = r.pdf_official == "required";
   p.pdf.refuse_cannot_verify = r.pdf_cannot_verify != "report";
+  p.revocation = revocation_policy(r.revocation);
   p.rule = r.rule;
   p.sources = r.sources;
   return p;
+}
+
+crypto::RevocationPolicy revocation_policy(config::Revocation revocation) {
+  switch (revocation) {
+    case config::Revocation::require:
+      return crypto::RevocationPolicy::require;
+    case config::Revocation::off:
+      return crypto::RevocationPolicy::off;
+    case config::Revocation::prefer:
+      break;
+  }
+  return crypto::RevocationPolicy::prefer;
+}
+
+Result<crypto::TrustStore> trust_store_for(const config::TrustConfig& t) {
+  crypto::PathPolicy policy;
+  policy.policies = t.policies;
+  policy.inhibit_policy_mapping = t.inhibit_policy_mapping;
+  policy.inhibit_any_policy = t.inhibit_any_policy;
+  const bool use_crls = t.revocation != config::Revocation::off;
+  return crypto::TrustStore::load(
+      t.anchors, {}, use_crls ? t.crls : std::vector<std::filesystem::path>{}, std::move(policy));
+}
+
+crypto::RevocationCacheSettings revocation_settings(const config::GatewayConfig& c) {
+  crypto::RevocationCacheSettings s;
+  s.dir = c.data_dir / "revocation";
+  s.fetch_crls = c.trust.crl_fetch;
+  s.max_crl_bytes = c.trust.crl_max_bytes;
+  s.max_fetches_in_flight = c.trust.fetches_in_flight;
+  s.fetch_timeout = c.trust.fetch_timeout;
+  s.clock_skew = c.trust.clock_skew;
+  s.ocsp.url = c.trust.ocsp_url;
+  s.ocsp.timeout = c.trust.ocsp_timeout;
+  return s;
+}
+
+crypto::VerifyOptions verify_options_for(const config::GatewayConfig& c,
+                                         crypto::RevocationCache* cache) {
+  crypto::VerifyOptions options;
+  options.revocation = revocation_policy(c.trust.revocation);
+  if (c.trust.ocsp) {
+    options.ocsp.emplace();
+    options.ocsp->url = c.trust.ocsp_url;
+    options.ocsp->timeout = c.trust.ocsp_timeout;
+  }
+  options.revocation_cache = cache;
+  options.fetch_crls = c.trust.crl_fetch && cache != nullptr;
+  return options;
+}
+
+namespace {
+
+std::string days_text(TimePoint not_after, TimePoint now) {
+  const auto hours = std::chrono::duration_cast<std::chrono::hours>(not_after - now).count();
+  if (hours < 0) return "expired " + std::to_string(-hours / 24) + " day(s) ago";
+  return "expires in " + std::to_string(hours / 24) + " day(s)";
+}
+
+}  // namespace
+
+std::vector<WatchedCertificate> watched_certificates(const LoadedConfig& loaded) {
+  const config::GatewayConfig& c = loaded.config;
+  std::vector<WatchedCertificate> out;
+  auto add = [&](const std::string& role, X509* cert, int line) {
+    const auto info = crypto::describe(cert);
+    out.push_back({role, info.subject, info.sha256_fingerprint, info.not_after, c.where(line)});
+  };
+  if (loaded.signer) {
+    add("identity", loaded.signer->certificate(), c.identity.line);
+    if (!c.identity.chain.empty()) {
+      if (auto chain = crypto::load_certificates(c.identity.chain)) {
+        for (const auto& cert : *chain) add("identity chain", cert.get(), c.identity.line);
+      }
+    }
+  }
+  for (auto [role, listener] :
+       {std::pair{"api tls", static_cast<const config::ListenerConfig*>(c.api ? &*c.api : nullptr)},
+        std::pair{"exchange tls", static_cast<const config::ListenerConfig*>(
+                                      c.exchange ? &*c.exchange : nullptr)}}) {
+    if (listener == nullptr || !listener->tls) continue;
+    if (auto certs = crypto::load_certificates(listener->tls->cert)) {
+      for (const auto& cert : *certs) add(role, cert.get(), listener->line);
+    }
+  }
+  if (loaded.trust) {
+    for (const auto& anchor : loaded.trust->anchors()) add("anchor", anchor.get(), c.trust.line);
+    for (const auto& crl : loaded.trust->crls()) {
+      const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
+      if (next == nullptr) continue;
+      struct tm tm {};
+      ASN1_TIME_to_tm(next, &tm);
+      out.push_back({"crl", crypto::name_text(X509_CRL_get_issuer(crl.get())), "",
+                     TimePoint(std::chrono::seconds(timegm(&tm))), c.where(c.trust.line)});
+    }
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.not_after < b.not_after; });
+  return out;
+}
+
+std::vector<std::string> expiry_warnings(const LoadedConfig& loaded, TimePoint now) {
+  std::vector<std::string> out;
+  for (const auto& w : watched_certificates(loaded)) {
+    if (w.not_after - now > loaded.config.expiry_warning) continue;
+    if (w.role == "crl") {
+      out.push_back(w.where + ": the configured CRL of '" + w.subject + "' " +
+                    (w.not_after < now ? "is out of date since " : "must be replaced before ") +
+                    format_rfc3339(w.not_after));
+      continue;
+    }
+    out.push_back(w.where + ": the " + w.role + " certificate '" + w.subject + "' " +
+                  days_text(w.not_after, now) + " (" + format_rfc3339(w.not_after) + ")");
+  }
+  return out;
 }
 
 Result<LoadedConfig> load_and_check(const std::filesystem::path& path,
@@ -63,19 +182,11 @@ Result<LoadedConfig> load_and_check(const std::filesystem::path& path,
     return at(idc.line,
               "the certificate belongs to " + info.organ_id + " but organ-id is " + c.organ_id);
   }
-  const auto days_left =
-      std::chrono::duration_cast<std::chrono::hours>(info.not_after - now_seconds()).count() / 24;
-  if (days_left < 30) {
-    loaded.warnings.push_back(c.where(idc.line) + ": the signing certificate expires in " +
-                              std::to_string(days_left) + " days");
-  }
   auto signer = crypto::PackageSigner::create(std::move(*identity));
   if (!signer) return at(idc.line, signer.error().message);
   loaded.signer = std::make_shared<const crypto::PackageSigner>(std::move(*signer));
 
-  const bool use_crls = c.trust.revocation != config::Revocation::off;
-  auto trust = crypto::TrustStore::load(
-      c.trust.anchors, {}, use_crls ? c.trust.crls : std::vector<std::filesystem::path>{});
+  auto trust = trust_store_for(c.trust);
   if (!trust) return at(c.trust.line, trust.error().message);
   loaded.trust = std::make_shared<const crypto::TrustStore>(std::move(*trust));
 
@@ -127,6 +238,7 @@ Result<LoadedConfig> load_and_check(const std::filesystem::path& path,
     if (!adapter) return adapter.error();
     loaded.adapters.push_back(std::shared_ptr<adapters::Adapter>(std::move(*adapter)));
   }
+  for (auto& w : expiry_warnings(loaded, now_seconds())) loaded.warnings.push_back(std::move(w));
   return loaded;
 }
 

@@ -13,6 +13,8 @@
 #include "config/gateway_config.h"
 #include "crypto/identity.h"
 #include "crypto/package_signer.h"
+#include "crypto/package_verifier.h"
+#include "crypto/revocation_cache.h"
 #include "crypto/trust_store.h"
 #include "crypto/verification_report.h"
 #include "util/asio_ssl.h"
@@ -24,6 +26,10 @@ struct LoadedConfig {
   config::GatewayConfig config;
   std::shared_ptr<const crypto::PackageSigner> signer;  // our identity
   std::shared_ptr<const crypto::TrustStore> trust;      // with the CRLs unless revocation="off"
+  // Fetched CRLs and cached OCSP answers in DATA_DIR/revocation: set by the
+  // running gateway (kept across reloads while its settings are the same),
+  // nullptr for `config check` and the CLI.
+  std::shared_ptr<crypto::RevocationCache> revocation;
   std::map<std::string, std::string> exchange_secrets;  // hub: system id -> shared secret
   std::vector<std::shared_ptr<adapters::Adapter>> adapters;
   // TLS of the listeners, when configured (used at start; a reload keeps the listeners).
@@ -35,6 +41,30 @@ struct LoadedConfig {
 
 // The <accept> rule resolved for one sender and adapter, as the verifier takes it.
 crypto::AcceptPolicy accept_policy(const config::ResolvedAcceptPolicy& resolved);
+crypto::RevocationPolicy revocation_policy(config::Revocation revocation);
+
+// The trust store <trust> describes: anchors, CRL files (unless
+// revocation="off") and the RFC 5280 path policy.
+Result<crypto::TrustStore> trust_store_for(const config::TrustConfig& trust);
+// The revocation cache's settings for this configuration (in DATA_DIR/revocation).
+crypto::RevocationCacheSettings revocation_settings(const config::GatewayConfig& config);
+// Verification options of <trust> for packages judged now: revocation
+// policy, OCSP, CRL fetching through `cache` (may be nullptr).
+crypto::VerifyOptions verify_options_for(const config::GatewayConfig& config,
+                                         crypto::RevocationCache* cache);
+
+// A certificate whose expiry an administrator watches.
+struct WatchedCertificate {
+  std::string role;  // "identity", "identity chain", "api tls", "exchange tls", "anchor", "crl"
+  std::string subject, sha256;
+  TimePoint not_after;  // for "crl": its nextUpdate
+  std::string where;    // "gateway.xml:LINE"
+};
+// Every certificate (and configured CRL) of the configuration with its
+// expiry date, soonest first.
+std::vector<WatchedCertificate> watched_certificates(const LoadedConfig& loaded);
+// One warning per watched certificate expiring within `config.expiry_warning` of `now`.
+std::vector<std::string> expiry_warnings(const LoadedConfig& loaded, TimePoint now);
 
 Result<LoadedConfig> load_and_check(const std::filesystem::path& path,
                                     const adapters::AdapterRegistry& registry);

@@ -68,19 +68,24 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const std::filesystem::path& co
   auto loaded = load_and_check(config_path, g->registry_);
   if (!loaded) return loaded.error();
   for (const auto& w : loaded->warnings) log_warn(w);
+  {
+    // One gateway per data-dir: its signature log has one writer. Taken
+    // before anything in it is opened (whatever the store's engine).
+    const auto& data_dir = loaded->config.data_dir;
+    std::error_code ec;
+    std::filesystem::create_directories(data_dir, ec);
+    const auto lock_path = data_dir / "LOCK";
+    g->data_dir_lock_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (g->data_dir_lock_ < 0)
+      return make_error(Errc::io,
+                        "cannot open " + lock_path.string() + ": " + std::strerror(errno));
+    if (::flock(g->data_dir_lock_, LOCK_EX | LOCK_NB) != 0)
+      return make_error(Errc::io, "another edocgw is running on " + data_dir.string() + " (" +
+                                      lock_path.string() + " is locked)");
+  }
+  if (auto st = attach_revocation(*loaded, nullptr); !st) return st.error();
   g->config_ = std::make_shared<const LoadedConfig>(std::move(*loaded));
   const config::GatewayConfig& c = g->config_->config;
-  // One gateway per data-dir: its signature log has one writer. Taken
-  // before anything in it is opened (whatever the store's engine).
-  std::error_code ec;
-  std::filesystem::create_directories(c.data_dir, ec);
-  const auto lock_path = c.data_dir / "LOCK";
-  g->data_dir_lock_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (g->data_dir_lock_ < 0)
-    return make_error(Errc::io, "cannot open " + lock_path.string() + ": " + std::strerror(errno));
-  if (::flock(g->data_dir_lock_, LOCK_EX | LOCK_NB) != 0)
-    return make_error(Errc::io, "another edocgw is running on " + c.data_dir.string() + " (" +
-                                    lock_path.string() + " is locked)");
   // The signature log is opened below; nothing is written before then.
   store::LogSync log_sync = [gw = g.get()] { return gw->signature_log_->sync(); };
   Result<std::unique_ptr<store::Store>> store = make_error(Errc::internal, "no store");
@@ -110,6 +115,28 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const std::filesystem::path& co
       *g->store_, g->metrics_, *g->signature_log_, [gw = g.get()] { return gw->config(); },
       [gw = g.get()](std::function<void()> task) { asio::post(gw->pool_, std::move(task)); });
   return g;
+}
+
+Status Gateway::attach_revocation(LoadedConfig& next, const LoadedConfig* old) {
+  const config::TrustConfig& t = next.config.trust;
+  if (t.revocation == config::Revocation::off || (!t.ocsp && !t.crl_fetch)) return {};
+  auto key = [](const config::GatewayConfig& c) {
+    const auto& t = c.trust;
+    return std::tuple(t.crl_fetch, t.crl_max_bytes, t.fetches_in_flight, t.fetch_timeout,
+                      t.clock_skew, t.ocsp, t.ocsp_url, t.ocsp_timeout);
+  };
+  if (old != nullptr && old->revocation && key(old->config) == key(next.config)) {
+    next.revocation = old->revocation;
+    return {};
+  }
+  auto settings = revocation_settings(next.config);
+  // A new data-dir takes effect at the next restart, for this cache as for the store.
+  if (old != nullptr) settings.dir = old->config.data_dir / "revocation";
+  auto cache = crypto::RevocationCache::open(std::move(settings));
+  if (!cache) return cache.error();
+  for (const auto& w : (*cache)->warnings()) log_warn(w);
+  next.revocation = std::move(*cache);
+  return {};
 }
 
 Gateway::~Gateway() {
@@ -240,6 +267,19 @@ void Gateway::sync_repeating(const LoadedConfig& config) {
         std::chrono::seconds(1), std::chrono::hours(1));
     wanted["retention:store"] = {every, [this] { purge_expired(); }};
   }
+  if (config.revocation) {
+    // Renews CRLs and OCSP answers before they go stale (crypto/revocation_cache.h).
+    wanted["revocation:refresh"] = {kRevocationRefreshEvery, [this] {
+                                      const auto c = this->config();
+                                      if (c->revocation) c->revocation->refresh(*c->trust);
+                                    }};
+  }
+  // Expiry of our identity, TLS certificates and anchors: logged while
+  // within <gateway expiry-warning=...> (at start and reload by the loader).
+  wanted["expiry:certificates"] = {
+      kExpiryCheckEvery, [this] {
+        for (const auto& w : expiry_warnings(*this->config(), now_seconds())) log_warn(w);
+      }};
   std::lock_guard lock(repeating_mutex_);
   auto retire = [&](std::map<std::string, Repeating>::iterator it) {
     asio::steady_timer* timer = it->second.timer.get();
@@ -307,8 +347,14 @@ Status Gateway::reload() {
               {{"error", loaded.error().message}});
     return loaded.error();
   }
-  auto next = std::make_shared<const LoadedConfig>(std::move(*loaded));
   const auto old = config();
+  if (auto st = attach_revocation(*loaded, old.get()); !st) {
+    log_error("reload refused; the old configuration keeps running",
+              {{"error", st.error().message}});
+    return st.error();
+  }
+  for (const auto& w : loaded->warnings) log_warn(w);
+  auto next = std::make_shared<const LoadedConfig>(std::move(*loaded));
   if (next->config.data_dir != old->config.data_dir) {
     log_warn("data-dir changes take effect at the next restart");
   }
@@ -386,12 +432,30 @@ HttpResponse Gateway::healthz() {
   const auto& signer = c->signer->signer();
   if (now_seconds() > signer.not_after)
     problems.push_back("identity: the signing certificate has expired");
+  // Stale revocation data and unreachable sources: documents are refused
+  // for want of it under revocation="require" (unhealthy), accepted with a
+  // warning under "prefer" (reported, still healthy).
+  nlohmann::json revocation = nlohmann::json::array();
+  if (c->revocation) {
+    const bool required = c->config.trust.revocation == config::Revocation::require;
+    for (const auto& p : c->revocation->health()) {
+      revocation.push_back(
+          {{"kind", p.kind}, {"source", p.source}, {"problem", p.problem}, {"stale", p.stale}});
+      if (required && p.stale)
+        problems.push_back("revocation: " + p.kind + " " + p.source + ": " + p.problem);
+    }
+  }
+  nlohmann::json expiring = nlohmann::json::array();
+  for (const auto& w : expiry_warnings(*c, now_seconds())) expiring.push_back(w);
   for (const auto& a : c->adapters) {
     if (auto st = a->health(); !st)
       problems.push_back("adapter " + a->name() + ": " + st.error().message);
   }
-  if (problems.empty()) return json_response(200, R"({"status": "ok"})");
-  return json_response(503, nlohmann::json{{"status", "unhealthy"}, {"reasons", problems}}.dump());
+  nlohmann::json body = {{"status", problems.empty() ? "ok" : "unhealthy"}};
+  if (!problems.empty()) body["reasons"] = problems;
+  if (!revocation.empty()) body["revocation"] = revocation;
+  if (!expiring.empty()) body["expiring"] = expiring;
+  return json_response(problems.empty() ? 200 : 503, body.dump());
 }
 
 HttpResponse Gateway::metrics() {
@@ -402,14 +466,37 @@ HttpResponse Gateway::metrics() {
                      static_cast<double>(signature_log_->checkpointed_size()));
   const auto c = config();
   const double now_s = static_cast<double>(now_seconds().time_since_epoch().count());
-  extra.emplace_back(
-      "edocgw_certificate_expiry_seconds{role=\"identity\"}",
-      static_cast<double>(c->signer->signer().not_after.time_since_epoch().count()) - now_s);
-  for (const auto& anchor : c->trust->anchors()) {
-    const auto info = crypto::describe(anchor.get());
-    extra.emplace_back("edocgw_certificate_expiry_seconds{role=\"anchor\",sha256=\"" +
-                           info.sha256_fingerprint.substr(0, 16) + "\"}",
-                       static_cast<double>(info.not_after.time_since_epoch().count()) - now_s);
+  // Seconds until each watched certificate expires (negative: expired),
+  // and how many are within the expiry-warning window.
+  double expiring = 0;
+  for (const auto& w : watched_certificates(*c)) {
+    const double left = static_cast<double>(w.not_after.time_since_epoch().count()) - now_s;
+    if (left <= static_cast<double>(c->config.expiry_warning.count())) ++expiring;
+    if (w.role == "crl") continue;
+    std::string role = w.role;
+    std::replace(role.begin(), role.end(), ' ', '_');
+    extra.emplace_back("edocgw_certificate_expiry_seconds{role=\"" + role + "\",sha256=\"" +
+                           w.sha256.substr(0, 16) + "\"}",
+                       left);
+  }
+  extra.emplace_back("edocgw_certificates_expiring", expiring);
+  if (c->revocation) {
+    const auto st = c->revocation->stats();
+    for (auto [name, value] : {std::pair{"edocgw_crl_fetches_total", st.crl_fetches},
+                               std::pair{"edocgw_crl_fetch_failures_total", st.crl_fetch_failures},
+                               std::pair{"edocgw_crl_refused_total", st.crl_refused},
+                               std::pair{"edocgw_ocsp_requests_total", st.ocsp_requests},
+                               std::pair{"edocgw_ocsp_failures_total", st.ocsp_failures},
+                               std::pair{"edocgw_ocsp_cache_hits_total", st.ocsp_hits},
+                               std::pair{"edocgw_ocsp_cache_misses_total", st.ocsp_misses}})
+      extra.emplace_back(name, static_cast<double>(value));
+    extra.emplace_back("edocgw_revocation_crls_cached", static_cast<double>(st.crls));
+    extra.emplace_back("edocgw_revocation_ocsp_answers_cached",
+                       static_cast<double>(st.ocsp_answers));
+    double stale = 0, unreachable = 0;
+    for (const auto& p : c->revocation->health()) (p.stale ? stale : unreachable) += 1;
+    extra.emplace_back("edocgw_revocation_stale_sources", stale);
+    extra.emplace_back("edocgw_revocation_failing_sources", unreachable);
   }
   HttpResponse r;
   r.content_type = "text/plain; version=0.0.4";

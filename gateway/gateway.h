@@ -34,6 +34,10 @@ class Gateway {
   // the CPU: more of them than cores lets concurrent fsyncs share one journal
   // commit (see bench/load_bench).
   static constexpr int kWorkerThreads = 16;
+  // How often cached CRLs and OCSP answers are checked for renewal, and how
+  // often certificates near expiry are logged.
+  static constexpr std::chrono::milliseconds kRevocationRefreshEvery{60'000};
+  static constexpr std::chrono::milliseconds kExpiryCheckEvery{6 * 3'600'000};
 
   static Result<std::unique_ptr<Gateway>> create(const std::filesystem::path& config_path);
   ~Gateway();
@@ -65,6 +69,10 @@ class Gateway {
   HttpResponse healthz();
   HttpResponse metrics();
 
+  // Gives `next` its revocation cache: the one of `old` while the settings
+  // are the same (its CRLs, answers and backoffs carry on), else a new one
+  // on DATA_DIR/revocation; none when <trust revocation="off">.
+  static Status attach_revocation(LoadedConfig& next, const LoadedConfig* old);
   void schedule_delivery();
   void schedule_checkpoint();
   // Retention (<store retention=...>): purges bodies older than the window.

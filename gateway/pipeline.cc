@@ -165,21 +165,18 @@ std::string failed_check(const crypto::VerificationReport& r) {
 
 crypto::VerificationReport Pipeline::verify(const LoadedConfig& config, const std::string& package,
                                             const std::string& adapter) const {
-  crypto::VerifyOptions options;
+  // Revocation policy, OCSP and CRL fetching of <trust>, through the
+  // gateway's revocation cache.
+  crypto::VerifyOptions options = verify_options_for(config.config, config.revocation.get());
   // The <accept> rule for the sender the package names and the adapter it came by.
   options.policy_for = [&config, &adapter](const std::string& sender) {
     return accept_policy(config.config.trust.policy_for(sender, adapter));
   };
-  options.revocation_required = config.config.trust.revocation == config::Revocation::require;
-  if (config.config.trust.ocsp) {
-    options.ocsp.emplace();
-    options.ocsp->url = config.config.trust.ocsp_url;
-    options.ocsp->timeout = config.config.trust.ocsp_timeout;
-  }
   crypto::PackageVerifier verifier(*config.trust, options);
   auto report = verifier.verify(package);
   if (!report.accepted())
     metrics_.inc("edocgw_verification_failures_total{check=\"" + failed_check(report) + "\"}");
+  if (report.revocation_unknown) metrics_.inc("edocgw_revocation_unknown_accepted_total");
   return report;
 }
 
@@ -339,6 +336,8 @@ std::string Pipeline::broken_pdf_signature(const LoadedConfig& config, xmlDoc* d
   options.policy = accept_policy(config.config.trust.policy_for(config.config.organ_id, ""));
   options.policy.pdf = crypto::PdfPolicy{};
   options.policy.pdf.refuse_cannot_verify = false;
+  // Nothing fetched or asked on submission: the CRL files say what they know.
+  options.policy.revocation = crypto::RevocationPolicy::off;
   options.sender_organ_id = config.config.organ_id;
   const crypto::PdfVerifier verifier(*config.trust, options);
   std::string broken;
