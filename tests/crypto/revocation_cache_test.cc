@@ -15,21 +15,8 @@
 
 #include "crypto/revocation_cache.h"
 #include "tests/support/http_file_server.h"
-// test_support.h's test::pki() (the sample PKI's folder) and pki_builder.h's
-// namespace test::pki cannot both be seen in one file: the former is read
-// here under another name, defined below.
-#define pki sample_pki
-#include "tests/test_support.h"
-#undef pki
 #include "tests/support/pki_builder.h"
-
-namespace edocgw::test {
-std::filesystem::path sample_pki(const std::string& file) {
-  const char* dir = std::getenv("EDOCGW_TEST_PKI");
-  if (dir == nullptr) throw std::runtime_error("EDOCGW_TEST_PKI is not set");
-  return std::filesystem::path(dir) / file;
-}
-}  // namespace edocgw::test
+#include "tests/test_support.h"
 
 using namespace edocgw;
 using crypto::RevocationCache;
@@ -38,6 +25,7 @@ using std::chrono::hours;
 using std::chrono::minutes;
 using std::chrono::seconds;
 namespace fs = std::filesystem;
+namespace pb = edocgw::test::pki_builder;
 
 namespace {
 
@@ -99,27 +87,26 @@ std::string joined(const std::vector<std::string>& lines) {
 // A CA whose leaves name CRL distribution points on a loopback server.
 struct CrlPki {
   test::HttpFileServer server;
-  test::pki::Issued root =
-      test::pki::make(test::pki::ca_spec({{"CN", "Revocation Test CA"}}), nullptr);
+  pb::Issued root = pb::make(pb::ca_spec({{"CN", "Revocation Test CA"}}), nullptr);
   TestClock clock;
   test::TempDir dir;
 
-  test::pki::Issued leaf_naming(const std::string& url) {
-    auto spec = test::pki::leaf_spec({{"CN", "leaf of " + url}});
+  pb::Issued leaf_naming(const std::string& url) {
+    auto spec = pb::leaf_spec({{"CN", "leaf of " + url}});
     spec.extensions.push_back({"crlDistributionPoints", "URI:" + url});
-    return test::pki::make(spec, &root);
+    return pb::make(spec, &root);
   }
-  test::pki::Issued leaf(const std::string& path) { return leaf_naming(server.url(path)); }
+  pb::Issued leaf(const std::string& path) { return leaf_naming(server.url(path)); }
 
   // A CRL of `root` valid over [from, until], DER.
   std::string crl(std::int64_t number, TimePoint from, TimePoint until,
-                  std::vector<test::pki::RevokedEntry> revoked = {}, EVP_PKEY* key = nullptr) {
-    test::pki::CrlSpec spec;
+                  std::vector<pb::RevokedEntry> revoked = {}, EVP_PKEY* key = nullptr) {
+    pb::CrlSpec spec;
     spec.number = number;
     spec.this_update = from;
     spec.next_update = until;
     spec.revoked = std::move(revoked);
-    return test::pki::der(test::pki::make_crl(spec, root.x509(), key ? key : root.key.get()).get());
+    return pb::der(pb::make_crl(spec, root.x509(), key ? key : root.key.get()).get());
   }
 
   RevocationCacheSettings settings() {
@@ -130,7 +117,7 @@ struct CrlPki {
     return s;
   }
 
-  std::vector<crypto::SourcedCrl> crls_for(RevocationCache& cache, const test::pki::Issued& leaf) {
+  std::vector<crypto::SourcedCrl> crls_for(RevocationCache& cache, const pb::Issued& leaf) {
     return cache.crls_for({leaf.x509(), root.x509()});
   }
 };
@@ -224,7 +211,7 @@ BOOST_AUTO_TEST_CASE(an_oversized_crl_is_refused_and_nothing_is_held) {
   CrlPki p;
   const auto leaf = p.leaf("/big.crl");
   const TimePoint t0 = p.clock.now();
-  std::vector<test::pki::RevokedEntry> many(200);
+  std::vector<pb::RevokedEntry> many(200);
   for (std::size_t i = 0; i < many.size(); ++i) many[i].serial = 1000 + i;
   const std::string big = p.crl(1, t0, t0 + hours(24), many);
   p.server.set("/big.crl", big);
@@ -275,7 +262,7 @@ BOOST_AUTO_TEST_CASE(a_crl_signed_by_another_key_is_refused) {
   CrlPki p;
   const auto leaf = p.leaf("/ca.crl");
   const TimePoint t0 = p.clock.now();
-  const auto stranger = test::pki::make_ec_key();
+  const auto stranger = pb::make_ec_key();
   p.server.set("/ca.crl", p.crl(1, t0, t0 + hours(24), {}, stranger.get()));
   auto cache = open_cache(p.settings());
   BOOST_TEST(p.crls_for(*cache, leaf).empty());
@@ -315,7 +302,7 @@ BOOST_AUTO_TEST_CASE(an_older_crl_does_not_replace_a_newer_one) {
 BOOST_AUTO_TEST_CASE(at_most_max_fetches_in_flight_fetches_run_at_once) {
   CrlPki p;
   const TimePoint t0 = p.clock.now();
-  std::vector<test::pki::Issued> leaves;
+  std::vector<pb::Issued> leaves;
   for (int i = 0; i < 8; ++i) {
     const std::string path = "/crl-" + std::to_string(i);
     p.server.set(path, p.crl(1, t0, t0 + hours(24)));
@@ -374,10 +361,10 @@ BOOST_AUTO_TEST_CASE(a_torn_or_foreign_file_on_disk_is_skipped_with_a_warning) {
 
 BOOST_AUTO_TEST_CASE(ldap_points_are_ignored_and_the_anchor_needs_none) {
   CrlPki p;
-  auto spec = test::pki::leaf_spec({{"CN", "ldap leaf"}});
+  auto spec = pb::leaf_spec({{"CN", "ldap leaf"}});
   spec.extensions.push_back(
       {"crlDistributionPoints", "URI:ldap://ldap.example.vn/cn=CA?certificateRevocationList"});
-  const auto leaf = test::pki::make(spec, &p.root);
+  const auto leaf = pb::make(spec, &p.root);
   CountingGet get;
   auto settings = p.settings();
   settings.get = get.fn();
@@ -387,12 +374,53 @@ BOOST_AUTO_TEST_CASE(ldap_points_are_ignored_and_the_anchor_needs_none) {
   BOOST_TEST(get.calls == 0);
 }
 
+BOOST_AUTO_TEST_CASE(http_get_stops_past_max_bytes_and_names_a_status_other_than_200) {
+  test::HttpFileServer server;
+  server.set("/big", std::string(5000, 'x'));
+  server.set("/small", "ok");
+  server.set("/broken", test::HttpFileServer::Answer{500, "oops", {}});
+  const std::chrono::milliseconds timeout(5000);
+  const auto big = crypto::http_get(server.url("/big"), 4999, timeout);
+  BOOST_REQUIRE(!big.ok());
+  BOOST_TEST(big.error().message ==
+             "the CRL at " + server.url("/big") + " is larger than 4999 bytes");
+  BOOST_TEST((big.error().code == Errc::invalid));
+  BOOST_TEST(crypto::http_get(server.url("/big"), 5000, timeout).ok());
+  BOOST_TEST(*crypto::http_get(server.url("/small"), 100, timeout) == "ok");
+  const auto missing = crypto::http_get(server.url("/none"), 100, timeout);
+  BOOST_REQUIRE(!missing.ok());
+  BOOST_TEST(missing.error().message == server.url("/none") + " answered HTTP 404");
+  const auto broken = crypto::http_get(server.url("/broken"), 100, timeout);
+  BOOST_REQUIRE(!broken.ok());
+  BOOST_TEST(broken.error().message == server.url("/broken") + " answered HTTP 500");
+  BOOST_TEST((broken.error().code == Errc::io));
+  BOOST_TEST(!crypto::http_get("file:///etc/passwd", 100000, timeout).ok());
+  BOOST_TEST(!crypto::http_get("ftp://127.0.0.1/x", 100000, timeout).ok());
+}
+
+BOOST_AUTO_TEST_CASE(a_slow_distribution_point_runs_into_the_fetch_timeout) {
+  CrlPki p;
+  const auto leaf = p.leaf("/slow.crl");
+  const TimePoint t0 = p.clock.now();
+  p.server.set("/slow.crl", test::HttpFileServer::Answer{200, p.crl(1, t0, t0 + hours(24)),
+                                                         std::chrono::milliseconds(2000)});
+  auto settings = p.settings();
+  settings.fetch_timeout = std::chrono::milliseconds(300);
+  auto cache = open_cache(settings);
+  const auto started = std::chrono::steady_clock::now();
+  BOOST_TEST(p.crls_for(*cache, leaf).empty());
+  BOOST_TEST((std::chrono::steady_clock::now() - started < std::chrono::milliseconds(1500)));
+  const auto health = cache->health();
+  BOOST_REQUIRE_EQUAL(health.size(), 1u);
+  BOOST_TEST(health[0].problem.find("did not answer") != std::string::npos, health[0].problem);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 namespace {
 
 crypto::X509Ptr load_cert(const std::string& name) {
-  const std::string pem = test::read(test::sample_pki(name));
+  const std::string pem = test::read(test::pki(name));
   crypto::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   crypto::X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (!cert) throw std::runtime_error("cannot read " + name);
