@@ -78,6 +78,10 @@ std::int64_t number_of(X509_CRL* crl) {
   return n ? ASN1_INTEGER_get(n.get()) : -1;
 }
 
+crypto::X509Ptr up_ref_of(X509* cert) {
+  return crypto::up_ref(cert);
+}
+
 std::string joined(const std::vector<std::string>& lines) {
   std::string out;
   for (const auto& line : lines) out += line + "\n";
@@ -372,6 +376,43 @@ BOOST_AUTO_TEST_CASE(ldap_points_are_ignored_and_the_anchor_needs_none) {
   BOOST_TEST(p.crls_for(*cache, leaf).empty());
   BOOST_TEST(cache->crls_for({p.root.x509()}).empty());
   BOOST_TEST(get.calls == 0);
+}
+
+BOOST_AUTO_TEST_CASE(trust_store_verifies_with_the_fetched_crl_and_sees_a_later_revocation) {
+  CrlPki p;
+  const auto leaf = p.leaf("/ca.crl");
+  const TimePoint t0 = p.clock.now();
+  p.server.set("/ca.crl", p.crl(1, t0, t0 + hours(4)));
+  std::vector<crypto::X509Ptr> anchors;
+  anchors.push_back(up_ref_of(p.root.x509()));
+  const auto trust = crypto::TrustStore::from_certificates(std::move(anchors), {});
+  auto cache = open_cache(p.settings());
+
+  const auto good = trust.verify(leaf.x509(), {}, p.clock.now(), cache.get());
+  BOOST_TEST(good.ok(), (good.problems.empty() ? "" : good.problems[0].message));
+  BOOST_TEST(good.revocation_checked);
+  BOOST_REQUIRE(!good.revocation.empty());
+  BOOST_TEST(good.revocation[0].crl_origin == p.server.url("/ca.crl"));
+  BOOST_TEST(good.revocation[0].crl_number == "1");
+  BOOST_TEST(!good.revocation[0].revoked);
+  BOOST_TEST(p.server.requests("/ca.crl") == 1u);
+
+  pb::RevokedEntry entry;
+  entry.serial = pb::serial_of(leaf.x509());
+  entry.revoked_at = t0 + hours(2);
+  entry.reason = CRL_REASON_KEY_COMPROMISE;
+  p.server.set("/ca.crl", p.crl(2, t0 + hours(3), t0 + hours(7), {entry}));
+  p.clock.advance(hours(3) + seconds(1));
+  // Still within the first CRL's validity: the path validated before holds.
+  BOOST_TEST(trust.verify(leaf.x509(), {}, p.clock.now(), cache.get()).ok());
+  cache->refresh(trust);
+  BOOST_TEST(p.server.requests("/ca.crl") == 2u);
+  const auto revoked = trust.verify(leaf.x509(), {}, p.clock.now(), cache.get());
+  BOOST_TEST(!revoked.ok());
+  const auto* problem = revoked.first(crypto::ChainCheck::revocation);
+  BOOST_REQUIRE(problem != nullptr);
+  BOOST_TEST(!problem->status_unknown, problem->message);
+  BOOST_TEST(problem->depth == 0);
 }
 
 BOOST_AUTO_TEST_CASE(http_get_stops_past_max_bytes_and_names_a_status_other_than_200) {
