@@ -160,6 +160,71 @@ BOOST_AUTO_TEST_CASE(ocsp_alone_satisfies_require) {
   BOOST_TEST(c->trust.ocsp_timeout.count() == 2000);
 }
 
+BOOST_AUTO_TEST_CASE(trust_path_and_revocation_fetching_read_into_typed_values) {
+  auto defaults = parse(kGood);
+  BOOST_REQUIRE_MESSAGE(defaults.ok(), (defaults.ok() ? "" : defaults.error().message));
+  BOOST_TEST(defaults->trust.policies.empty());
+  BOOST_TEST(!defaults->trust.crl_fetch);
+  BOOST_TEST(defaults->trust.crl_max_bytes == 16ull << 20);
+  BOOST_TEST(defaults->trust.fetches_in_flight == 4u);
+  BOOST_TEST(defaults->trust.clock_skew.count() == 300);
+  BOOST_TEST(defaults->expiry_warning.count() == 30 * 86400);
+
+  auto lines = with_line(
+      3,
+      R"(  <trust anchors="PKI/root.pem" revocation="require" crl-fetch="on" crl-max-size="2MB" )"
+      R"(fetches-in-flight="2" fetch-timeout="3s" clock-skew="90s" )"
+      R"(policies=" 2.16.704.1.2.3  1.2.3.4 " policy-mapping="inhibit" any-policy="inhibit">)");
+  lines[2] += R"(<accept from="000.00.*.H45" revocation="prefer"/><accept from="000.00.13.H50" )"
+              R"(revocation="off"/></trust>)";
+  lines[0] = R"(<gateway organ-id="000.00.12.H50" name="X" data-dir="var" expiry-warning="45d">)";
+  auto c = parse(lines);
+  BOOST_REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
+  BOOST_TEST(c->trust.crl_fetch);  // alone it satisfies revocation="require"
+  BOOST_TEST(c->trust.crl_max_bytes == 2ull << 20);
+  BOOST_TEST(c->trust.fetches_in_flight == 2u);
+  BOOST_TEST(c->trust.fetch_timeout.count() == 3000);
+  BOOST_TEST(c->trust.clock_skew.count() == 90);
+  BOOST_TEST((c->trust.policies == std::vector<std::string>{"2.16.704.1.2.3", "1.2.3.4"}));
+  BOOST_TEST(c->trust.inhibit_policy_mapping);
+  BOOST_TEST(c->trust.inhibit_any_policy);
+  BOOST_TEST(c->expiry_warning.count() == 45 * 86400);
+  // revocation per sender: the rule's, else <trust>'s, with where it came from.
+  const auto h45 = c->trust.policy_for("000.00.12.H45", "");
+  BOOST_TEST((h45.revocation == Revocation::prefer));
+  BOOST_TEST(h45.sources.at("revocation") == "line 3");
+  BOOST_TEST((c->trust.policy_for("000.00.13.H50", "").revocation == Revocation::off));
+  const auto other = c->trust.policy_for("000.00.14.H50", "");
+  BOOST_TEST((other.revocation == Revocation::require));
+  BOOST_TEST(other.sources.at("revocation") == "trust");
+  BOOST_TEST((gateway::accept_policy(h45).revocation == crypto::RevocationPolicy::prefer));
+}
+
+BOOST_AUTO_TEST_CASE(trust_path_and_revocation_errors_name_the_attribute) {
+  const std::string t = R"(  <trust anchors="PKI/root.pem" )";
+  expect_error(with_line(3, t + R"(policies="1.2.x"/>)"), 3, "not a dotted OID");
+  expect_error(with_line(3, t + R"(policies=""/>)"), 3, "names no OID");
+  expect_error(with_line(3, t + R"(policy-mapping="no"/>)"), 3, "allow or inhibit");
+  expect_error(with_line(3, t + R"(crl-fetch="yes"/>)"), 3, "crl-fetch must be on or off");
+  expect_error(with_line(3, t + R"(crl-max-size="10"/>)"), 3, "from 1KB to 1GB");
+  expect_error(with_line(3, t + R"(fetches-in-flight="0"/>)"), 3, "from 1 to 64");
+  expect_error(with_line(3, t + R"(fetch-timeout="1h"/>)"), 3, "from 100ms to 10m");
+  expect_error(with_line(3, t + R"(clock-skew="2h"/>)"), 3, "at most 1h");
+  expect_error(with_line(3, t + R"(revocation="require" crl-fetch="off"/>)"), 3,
+               "crl-fetch=\"on\"");
+  // Per sender: require needs a source in <trust>; prefer/require under off cannot work.
+  expect_error(with_line(3, t + R"(><accept from="*" revocation="require"/></trust>)"), 3,
+               "needs a source of revocation data");
+  expect_error(
+      with_line(3, t + R"(revocation="off"><accept from="*" revocation="prefer"/></trust>)"), 3,
+      "under <trust revocation=\"off\">");
+  expect_error(with_line(3, t + R"(><accept from="*" revocation="maybe"/></trust>)"), 3,
+               "require or prefer or off");
+  auto bad = kGood;
+  bad[0] = R"(<gateway organ-id="000.00.12.H50" name="X" data-dir="var" expiry-warning="12h">)";
+  expect_error(bad, 1, "from 1d to 366d");
+}
+
 BOOST_AUTO_TEST_CASE(an_api_without_clients_is_refused) {
   auto lines = kGood;
   lines[4] = "";
