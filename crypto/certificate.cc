@@ -35,6 +35,14 @@ bool looks_like_pem(std::string_view bytes) {
   return bytes.find("-----BEGIN") != std::string_view::npos;
 }
 
+TimePoint asn1_time_point(const ASN1_TIME* t) {
+  struct tm tm {};
+  ASN1_TIME_to_tm(t, &tm);
+  return TimePoint(std::chrono::seconds(timegm(&tm)));
+}
+
+}  // namespace
+
 std::string name_text(const X509_NAME* name) {
   BioPtr bio(BIO_new(BIO_s_mem()));
   X509_NAME_print_ex(bio.get(), name, 0,
@@ -43,14 +51,6 @@ std::string name_text(const X509_NAME* name) {
   const long len = BIO_get_mem_data(bio.get(), &data);
   return std::string(data, static_cast<size_t>(len));
 }
-
-TimePoint asn1_time_point(const ASN1_TIME* t) {
-  struct tm tm {};
-  ASN1_TIME_to_tm(t, &tm);
-  return TimePoint(std::chrono::seconds(timegm(&tm)));
-}
-
-}  // namespace
 
 Result<std::vector<X509Ptr>> parse_certificates(std::string_view bytes, const std::string& origin) {
   std::vector<X509Ptr> certs;

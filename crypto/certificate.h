@@ -40,6 +40,8 @@ struct CertificateInfo {
 };
 
 CertificateInfo describe(X509* cert);
+// A distinguished name as describe() writes it: RFC 2253 order, UTF-8.
+std::string name_text(const X509_NAME* name);
 
 // A certificate read from DER together with its description, shared by
 // every caller that brings the same bytes: signers send the same few
