@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <deque>
 #include <mutex>
 #include <unordered_map>
@@ -16,28 +17,33 @@ struct CollectedProblem {
   int depth;
   int error;
   X509Ptr cert;
+  // The CRL in question for CRL errors (one of the CRLs in force, which
+  // outlive the verification), else null.
+  const X509_CRL* crl = nullptr;
+  // Found while OpenSSL validated the path of a CRL's signer (a CRL issuer
+  // off the chain): the problem is that signer's, `cert` is the chain's
+  // certificate whose CRL it signed.
+  X509Ptr crl_signer;
 };
 
-// OpenSSL's verify callback has no user pointer of its own; the collector of
+// A CRL OpenSSL looked in for a certificate (cert_crl), base or delta.
+struct CrlUse {
+  X509Ptr cert;
+  const X509_CRL* crl;
+};
+
+struct Collector {
+  std::vector<CollectedProblem> problems;
+  std::vector<CrlUse> uses;
+  const X509_CRL* applying = nullptr;  // the CRL cert_crl is looking in right now
+};
+
+// OpenSSL's callbacks have no user pointer of their own; the collector of
 // the verification running on this thread is kept here.
-thread_local std::vector<CollectedProblem>* t_collector = nullptr;
+thread_local Collector* t_collector = nullptr;
 
-int collect_problem(int ok, X509_STORE_CTX* ctx) {
-  if (ok == 0 && t_collector != nullptr) {
-    X509* cert = X509_STORE_CTX_get_current_cert(ctx);
-    t_collector->push_back({X509_STORE_CTX_get_error_depth(ctx), X509_STORE_CTX_get_error(ctx),
-                            cert != nullptr ? up_ref(cert) : X509Ptr()});
-  }
-  return 1;  // go on, so that every problem of the chain is reported
-}
-
-ChainCheck classify(int error, int depth) {
+bool is_crl_error(int error) {
   switch (error) {
-    case X509_V_ERR_CERT_NOT_YET_VALID:
-    case X509_V_ERR_CERT_HAS_EXPIRED:
-      return depth == 0 ? ChainCheck::validity : ChainCheck::chain;
-    case X509_V_ERR_CERT_REVOKED:
-    case X509_V_ERR_UNABLE_TO_GET_CRL:
     case X509_V_ERR_CRL_HAS_EXPIRED:
     case X509_V_ERR_CRL_NOT_YET_VALID:
     case X509_V_ERR_CRL_SIGNATURE_FAILURE:
@@ -45,16 +51,125 @@ ChainCheck classify(int error, int depth) {
     case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
     case X509_V_ERR_KEYUSAGE_NO_CRL_SIGN:
     case X509_V_ERR_DIFFERENT_CRL_SCOPE:
+    case X509_V_ERR_CRL_PATH_VALIDATION_ERROR:
     case X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD:
     case X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD:
-      return ChainCheck::revocation;
+    case X509_V_ERR_UNHANDLED_CRITICAL_CRL_EXTENSION:
+      return true;
     default:
-      return ChainCheck::chain;
+      return false;
+  }
+}
+
+// Errors after which nothing the CRL says can be believed (an out-of-date
+// CRL still says true things about the past; a forged one says nothing).
+bool discredits_crl(int error) {
+  switch (error) {
+    case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+    case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
+    case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
+    case X509_V_ERR_KEYUSAGE_NO_CRL_SIGN:
+    case X509_V_ERR_DIFFERENT_CRL_SCOPE:
+    case X509_V_ERR_CRL_PATH_VALIDATION_ERROR:
+    case X509_V_ERR_UNHANDLED_CRITICAL_CRL_EXTENSION:
+      return true;
+    default:
+      return false;
+  }
+}
+
+int collect_problem(int ok, X509_STORE_CTX* ctx) {
+  if (ok != 0 || t_collector == nullptr) return 1;
+  const int error = X509_STORE_CTX_get_error(ctx);
+  X509* cert = X509_STORE_CTX_get_current_cert(ctx);
+  CollectedProblem p{X509_STORE_CTX_get_error_depth(ctx), error,
+                     cert != nullptr ? up_ref(cert) : X509Ptr(), nullptr, X509Ptr()};
+  if (X509_STORE_CTX* parent = X509_STORE_CTX_get0_parent_ctx(ctx)) {
+    // OpenSSL is validating the path of a CRL's signer for the parent's
+    // current certificate: a CRL problem of that certificate.
+    p.crl_signer = std::move(p.cert);
+    p.depth = X509_STORE_CTX_get_error_depth(parent);
+    X509* subject = X509_STORE_CTX_get_current_cert(parent);
+    if (subject != nullptr) p.cert = up_ref(subject);
+    p.crl = X509_STORE_CTX_get0_current_crl(parent);
+  } else if (error == X509_V_ERR_CERT_REVOKED) {
+    p.crl = t_collector->applying;
+  } else if (is_crl_error(error)) {
+    p.crl = X509_STORE_CTX_get0_current_crl(ctx);
+  }
+  t_collector->problems.push_back(std::move(p));
+  return 1;  // go on, so that every problem of the chain is reported
+}
+
+// OpenSSL's own cert_crl (the lookup of a certificate in one CRL), found once
+// on a context over a store that does not override it.
+X509_STORE_CTX_cert_crl_fn default_cert_crl() {
+  static const X509_STORE_CTX_cert_crl_fn fn = [] {
+    X509StorePtr store(X509_STORE_new());
+    X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+    X509_STORE_CTX_init(ctx.get(), store.get(), nullptr, nullptr);
+    return X509_STORE_CTX_get_cert_crl(ctx.get());
+  }();
+  return fn;
+}
+
+// Whether the CRL's checks so far leave it worth reading: because the verify
+// callback goes on after every error, OpenSSL would look in a CRL whose
+// signature failed too.
+bool crl_is_credible(X509_STORE_CTX* ctx, X509_CRL* crl, const Collector& c) {
+  for (const auto& p : c.problems) {
+    if (p.crl == crl && (discredits_crl(p.error) || p.crl_signer)) return false;
+  }
+  // A delta CRL's own checks are reported against its base; check its
+  // signature here, with the key OpenSSL checks the base with.
+  X509* issuer = X509_STORE_CTX_get0_current_issuer(ctx);
+  if (issuer == nullptr) {
+    STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx);
+    const int n = sk_X509_num(chain);
+    if (n <= 0) return false;
+    issuer = sk_X509_value(chain, std::min(X509_STORE_CTX_get_error_depth(ctx) + 1, n - 1));
+  }
+  EVP_PKEY* key = X509_get0_pubkey(issuer);
+  const bool ok = key != nullptr && X509_CRL_verify(crl, key) > 0;
+  ERR_clear_error();
+  return ok;
+}
+
+// Installed on every store (X509_STORE_set_cert_crl): records which CRL was
+// used for which certificate, then does what OpenSSL does.
+int recording_cert_crl(X509_STORE_CTX* ctx, X509_CRL* crl, X509* x) {
+  Collector* c = t_collector;
+  if (c == nullptr) return default_cert_crl()(ctx, crl, x);
+  if (!crl_is_credible(ctx, crl, *c)) return 1;  // its problems are reported already
+  c->uses.push_back({up_ref(x), crl});
+  c->applying = crl;
+  const int rc = default_cert_crl()(ctx, crl, x);
+  c->applying = nullptr;
+  return rc;
+}
+
+bool is_revocation_error(int error) {
+  return error == X509_V_ERR_CERT_REVOKED || error == X509_V_ERR_UNABLE_TO_GET_CRL ||
+         is_crl_error(error);
+}
+
+ChainCheck classify(const CollectedProblem& p) {
+  if (p.crl_signer) return ChainCheck::revocation;
+  switch (p.error) {
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+      return p.depth == 0 ? ChainCheck::validity : ChainCheck::chain;
+    default:
+      return is_revocation_error(p.error) ? ChainCheck::revocation : ChainCheck::chain;
   }
 }
 
 std::string quoted_subject(X509* cert) {
   return cert == nullptr ? std::string("(unknown)") : "'" + describe(cert).subject + "'";
+}
+
+std::string quoted(const X509_NAME* name) {
+  return "'" + name_text(name) + "'";
 }
 
 TimePoint asn1_time(const ASN1_TIME* t) {
@@ -68,33 +183,321 @@ std::string asn1_time_text(const ASN1_TIME* t) {
   return format_rfc3339(asn1_time(t));
 }
 
-const X509_CRL* crl_for(const std::vector<X509CrlPtr>& crls, X509* cert) {
-  for (const auto& crl : crls) {
-    if (X509_NAME_cmp(X509_CRL_get_issuer(crl.get()), X509_get_issuer_name(cert)) == 0) {
-      return crl.get();
-    }
-  }
-  return nullptr;
-}
-
-std::string crl_number(const X509_CRL* crl) {
-  auto* num =
-      static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl, NID_crl_number, nullptr, nullptr));
-  if (num == nullptr) return {};
-  BIGNUM* bn = ASN1_INTEGER_to_BN(num, nullptr);
+std::string integer_text(const ASN1_INTEGER* value) {
+  BIGNUM* bn = ASN1_INTEGER_to_BN(value, nullptr);
+  if (bn == nullptr) return {};
   char* dec = BN_bn2dec(bn);
   std::string out = dec;
   OPENSSL_free(dec);
   BN_free(bn);
+  return out;
+}
+
+std::string crl_integer_ext(const X509_CRL* crl, int nid) {
+  auto* num = static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl, nid, nullptr, nullptr));
+  if (num == nullptr) return {};
+  std::string out = integer_text(num);
   ASN1_INTEGER_free(num);
   return out;
 }
 
-std::string message_for(const CollectedProblem& p, const std::vector<X509CrlPtr>& crls,
-                        TimePoint at) {
+std::string crl_number(const X509_CRL* crl) {
+  return crl_integer_ext(crl, NID_crl_number);
+}
+// The base CRL number of a delta CRL, "" for a base CRL.
+std::string delta_base(const X509_CRL* crl) {
+  return crl_integer_ext(crl, NID_delta_crl);
+}
+
+// "the CRL of 'CN=...' number 7" / "the delta CRL of ... number 8 (base 7)".
+std::string crl_text(const X509_CRL* crl) {
+  const std::string number = crl_number(crl);
+  const std::string base = delta_base(crl);
+  return std::string(base.empty() ? "the CRL of " : "the delta CRL of ") +
+         quoted(X509_CRL_get_issuer(crl)) + (number.empty() ? "" : " number " + number) +
+         (base.empty() ? "" : " (on base CRL " + base + ")");
+}
+
+std::string oid_text(const ASN1_OBJECT* obj) {
+  char buf[128];
+  const int n = OBJ_obj2txt(buf, sizeof buf, obj, 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(std::min<int>(n, sizeof buf - 1))) : "";
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
+// The RFC 5280 ReasonFlags bits as OpenSSL keeps them (dp_reasons, idp_reasons).
+struct ReasonBit {
+  unsigned int bit;
+  const char* name;
+};
+constexpr ReasonBit kReasonBits[] = {{0x40, "keyCompromise"},        {0x20, "cACompromise"},
+                                     {0x10, "affiliationChanged"},   {0x08, "superseded"},
+                                     {0x04, "cessationOfOperation"}, {0x02, "certificateHold"},
+                                     {0x01, "privilegeWithdrawn"},   {0x8000, "aACompromise"}};
+constexpr unsigned int kAllReasons = 0x807f;
+
+unsigned int reason_bits(const ASN1_BIT_STRING* flags) {
+  if (flags == nullptr) return kAllReasons;
+  unsigned int bits = 0;
+  const int len = ASN1_STRING_length(flags);
+  const unsigned char* data = ASN1_STRING_get0_data(flags);
+  if (len > 0) bits = data[0];
+  if (len > 1) bits |= static_cast<unsigned int>(data[1]) << 8;
+  return bits & kAllReasons;
+}
+
+// The reasons a CRL covers (issuingDistributionPoint onlySomeReasons).
+unsigned int crl_reasons(const X509_CRL* crl) {
+  auto* idp = static_cast<ISSUING_DIST_POINT*>(
+      X509_CRL_get_ext_d2i(crl, NID_issuing_distribution_point, nullptr, nullptr));
+  if (idp == nullptr) return kAllReasons;
+  const unsigned int bits = reason_bits(idp->onlysomereasons);
+  ISSUING_DIST_POINT_free(idp);
+  return bits;
+}
+
+std::vector<std::string> reason_names(unsigned int bits) {
+  std::vector<std::string> out;
+  for (const auto& r : kReasonBits) {
+    if ((bits & r.bit) != 0) out.emplace_back(r.name);
+  }
+  return out;
+}
+
+// The URIs of the certificate's CRL distribution points.
+std::vector<std::string> distribution_points(X509* cert) {
+  std::vector<std::string> out;
+  auto* dps = static_cast<STACK_OF(DIST_POINT)*>(
+      X509_get_ext_d2i(cert, NID_crl_distribution_points, nullptr, nullptr));
+  for (int i = 0; i < sk_DIST_POINT_num(dps); ++i) {
+    const DIST_POINT* dp = sk_DIST_POINT_value(dps, i);
+    if (dp->distpoint == nullptr || dp->distpoint->type != 0) continue;
+    const GENERAL_NAMES* names = dp->distpoint->name.fullname;
+    for (int j = 0; j < sk_GENERAL_NAME_num(names); ++j) {
+      const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names, j);
+      if (gn->type != GEN_URI) continue;
+      const ASN1_IA5STRING* uri = gn->d.uniformResourceIdentifier;
+      out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
+                       static_cast<size_t>(ASN1_STRING_length(uri)));
+    }
+  }
+  sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+  return out;
+}
+
+// The entry's reasonCode, -1 when it has none.
+long entry_reason(X509_REVOKED* entry) {
+  auto* reason = static_cast<ASN1_ENUMERATED*>(
+      X509_REVOKED_get_ext_d2i(entry, NID_crl_reason, nullptr, nullptr));
+  if (reason == nullptr) return -1;
+  const long r = ASN1_ENUMERATED_get(reason);
+  ASN1_ENUMERATED_free(reason);
+  return r;
+}
+
+const char* reason_text(long r) {
+  static const char* kReasons[] = {
+      "unspecified",   "keyCompromise",        "cACompromise",    "affiliationChanged",
+      "superseded",    "cessationOfOperation", "certificateHold", "",
+      "removeFromCRL", "privilegeWithdrawn",   "aACompromise"};
+  return r >= 0 && r <= 10 ? kReasons[r] : "";
+}
+
+// What verification works with and the messages need.
+struct PathContext {
+  const std::vector<X509*>& chain;           // as built, leaf first
+  const std::vector<const X509_CRL*>& crls;  // in force
+  const Collector& collected;
+  const PathPolicy& policy;
+  TimePoint at;
+};
+
+std::string revoked_message(const CollectedProblem& p) {
   X509* cert = p.cert.get();
   const std::string who = quoted_subject(cert);
-  const std::string when = format_rfc3339(at);
+  std::string detail;
+  X509_REVOKED* entry = nullptr;
+  if (p.crl != nullptr && X509_CRL_get0_by_cert(const_cast<X509_CRL*>(p.crl), &entry, cert) == 1) {
+    detail = " on " + asn1_time_text(X509_REVOKED_get0_revocationDate(entry));
+    const char* text = reason_text(entry_reason(entry));
+    if (*text != '\0') detail += " (" + std::string(text) + ")";
+    detail += ", per " + crl_text(p.crl);
+    if (X509_NAME_cmp(X509_CRL_get_issuer(p.crl), X509_get_issuer_name(cert)) != 0) {
+      detail += ", an indirect CRL for its issuer " + quoted(X509_get_issuer_name(cert));
+    }
+  }
+  return "certificate " + who + " (serial " + describe(cert).serial + ") was revoked" + detail;
+}
+
+std::string no_crl_message(const CollectedProblem& p, const PathContext& path) {
+  X509* cert = p.cert.get();
+  const std::string who = quoted_subject(cert);
+  // CRLs were found but their onlySomeReasons leave reasons uncovered.
+  unsigned int covered = 0;
+  bool any = false;
+  for (const auto& use : path.collected.uses) {
+    if (X509_cmp(use.cert.get(), cert) != 0 || !delta_base(use.crl).empty()) continue;
+    covered |= crl_reasons(use.crl);
+    any = true;
+  }
+  if (any && covered != kAllReasons) {
+    return "the CRLs found for certificate " + who + " cover only the revocation reasons " +
+           joined(reason_names(covered)) + "; reasons not covered by any CRL given or fetched: " +
+           joined(reason_names(kAllReasons & ~covered));
+  }
+  // Only a delta CRL of its issuer, without the base it updates.
+  for (const X509_CRL* crl : path.crls) {
+    const std::string base = delta_base(crl);
+    if (base.empty() || X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(cert)) != 0) {
+      continue;
+    }
+    return "only a delta CRL of " + quoted(X509_CRL_get_issuer(crl)) + " (number " +
+           crl_number(crl) + ") was found for certificate " + who +
+           ", without its base CRL number " + base;
+  }
+  const auto dps = distribution_points(cert);
+  if (dps.empty()) {
+    return "no CRL covers certificate " + who + " (it names no distribution point): none of " +
+           quoted(X509_get_issuer_name(cert)) + " was given or fetched";
+  }
+  return "no CRL covers certificate " + who + ": its distribution points are " + joined(dps) +
+         ", none was given or fetched";
+}
+
+std::string crl_message(const CollectedProblem& p, const PathContext& path) {
+  const std::string who = quoted_subject(p.cert.get());
+  const std::string which = p.crl != nullptr ? crl_text(p.crl) : std::string("the CRL");
+  const std::string when = format_rfc3339(path.at);
+  if (p.crl_signer) {
+    return "the signer " + quoted_subject(p.crl_signer.get()) + " of " + which +
+           " for certificate " + who + " does not validate (" +
+           X509_verify_cert_error_string(p.error) + "): the certificate's status is unknown";
+  }
+  switch (p.error) {
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+      return which + " for certificate " + who + " is out of date since " +
+             (p.crl != nullptr ? asn1_time_text(X509_CRL_get0_nextUpdate(p.crl)) : "") +
+             " (checked at " + when + ")";
+    case X509_V_ERR_CRL_NOT_YET_VALID:
+      return which + " for certificate " + who + " is not valid before " +
+             (p.crl != nullptr ? asn1_time_text(X509_CRL_get0_lastUpdate(p.crl)) : "") +
+             " (checked at " + when + ")";
+    case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+    case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
+      return "the signature on " + which + " for certificate " + who +
+             " does not verify with the key of its issuer: the certificate's status is unknown";
+    case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
+      return "the issuer of " + which + " for certificate " + who +
+             " is not known: the certificate's status is unknown";
+    case X509_V_ERR_KEYUSAGE_NO_CRL_SIGN:
+      return which + " for certificate " + who +
+             " is signed by a certificate whose keyUsage lacks cRLSign";
+    case X509_V_ERR_DIFFERENT_CRL_SCOPE:
+      return which + " does not cover certificate " + who + " (its scope differs)";
+    case X509_V_ERR_CRL_PATH_VALIDATION_ERROR:
+      return "the signer of " + which + " for certificate " + who +
+             " does not chain to the same trust anchor";
+    case X509_V_ERR_UNHANDLED_CRITICAL_CRL_EXTENSION:
+      return which + " for certificate " + who + " has a critical extension edocgw cannot read";
+    default:
+      return which + " for certificate " + who + ": " + X509_verify_cert_error_string(p.error);
+  }
+}
+
+// The CA of the chain above `depth` whose name constraints the certificate breaks.
+X509* constraining_ca(const CollectedProblem& p, const PathContext& path) {
+  for (int j = static_cast<int>(path.chain.size()) - 1; j > p.depth; --j) {
+    auto* nc = static_cast<NAME_CONSTRAINTS*>(
+        X509_get_ext_d2i(path.chain[j], NID_name_constraints, nullptr, nullptr));
+    if (nc == nullptr) continue;
+    int rc = NAME_CONSTRAINTS_check(p.cert.get(), nc);
+    if (rc == X509_V_OK && p.depth == 0) rc = NAME_CONSTRAINTS_check_CN(p.cert.get(), nc);
+    NAME_CONSTRAINTS_free(nc);
+    if (rc == p.error) return path.chain[j];
+  }
+  return nullptr;
+}
+
+std::string name_constraint_message(const CollectedProblem& p, const PathContext& path) {
+  const std::string who = quoted_subject(p.cert.get());
+  X509* ca = constraining_ca(p, path);
+  const std::string by =
+      ca != nullptr ? "CA " + quoted_subject(ca) : std::string("a CA of the path");
+  switch (p.error) {
+    case X509_V_ERR_PERMITTED_VIOLATION:
+      return "certificate " + who +
+             " has a name outside the permitted subtrees of the name "
+             "constraints of " +
+             by;
+    case X509_V_ERR_EXCLUDED_VIOLATION:
+      return "certificate " + who +
+             " has a name inside the excluded subtrees of the name "
+             "constraints of " +
+             by;
+    case X509_V_ERR_SUBTREE_MINMAX:
+      return "the name constraints of " + by +
+             " set a minimum or maximum, which cannot be "
+             "checked; certificate " +
+             who + " is refused";
+    case X509_V_ERR_UNSUPPORTED_CONSTRAINT_TYPE:
+      return "the name constraints of " + by +
+             " use a name type that cannot be checked; "
+             "certificate " +
+             who + " is refused";
+    case X509_V_ERR_UNSUPPORTED_CONSTRAINT_SYNTAX:
+      return "the name constraints of " + by +
+             " have a syntax that cannot be checked; "
+             "certificate " +
+             who + " is refused";
+    default:  // X509_V_ERR_UNSUPPORTED_NAME_SYNTAX
+      return "certificate " + who +
+             " has a name whose syntax cannot be checked against the "
+             "name constraints of " +
+             by;
+  }
+}
+
+// The CA of the chain whose policyConstraints requireExplicitPolicy applies.
+X509* requiring_ca(const PathContext& path) {
+  for (auto it = path.chain.rbegin(); it != path.chain.rend(); ++it) {
+    auto* pc = static_cast<POLICY_CONSTRAINTS*>(
+        X509_get_ext_d2i(*it, NID_policy_constraints, nullptr, nullptr));
+    if (pc == nullptr) continue;
+    const bool explicit_required = pc->requireExplicitPolicy != nullptr;
+    POLICY_CONSTRAINTS_free(pc);
+    if (explicit_required) return *it;
+  }
+  return nullptr;
+}
+
+std::string policy_message(const CollectedProblem& p, const PathContext& path) {
+  const std::string anchor =
+      path.chain.empty() ? std::string("(unknown)") : quoted_subject(path.chain.back());
+  if (p.error == X509_V_ERR_INVALID_POLICY_EXTENSION) {
+    return "certificate " + quoted_subject(p.cert.get()) +
+           " has an invalid or inconsistent certificate policy extension (certificatePolicies, "
+           "policyMappings or policyConstraints)";
+  }
+  if (!path.policy.policies.empty()) {
+    return "the path to " + anchor + " is valid for none of the required certificate policies " +
+           joined(path.policy.policies);
+  }
+  X509* ca = requiring_ca(path);
+  return "the path to " + anchor + " is valid for no certificate policy, and " +
+         (ca != nullptr ? "certificate " + quoted_subject(ca) : std::string("a CA of the path")) +
+         " requires one (requireExplicitPolicy)";
+}
+
+std::string message_for(const CollectedProblem& p, const PathContext& path) {
+  X509* cert = p.cert.get();
+  const std::string who = quoted_subject(cert);
+  const std::string when = format_rfc3339(path.at);
+  if (p.crl_signer || is_crl_error(p.error)) return crl_message(p, path);
   switch (p.error) {
     case X509_V_ERR_CERT_HAS_EXPIRED:
       return "certificate " + who + " expired on " + asn1_time_text(X509_get0_notAfter(cert)) +
@@ -112,42 +515,53 @@ std::string message_for(const CollectedProblem& p, const std::vector<X509CrlPtr>
     case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
       return "the chain ends at the root " + who + ", which is not a trust anchor";
-    case X509_V_ERR_CERT_REVOKED: {
-      const X509_CRL* crl = crl_for(crls, cert);
-      std::string detail;
-      X509_REVOKED* entry = nullptr;
-      if (crl != nullptr && X509_CRL_get0_by_cert(const_cast<X509_CRL*>(crl), &entry, cert) == 1) {
-        detail = " on " + asn1_time_text(X509_REVOKED_get0_revocationDate(entry));
-        int crit = 0;
-        auto* reason = static_cast<ASN1_ENUMERATED*>(
-            X509_REVOKED_get_ext_d2i(entry, NID_crl_reason, &crit, nullptr));
-        if (reason != nullptr) {
-          static const char* kReasons[] = {
-              "unspecified",   "keyCompromise",        "cACompromise",    "affiliationChanged",
-              "superseded",    "cessationOfOperation", "certificateHold", "",
-              "removeFromCRL", "privilegeWithdrawn",   "aACompromise"};
-          const long r = ASN1_ENUMERATED_get(reason);
-          if (r >= 0 && r <= 10) detail += " (" + std::string(kReasons[r]) + ")";
-          ASN1_ENUMERATED_free(reason);
-        }
-        const std::string number = crl_number(crl);
-        detail += ", per the CRL of '" + describe(cert).issuer + "'" +
-                  (number.empty() ? "" : " number " + number);
-      }
-      return "certificate " + who + " (serial " + describe(cert).serial + ") was revoked" + detail;
-    }
+    case X509_V_ERR_CERT_REVOKED:
+      return revoked_message(p);
     case X509_V_ERR_UNABLE_TO_GET_CRL:
-      return "no CRL was given for the issuer of certificate " + who +
-             ": when CRLs are given, every CA of the chain needs one";
-    case X509_V_ERR_CRL_HAS_EXPIRED:
-      return "the CRL for certificate " + who + " is out of date at " + when;
-    case X509_V_ERR_CRL_NOT_YET_VALID:
-      return "the CRL for certificate " + who + " is not valid yet at " + when;
+      return no_crl_message(p, path);
     case X509_V_ERR_CERT_SIGNATURE_FAILURE:
       return "the CA signature on certificate " + who + " does not verify";
+    case X509_V_ERR_NO_EXPLICIT_POLICY:
+    case X509_V_ERR_INVALID_POLICY_EXTENSION:
+      return policy_message(p, path);
+    case X509_V_ERR_PERMITTED_VIOLATION:
+    case X509_V_ERR_EXCLUDED_VIOLATION:
+    case X509_V_ERR_SUBTREE_MINMAX:
+    case X509_V_ERR_UNSUPPORTED_CONSTRAINT_TYPE:
+    case X509_V_ERR_UNSUPPORTED_CONSTRAINT_SYNTAX:
+    case X509_V_ERR_UNSUPPORTED_NAME_SYNTAX:
+      return name_constraint_message(p, path);
     default:
       return "certificate " + who + ": " + X509_verify_cert_error_string(p.error);
   }
+}
+
+// The user-constrained policy set of the path OpenSSL validated (RFC 5280
+// 6.1.6), dotted OIDs.
+std::vector<std::string> user_policies(X509_STORE_CTX* ctx) {
+  std::vector<std::string> out;
+  X509_POLICY_TREE* tree = X509_STORE_CTX_get0_policy_tree(ctx);
+  if (tree == nullptr) return out;
+  STACK_OF(X509_POLICY_NODE)* nodes = X509_policy_tree_get0_user_policies(tree);
+  for (int i = 0; i < sk_X509_POLICY_NODE_num(nodes); ++i) {
+    const ASN1_OBJECT* obj = X509_policy_node_get0_policy(sk_X509_POLICY_NODE_value(nodes, i));
+    if (obj == nullptr) continue;
+    std::string oid = oid_text(obj);
+    if (std::find(out.begin(), out.end(), oid) == out.end()) out.push_back(std::move(oid));
+  }
+  return out;
+}
+
+constexpr const char* kAnyPolicy = "2.5.29.32.0";
+
+// The first of the required policies (in their configured order) the path is valid for.
+std::string policy_held(const std::vector<std::string>& required,
+                        const std::vector<std::string>& valid) {
+  const bool any = std::find(valid.begin(), valid.end(), kAnyPolicy) != valid.end();
+  for (const auto& r : required) {
+    if (any || std::find(valid.begin(), valid.end(), r) != valid.end()) return r;
+  }
+  return {};
 }
 
 }  // namespace
@@ -165,6 +579,15 @@ Result<TrustStore> TrustStore::load(const std::vector<std::filesystem::path>& an
                                     PathPolicy policy) {
   TrustStore store;
   store.policy_ = std::move(policy);
+  for (const auto& oid : store.policy_.policies) {
+    ASN1_OBJECT* obj = OBJ_txt2obj(oid.c_str(), 1);
+    ERR_clear_error();
+    if (obj == nullptr) {
+      return make_error(Errc::usage, "the required certificate policy '" + oid +
+                                         "' is not a dotted object identifier");
+    }
+    ASN1_OBJECT_free(obj);
+  }
   for (const auto& path : anchors) {
     auto certs = load_certificates(path);
     if (!certs) return certs.error();
@@ -179,7 +602,10 @@ Result<TrustStore> TrustStore::load(const std::vector<std::filesystem::path>& an
   for (const auto& path : crls) {
     auto loaded = load_crls(path);
     if (!loaded) return loaded.error();
-    for (auto& c : *loaded) store.crls_.push_back(std::move(c));
+    for (auto& c : *loaded) {
+      store.crls_.push_back(std::move(c));
+      store.crl_origins_.push_back("file:" + path.string());
+    }
   }
   store.build_store();
   return store;
@@ -224,12 +650,18 @@ ChainResult copy_of(const ChainResult& r) {
   out.problems = r.problems;
   out.revocation = r.revocation;
   out.revocation_checked = r.revocation_checked;
+  out.valid_policies = r.valid_policies;
+  out.policy = r.policy;
   return out;
 }
 
-// SHA-256 over each certificate's DER, length-prefixed, in order.
-std::string chain_key(X509* cert, const std::vector<X509*>& extra) {
+// SHA-256 over whether a CRL source was given and its generation, then each
+// certificate's DER, length-prefixed, in order.
+std::string chain_key(X509* cert, const std::vector<X509*>& extra, const CrlSource* fetched) {
   std::string input;
+  const std::uint64_t generation = fetched != nullptr ? fetched->generation() : 0;
+  input += fetched != nullptr ? 'F' : '-';
+  input.append(reinterpret_cast<const char*>(&generation), sizeof generation);
   auto add = [&](X509* c) {
     const std::string der = certificate_der(c);
     const std::uint32_t n = static_cast<std::uint32_t>(der.size());
@@ -242,12 +674,26 @@ std::string chain_key(X509* cert, const std::vector<X509*>& extra) {
   return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
 }
 
+void free_crl_stack(STACK_OF(X509_CRL) * s) {
+  sk_X509_CRL_free(s);
+}  // references not owned
+using CrlViewStackPtr =
+    std::unique_ptr<STACK_OF(X509_CRL), OsslDeleter<STACK_OF(X509_CRL), free_crl_stack>>;
+
+struct Pass {
+  X509StoreCtxPtr ctx;
+  Collector collected;
+};
+
 }  // namespace
 
 void TrustStore::build_store() {
   store_ = std::shared_ptr<X509_STORE>(X509_STORE_new(), X509_STORE_free);
   for (const auto& a : anchors_) X509_STORE_add_cert(store_.get(), a.get());
-  for (const auto& c : crls_) X509_STORE_add_crl(store_.get(), c.get());
+  // CRLs are given to each context (X509_STORE_CTX_set0_crls): OpenSSL finds
+  // indirect CRLs and deltas only there. The store records which it used.
+  default_cert_crl();
+  X509_STORE_set_cert_crl(store_.get(), recording_cert_crl);
   cache_ = std::make_shared<ChainCache>();
 }
 
@@ -264,7 +710,7 @@ ChainCacheStats TrustStore::chain_cache_stats() const {
 
 ChainResult TrustStore::verify(X509* cert, const std::vector<X509*>& extra, TimePoint at,
                                CrlSource* fetched) const {
-  const std::string key = chain_key(cert, extra);
+  const std::string key = chain_key(cert, extra, fetched);
   {
     std::lock_guard lock(cache_->mutex);
     if (auto it = cache_->by_key.find(key); it != cache_->by_key.end()) {
@@ -278,24 +724,12 @@ ChainResult TrustStore::verify(X509* cert, const std::vector<X509*>& extra, Time
     }
     ++cache_->misses;
   }
-  ChainResult result = validate(cert, extra, at, fetched);
+  Window window;
+  ChainResult result = validate(cert, extra, at, fetched, window);
   if (!result.ok() || result.chain.empty()) return result;
-  // The window in which validating again must give this same answer.
   auto entry = std::make_shared<ChainCache::Entry>();
-  entry->from = TimePoint::min();
-  entry->until = TimePoint::max();
-  auto narrow = [&](const ASN1_TIME* from, const ASN1_TIME* until) {
-    if (from != nullptr) entry->from = std::max(entry->from, asn1_time(from));
-    if (until != nullptr) entry->until = std::min(entry->until, asn1_time(until));
-  };
-  for (const auto& c : result.chain)
-    narrow(X509_get0_notBefore(c.get()), X509_get0_notAfter(c.get()));
-  if (result.revocation_checked) {
-    for (const auto& c : result.chain) {
-      if (const X509_CRL* crl = crl_for(crls_, c.get()))
-        narrow(X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_nextUpdate(crl));
-    }
-  }
+  entry->from = window.from;
+  entry->until = window.until;
   entry->result = copy_of(result);
   std::lock_guard lock(cache_->mutex);
   if (cache_->capacity == 0) return result;
@@ -306,60 +740,156 @@ ChainResult TrustStore::verify(X509* cert, const std::vector<X509*>& extra, Time
 }
 
 ChainResult TrustStore::validate(X509* cert, const std::vector<X509*>& extra, TimePoint at,
-                                 CrlSource* /*fetched: not used yet*/) const {
+                                 CrlSource* fetched, Window& window) const {
   ChainResult result;
   X509StackPtr chain_in(sk_X509_new_null());
   for (const auto& u : untrusted_) sk_X509_push(chain_in.get(), up_ref(u.get()).release());
   for (X509* e : extra) sk_X509_push(chain_in.get(), up_ref(e).release());
 
-  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
-  X509_STORE_CTX_init(ctx.get(), store_.get(), cert, chain_in.get());
-  X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
-  X509_VERIFY_PARAM_set_time(param, std::chrono::system_clock::to_time_t(at));
-  if (!crls_.empty()) {
-    X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
-    result.revocation_checked = true;
-  }
-  X509_STORE_CTX_set_verify_cb(ctx.get(), collect_problem);
+  // One run of OpenSSL's verification over `crls` (null: no CRL checks).
+  auto run = [&](Pass& pass, STACK_OF(X509_CRL) * crls) {
+    pass.ctx.reset(X509_STORE_CTX_new());
+    X509_STORE_CTX_init(pass.ctx.get(), store_.get(), cert, chain_in.get());
+    X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(pass.ctx.get());
+    X509_VERIFY_PARAM_set_time(param, std::chrono::system_clock::to_time_t(at));
+    unsigned long flags = X509_V_FLAG_POLICY_CHECK;
+    if (!policy_.policies.empty()) flags |= X509_V_FLAG_EXPLICIT_POLICY;
+    if (policy_.inhibit_policy_mapping) flags |= X509_V_FLAG_INHIBIT_MAP;
+    if (policy_.inhibit_any_policy) flags |= X509_V_FLAG_INHIBIT_ANY;
+    if (crls != nullptr) {
+      flags |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL |
+               X509_V_FLAG_EXTENDED_CRL_SUPPORT | X509_V_FLAG_USE_DELTAS;
+      X509_STORE_CTX_set0_crls(pass.ctx.get(), crls);
+    }
+    X509_VERIFY_PARAM_set_flags(param, flags);
+    // RFC 5280's default user-initial-policy-set is anyPolicy: OpenSSL needs
+    // it given, or a requireExplicitPolicy in a CA fails every path.
+    if (policy_.policies.empty()) {
+      X509_VERIFY_PARAM_add0_policy(param, OBJ_nid2obj(NID_any_policy));
+    }
+    for (const auto& oid : policy_.policies) {
+      X509_VERIFY_PARAM_add0_policy(param, OBJ_txt2obj(oid.c_str(), 1));  // checked by load()
+    }
+    X509_STORE_CTX_set_verify_cb(pass.ctx.get(), collect_problem);
+    t_collector = &pass.collected;
+    const int rc = X509_verify_cert(pass.ctx.get());
+    t_collector = nullptr;
+    if (rc != 1 && pass.collected.problems.empty()) {
+      pass.collected.problems.push_back(
+          {0, X509_STORE_CTX_get_error(pass.ctx.get()), up_ref(cert), nullptr, X509Ptr()});
+    }
+    ERR_clear_error();
+  };
+  auto built_path = [](const Pass& pass) {
+    std::vector<X509*> path;
+    if (STACK_OF(X509)* built = X509_STORE_CTX_get0_chain(pass.ctx.get())) {
+      for (int i = 0; i < sk_X509_num(built); ++i) path.push_back(sk_X509_value(built, i));
+    }
+    return path;
+  };
 
-  std::vector<CollectedProblem> collected;
-  t_collector = &collected;
-  const int rc = X509_verify_cert(ctx.get());
-  t_collector = nullptr;
-  if (rc != 1 && collected.empty()) {
-    collected.push_back({0, X509_STORE_CTX_get_error(ctx.get()), up_ref(cert)});
+  // The CRLs in force: the configured ones, and those the source has for the
+  // path built without CRLs.
+  std::vector<const X509_CRL*> crls;
+  std::vector<std::string> origins;
+  for (size_t i = 0; i < crls_.size(); ++i) {
+    crls.push_back(crls_[i].get());
+    origins.push_back(i < crl_origins_.size() ? crl_origins_[i] : "file");
   }
-  ERR_clear_error();
-
-  if (STACK_OF(X509)* built = X509_STORE_CTX_get0_chain(ctx.get())) {
-    for (int i = 0; i < sk_X509_num(built); ++i) {
-      X509* c = sk_X509_value(built, i);
-      result.chain.push_back(up_ref(c));
-      result.chain_info.push_back(std::make_shared<const CertificateInfo>(describe(c)));
-      result.chain_der.push_back(certificate_der(c));
+  std::vector<SourcedCrl> sourced;
+  if (fetched != nullptr) {
+    Pass first;
+    run(first, nullptr);
+    sourced = fetched->crls_for(built_path(first));
+    for (const auto& s : sourced) {
+      if (!s.crl) continue;
+      crls.push_back(s.crl.get());
+      origins.push_back(s.origin);
     }
   }
-  for (const auto& p : collected) {
+  result.revocation_checked = !crls_.empty() || fetched != nullptr;
+  CrlViewStackPtr crl_stack;
+  if (result.revocation_checked) {
+    crl_stack.reset(sk_X509_CRL_new_null());
+    for (const X509_CRL* c : crls) sk_X509_CRL_push(crl_stack.get(), const_cast<X509_CRL*>(c));
+  }
+  Pass pass;
+  run(pass, crl_stack.get());
+
+  const std::vector<X509*> path = built_path(pass);
+  for (X509* c : path) {
+    result.chain.push_back(up_ref(c));
+    result.chain_info.push_back(std::make_shared<const CertificateInfo>(describe(c)));
+    result.chain_der.push_back(certificate_der(c));
+  }
+  const int anchor_depth = static_cast<int>(path.size()) - 1;
+  const bool ends_at_anchor =
+      !path.empty() && std::any_of(anchors_.begin(), anchors_.end(), [&](const X509Ptr& a) {
+        return X509_cmp(a.get(), path.back()) == 0;
+      });
+  const PathContext context{path, crls, pass.collected, policy_, at};
+  for (const auto& p : pass.collected.problems) {
+    // A trust anchor is not part of the path RFC 5280 checks for revocation.
+    if (ends_at_anchor && p.depth == anchor_depth && is_revocation_error(p.error) &&
+        !p.crl_signer) {
+      continue;
+    }
     // A revoked certificate also reports the next step's errors; keep each once.
     bool seen = false;
     for (const auto& r : result.problems) seen |= r.openssl_error == p.error && r.depth == p.depth;
     if (seen) continue;
-    result.problems.push_back(
-        {classify(p.error, p.depth), p.depth, p.error, message_for(p, crls_, at)});
+    ChainProblem problem{classify(p), p.depth, p.error, message_for(p, context)};
+    // Revoked is a CRL's word on the certificate itself; anything else
+    // (including a revoked CRL signer) leaves its status unknown.
+    problem.status_unknown = problem.check == ChainCheck::revocation &&
+                             (p.error != X509_V_ERR_CERT_REVOKED || p.crl_signer != nullptr);
+    result.problems.push_back(std::move(problem));
   }
-  if (result.revocation_checked) {
-    for (size_t i = 0; i + 1 < result.chain.size(); ++i) {
-      X509* c = result.chain[i].get();
-      const X509_CRL* crl = crl_for(crls_, c);
-      if (crl == nullptr) continue;
+
+  if (!policy_.policies.empty()) {
+    result.valid_policies = user_policies(pass.ctx.get());
+    result.policy = policy_held(policy_.policies, result.valid_policies);
+  }
+
+  // The validity window of the answer: every certificate and every CRL used.
+  window.from = TimePoint::min();
+  window.until = TimePoint::max();
+  auto narrow = [&](const ASN1_TIME* from, const ASN1_TIME* until) {
+    if (from != nullptr) window.from = std::max(window.from, asn1_time(from));
+    if (until != nullptr) window.until = std::min(window.until, asn1_time(until));
+  };
+  for (X509* c : path) narrow(X509_get0_notBefore(c), X509_get0_notAfter(c));
+
+  // The evidence: each CRL used for each certificate of the path, in path
+  // order, a base before its delta.
+  for (size_t i = 0; i < path.size(); ++i) {
+    std::vector<const CrlUse*> uses;
+    for (const auto& use : pass.collected.uses) {
+      if (use.cert.get() != path[i] && X509_cmp(use.cert.get(), path[i]) != 0) continue;
+      bool seen = false;
+      for (const CrlUse* u : uses) seen |= u->crl == use.crl;
+      if (!seen) uses.push_back(&use);
+    }
+    std::stable_sort(uses.begin(), uses.end(), [](const CrlUse* a, const CrlUse* b) {
+      return delta_base(a->crl).empty() && !delta_base(b->crl).empty();
+    });
+    for (const CrlUse* use : uses) {
+      const X509_CRL* crl = use->crl;
+      narrow(X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_nextUpdate(crl));
+      if (ends_at_anchor && static_cast<int>(i) == anchor_depth) continue;
       RevocationEvidence ev;
       ev.certificate_subject = result.chain_info[i]->subject;
-      ev.crl_issuer = result.chain_info[i]->issuer;
+      ev.crl_issuer = name_text(X509_CRL_get_issuer(crl));
       ev.crl_number = crl_number(crl);
       ev.this_update = asn1_time_text(X509_CRL_get0_lastUpdate(crl));
       ev.next_update = asn1_time_text(X509_CRL_get0_nextUpdate(crl));
+      ev.delta = !delta_base(crl).empty();
       X509_REVOKED* entry = nullptr;
-      ev.revoked = X509_CRL_get0_by_cert(const_cast<X509_CRL*>(crl), &entry, c) == 1;
+      ev.revoked = X509_CRL_get0_by_cert(const_cast<X509_CRL*>(crl), &entry, path[i]) == 1 &&
+                   entry_reason(entry) != CRL_REASON_REMOVE_FROM_CRL;
+      for (size_t k = 0; k < crls.size(); ++k) {
+        if (crls[k] == crl) ev.crl_origin = origins[k];
+      }
       result.revocation.push_back(std::move(ev));
     }
   }

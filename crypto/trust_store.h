@@ -2,8 +2,8 @@
 // certificate path validation at a given time (RFC 5280 via OpenSSL).
 //
 // A TrustStore is immutable after load() and safe to use from many threads
-// at once: the X509_STORE of anchors and CRLs is built once, and each
-// verify() builds its own X509_STORE_CTX over it.
+// at once: the X509_STORE of anchors is built once, and each verify() builds
+// its own X509_STORE_CTX over it, given the CRLs in force.
 //
 // Validated paths are cached (see verify()): a store is made per
 // configuration, so a reload, new CRL files or new anchors start with an
@@ -46,8 +46,8 @@ struct RevocationEvidence {
   std::string crl_number;                // decimal, "" when the CRL has none
   std::string this_update, next_update;  // RFC 3339
   bool revoked = false;
-  bool delta = false;          // CRL: a delta CRL (deltaCRLIndicator) used with its base
-  std::string crl_origin;      // CRL: "file:PATH" (configured) or the URL it was fetched from
+  bool delta = false;      // CRL: a delta CRL (deltaCRLIndicator) used with its base
+  std::string crl_origin;  // CRL: "file:PATH" (configured) or the URL it was fetched from
   // OCSP only: the responder asked, who signed the answer, and its DER bytes.
   std::string ocsp_url, ocsp_responder, ocsp_status, ocsp_response_der;
 };
@@ -159,15 +159,19 @@ class TrustStore {
   TrustStore() = default;  // made by load() or from_certificates() only
   struct ChainCache;
   void build_store();
+  // The time window in which validating again must give the same answer.
+  struct Window {
+    TimePoint from, until;
+  };
   ChainResult validate(X509* cert, const std::vector<X509*>& extra, TimePoint at,
-                       CrlSource* fetched) const;
+                       CrlSource* fetched, Window& window) const;
 
   std::vector<X509Ptr> anchors_;
   std::vector<X509Ptr> untrusted_;
   std::vector<X509CrlPtr> crls_;
   std::vector<std::string> crl_origins_;  // "file:PATH", one per crls_ entry
   PathPolicy policy_;
-  std::shared_ptr<X509_STORE> store_;  // anchors_ and crls_, built once
+  std::shared_ptr<X509_STORE> store_;  // anchors_, built once (CRLs go to each context)
   std::shared_ptr<ChainCache> cache_;
 };
 
