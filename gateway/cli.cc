@@ -37,19 +37,22 @@ namespace {
 constexpr const char* kUsage = R"(usage: edocgw COMMAND [OPTIONS]
 
   sign   --cert C.pem --key K.pem [--chain I.pem] [--pass env:VAR|file:PATH] [--in F] [--out G]
-  verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--at TIME] [--allow-sha1]
+  verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--policy OID]... [--at TIME]
+         [--allow-sha1]
          [--allow-inclusive-c14n] [--accept-unsigned] [--ocsp | --ocsp-url URL]
          [--require-revocation] [--organ-map FILE] [--pdf-signatures none|any|organisation]
          [--pdf-official] [--pdf-report-unverifiable] [--json] [--in F]
          (PDF attachments: their signatures are verified and reported as well)
   verify --config gateway.xml [--adapter NAME] [--at TIME] [--json] [--in F]
          (the gateway's trust and <accept> policy, as if the package came by NAME)
-  pdf verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--at TIME]
+  pdf verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--policy OID]... [--at TIME]
          [--ocsp | --ocsp-url URL] [--require-revocation] [--organ-map FILE] [--sender ORGAN_ID]
          [--pdf-signatures none|any|organisation] [--pdf-official] [--pdf-report-unverifiable]
          [--allow-sha1] [--json] FILE.pdf
          (the signatures inside a bare PDF: exit 0 when verified, or unsigned and nothing required)
-  cert verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--at TIME] [--json] CERT.pem
+  cert verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--policy OID]... [--at TIME]
+         [--json] CERT.pem
+         (--policy: the path must be valid for one of these certificate policies, RFC 5280)
   edxml build --meta META.json [--attach FILE]... [--out PKG]
   edxml status --meta STATUS.json [--out PKG]
   edxml inspect [--json] PKG
@@ -109,7 +112,9 @@ Result<crypto::TrustStore> trust_from(const Args& args) {
   std::vector<std::filesystem::path> a(anchors.begin(), anchors.end());
   auto u = args.all("--untrusted");
   auto c = args.all("--crl");
-  return crypto::TrustStore::load(a, {u.begin(), u.end()}, {c.begin(), c.end()});
+  crypto::PathPolicy policy;
+  for (const auto& oid : args.all("--policy")) policy.policies.push_back(oid);
+  return crypto::TrustStore::load(a, {u.begin(), u.end()}, {c.begin(), c.end()}, std::move(policy));
 }
 
 Status write_output(const Args& args, std::string_view bytes) {
@@ -180,8 +185,8 @@ Status pdf_policy_from(const Args& args, crypto::AcceptPolicy& policy) {
 // for valid, and for unsigned only where the policy accepted it.
 int cmd_verify(const std::vector<std::string>& argv) {
   auto args = Args::parse(
-      argv, {{"--trust", "--untrusted", "--crl", "--at", "--in", "--organ-map", "--ocsp-url",
-              "--config", "--adapter", "--pdf-signatures"},
+      argv, {{"--trust", "--untrusted", "--crl", "--policy", "--at", "--in", "--organ-map",
+              "--ocsp-url", "--config", "--adapter", "--pdf-signatures"},
              {"--json", "--allow-sha1", "--allow-inclusive-c14n", "--accept-unsigned", "--ocsp",
               "--require-revocation", "--pdf-official", "--pdf-report-unverifiable"}});
   if (!args) return usage_error(args.error().message);
@@ -197,8 +202,8 @@ int cmd_verify(const std::vector<std::string>& argv) {
   std::optional<crypto::TrustStore> trust;
   std::shared_ptr<crypto::RevocationCache> revocation_cache;
   if (auto config_path = args->get("--config")) {
-    for (const char* flag :
-         {"--trust", "--untrusted", "--crl", "--organ-map", "--ocsp-url", "--pdf-signatures"}) {
+    for (const char* flag : {"--trust", "--untrusted", "--crl", "--policy", "--organ-map",
+                             "--ocsp-url", "--pdf-signatures"}) {
       if (args->get(flag))
         return usage_error(std::string(flag) + " and --config exclude each other");
     }
@@ -298,8 +303,8 @@ int cmd_verify(const std::vector<std::string>& argv) {
 // the PDF is verified, or unsigned and nothing is required; 1 when invalid
 // or it cannot be verified (unless --pdf-report-unverifiable).
 int cmd_pdf_verify(const std::vector<std::string>& argv) {
-  auto args = Args::parse(argv, {{"--trust", "--untrusted", "--crl", "--at", "--organ-map",
-                                  "--ocsp-url", "--sender", "--pdf-signatures"},
+  auto args = Args::parse(argv, {{"--trust", "--untrusted", "--crl", "--policy", "--at",
+                                  "--organ-map", "--ocsp-url", "--sender", "--pdf-signatures"},
                                  {"--json", "--ocsp", "--require-revocation", "--pdf-official",
                                   "--pdf-report-unverifiable", "--allow-sha1"}});
   if (!args) return usage_error(args.error().message);
@@ -356,7 +361,8 @@ int cmd_pdf_verify(const std::vector<std::string>& argv) {
 // --- cert verify ------------------------------------------------------------
 
 int cmd_cert_verify(const std::vector<std::string>& argv) {
-  auto args = Args::parse(argv, {{"--trust", "--untrusted", "--crl", "--at"}, {"--json"}});
+  auto args =
+      Args::parse(argv, {{"--trust", "--untrusted", "--crl", "--policy", "--at"}, {"--json"}});
   if (!args) return usage_error(args.error().message);
   if (args->positional().size() != 1) return usage_error("cert verify takes one CERT.pem");
   auto at = time_option(*args);
@@ -375,6 +381,7 @@ int cmd_cert_verify(const std::vector<std::string>& argv) {
   report.signer = crypto::describe(leaf);
   for (const auto& c : chain.chain) report.chain.push_back(crypto::describe(c.get()));
   report.revocation = chain.revocation;
+  report.certificate_policy = chain.policy;
   using crypto::ChainCheck;
   using crypto::CheckOutcome;
   for (auto [check, name] :
