@@ -828,6 +828,7 @@ ChainResult TrustStore::validate(X509* cert, const std::vector<X509*>& extra, Ti
         return X509_cmp(a.get(), path.back()) == 0;
       });
   const PathContext context{path, crls, pass.collected, policy_, at};
+  std::vector<const CollectedProblem*> kept;  // the source of each of result.problems
   for (const auto& p : pass.collected.problems) {
     // A trust anchor is not part of the path RFC 5280 checks for revocation.
     if (ends_at_anchor && p.depth == anchor_depth && is_revocation_error(p.error) &&
@@ -835,9 +836,14 @@ ChainResult TrustStore::validate(X509* cert, const std::vector<X509*>& extra, Ti
       continue;
     }
     // A revoked certificate also reports the next step's errors; keep each once.
+    // (A CRL signer's problem is not the certificate's own.)
     bool seen = false;
-    for (const auto& r : result.problems) seen |= r.openssl_error == p.error && r.depth == p.depth;
+    for (size_t k = 0; k < result.problems.size(); ++k) {
+      seen |= result.problems[k].openssl_error == p.error && result.problems[k].depth == p.depth &&
+              (kept[k]->crl_signer != nullptr) == (p.crl_signer != nullptr);
+    }
     if (seen) continue;
+    kept.push_back(&p);
     ChainProblem problem{classify(p), p.depth, p.error, message_for(p, context)};
     // Revoked is a CRL's word on the certificate itself; anything else
     // (including a revoked CRL signer) leaves its status unknown.
