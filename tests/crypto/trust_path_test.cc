@@ -206,6 +206,18 @@ BOOST_AUTO_TEST_CASE(require_explicit_policy_in_a_ca_is_enforced_with_nothing_re
   BOOST_TEST(ok.ok(), problems_text(ok));
 }
 
+BOOST_AUTO_TEST_CASE(a_mapping_to_or_from_any_policy_is_an_invalid_policy_extension) {
+  const Pki pki =
+      Pki::make({{"certificatePolicies", kP1}, {"policyMappings", kAnyPolicy + ":" + kP2}});
+  const auto leaf = pki.leaf("Hướng Hóa", {{"certificatePolicies", kP2}});
+  const ChainResult r = pki.verify(leaf);
+  const ChainProblem* p = problem(r, X509_V_ERR_INVALID_POLICY_EXTENSION);
+  BOOST_TEST_REQUIRE(p != nullptr, problems_text(r));
+  BOOST_TEST(p->depth == 1);
+  BOOST_TEST(contains(p->message, "certificate 'CN=Issuing CA"));
+  BOOST_TEST(contains(p->message, "invalid or inconsistent certificate policy extension"));
+}
+
 // ---- name constraints ----
 
 BOOST_AUTO_TEST_CASE(names_inside_permitted_subtrees_pass_and_outside_are_refused) {
@@ -353,6 +365,27 @@ BOOST_AUTO_TEST_CASE(a_crl_signed_by_a_separate_crl_key_of_the_same_ca_is_used) 
   const ChainProblem* p = problem(r, X509_V_ERR_CERT_REVOKED);
   BOOST_TEST_REQUIRE(p != nullptr, problems_text(r));
   BOOST_TEST(contains(p->message, "number 3"));
+}
+
+BOOST_AUTO_TEST_CASE(a_crl_whose_separate_signer_is_revoked_leaves_the_status_unknown) {
+  const Pki pki = Pki::make();
+  auto signer_spec = pk::ca_spec(name("Issuing CA"));
+  signer_spec.extensions = {{"keyUsage", "critical,cRLSign"}};
+  auto signer = pk::make(signer_spec, &pki.root);
+  const auto leaf = pki.leaf("Hướng Hóa");
+  auto root_crl = pk::make_crl(crl_spec(2, {revoked(signer)}), pki.root);
+  auto ca_crl = pk::make_crl(crl_spec(3, {revoked(leaf)}), signer);
+  const ChainResult r =
+      store_of({pki.root.x509()}, {pki.ca.x509(), signer.x509()}, {root_crl.get(), ca_crl.get()})
+          .verify(leaf.x509(), {}, now_seconds());
+  BOOST_TEST_REQUIRE(r.problems.size() == 1u, problems_text(r));
+  const ChainProblem& p = r.problems[0];
+  BOOST_TEST((p.check == ChainCheck::revocation));
+  BOOST_TEST(p.depth == 0);
+  BOOST_TEST(p.status_unknown);  // the CRL's word does not count: its signer is revoked
+  BOOST_TEST(contains(p.message, "the signer 'CN=Issuing CA"));
+  BOOST_TEST(contains(p.message, "number 3"));
+  BOOST_TEST(contains(p.message, "does not validate"));
 }
 
 BOOST_AUTO_TEST_CASE(a_crl_under_the_ca_name_signed_by_an_unrelated_key_proves_nothing) {
