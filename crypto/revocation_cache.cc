@@ -348,7 +348,7 @@ struct RevocationCache::State {
   }
 
   // Removes an entry (memory and disk); the lock is held.
-  void forget_crl(const std::string& url) {
+  void forget_crl(std::string url) {  // a copy: callers pass keys of the map
     const auto it = crls.find(url);
     if (it == crls.end()) return;
     if (it->second->crl) ++generation;
@@ -360,21 +360,21 @@ struct RevocationCache::State {
   }
 
   std::shared_ptr<CrlEntry> crl_entry(const std::string& url) {
-    auto& slot = crls[url];
-    if (!slot) {
-      slot = std::make_shared<CrlEntry>();
-      slot->url = url;
-      trim_crls();
-    }
-    return slot;
+    if (const auto it = crls.find(url); it != crls.end()) return it->second;
+    auto e = std::make_shared<CrlEntry>();
+    e->url = url;
+    e->last_used = now();
+    crls.emplace(url, e);
+    trim_crls(url);
+    return e;
   }
 
-  // Least recently used first, never one being fetched.
-  void trim_crls() {
+  // Least recently used first, never one being fetched nor `keep`.
+  void trim_crls(const std::string& keep = {}) {
     while (crls.size() > settings.max_crls) {
       auto victim = crls.end();
       for (auto it = crls.begin(); it != crls.end(); ++it) {
-        if (it->second->fetching) continue;
+        if (it->second->fetching || it->first == keep) continue;
         if (victim == crls.end() || it->second->last_used < victim->second->last_used) victim = it;
       }
       if (victim == crls.end()) return;
@@ -508,16 +508,16 @@ struct RevocationCache::State {
   }
 
   std::shared_ptr<OcspEntry> answer_entry(const std::string& key) {
-    auto& slot = answers[key];
-    if (!slot) {
-      slot = std::make_shared<OcspEntry>();
-      slot->key = key;
-      trim_answers();
-    }
-    return slot;
+    if (const auto it = answers.find(key); it != answers.end()) return it->second;
+    auto e = std::make_shared<OcspEntry>();
+    e->key = key;
+    e->last_used = now();
+    answers.emplace(key, e);
+    trim_answers(key);
+    return e;
   }
 
-  void forget_answer(const std::string& key) {
+  void forget_answer(std::string key) {  // a copy: callers pass keys of the map
     answers.erase(key);
     if (ocsp_dir.empty()) return;
     std::error_code ec;
@@ -525,11 +525,11 @@ struct RevocationCache::State {
     fs::remove(ocsp_file(key, ".meta"), ec);
   }
 
-  void trim_answers() {
+  void trim_answers(const std::string& keep = {}) {
     while (answers.size() > settings.max_ocsp_answers) {
       auto victim = answers.end();
       for (auto it = answers.begin(); it != answers.end(); ++it) {
-        if (it->second->asking) continue;
+        if (it->second->asking || it->first == keep) continue;
         if (victim == answers.end() || it->second->last_used < victim->second->last_used)
           victim = it;
       }

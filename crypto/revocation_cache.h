@@ -43,9 +43,11 @@
 namespace edocgw::crypto {
 
 // One HTTP GET: the body, or an error naming the URL. Stops (error) once the
-// body passes max_bytes.
-using HttpGet = std::function<Result<std::string>(
-    const std::string& url, std::uint64_t max_bytes, std::chrono::milliseconds timeout)>;
+// body passes max_bytes. Errc::invalid when an answer came and is refused
+// (too large: RevocationCache counts it in crl_refused), Errc::io when none
+// came or its status was not 200 (crl_fetch_failures).
+using HttpGet = std::function<Result<std::string>(const std::string& url, std::uint64_t max_bytes,
+                                                  std::chrono::milliseconds timeout)>;
 // The libcurl one: http:// and https:// only, no redirects to other schemes,
 // HTTP status other than 200 is an error.
 Result<std::string> http_get(const std::string& url, std::uint64_t max_bytes,
@@ -66,16 +68,18 @@ struct RevocationCacheSettings {
   std::chrono::seconds forget_unused{std::chrono::hours(24 * 7)};
   std::size_t max_crls = 256, max_ocsp_answers = 10000;
   HttpGet get = http_get;
-  OcspSettings ocsp;                         // responder URL override, timeout, transport
-  std::function<TimePoint()> clock = [] { return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()); };
+  OcspSettings ocsp;  // responder URL override, timeout, transport
+  std::function<TimePoint()> clock = [] {
+    return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  };
 };
 
 // Something /healthz should say: stale data or a source that did not answer.
 struct RevocationProblem {
-  std::string kind;    // "crl" or "ocsp"
-  std::string source;  // URL (or "file:PATH" for a configured CRL)
-  std::string problem; // one sentence: "stale since 2026-11-30T10:00:00Z", "unreachable: ..."
-  bool stale = false;  // the data held is past its nextUpdate (or none is held)
+  std::string kind;     // "crl" or "ocsp"
+  std::string source;   // URL (or "file:PATH" for a configured CRL)
+  std::string problem;  // one sentence: "stale since 2026-11-30T10:00:00Z", "unreachable: ..."
+  bool stale = false;   // the data held is past its nextUpdate (or none is held)
 };
 
 struct RevocationCacheStats {

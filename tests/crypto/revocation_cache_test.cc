@@ -211,6 +211,46 @@ BOOST_AUTO_TEST_CASE(refresh_forgets_what_was_not_used_for_a_while_in_memory_and
   BOOST_TEST(fs::is_empty(p.dir / "crl"));
 }
 
+BOOST_AUTO_TEST_CASE(at_most_max_crls_are_held_the_least_recently_used_dropped_first) {
+  CrlPki p;
+  const TimePoint t0 = p.clock.now();
+  std::vector<pb::Issued> leaves;
+  for (int i = 0; i < 3; ++i) {
+    const std::string path = "/crl-" + std::to_string(i);
+    p.server.set(path, p.crl(1, t0, t0 + hours(24)));
+    leaves.push_back(p.leaf(path));
+  }
+  auto settings = p.settings();
+  settings.max_crls = 2;
+  auto cache = open_cache(settings);
+  for (const auto& leaf : leaves) {
+    BOOST_TEST(p.crls_for(*cache, leaf).size() == 1u);
+    p.clock.advance(seconds(1));
+  }
+  BOOST_TEST(cache->stats().crls == 2u);
+  BOOST_TEST(std::distance(fs::directory_iterator(p.dir / "crl"), fs::directory_iterator()) == 4);
+  BOOST_TEST(p.crls_for(*cache, leaves[2]).size() == 1u);  // held
+  BOOST_TEST(p.crls_for(*cache, leaves[1]).size() == 1u);  // held
+  BOOST_TEST(p.server.requests() == 3u);
+  BOOST_TEST(p.crls_for(*cache, leaves[0]).size() == 1u);  // dropped: fetched again
+  BOOST_TEST(p.server.requests() == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(health_names_a_crl_held_past_its_next_update) {
+  CrlPki p;
+  const auto leaf = p.leaf("/ca.crl");
+  const TimePoint t0 = p.clock.now();
+  p.server.set("/ca.crl", p.crl(1, t0 - hours(1), t0 + hours(1)));
+  auto cache = open_cache(p.settings());
+  BOOST_TEST(p.crls_for(*cache, leaf).size() == 1u);
+  BOOST_TEST(cache->health().empty());
+  p.clock.advance(hours(2));
+  const auto health = cache->health();
+  BOOST_REQUIRE_EQUAL(health.size(), 1u);
+  BOOST_TEST(health[0].problem == "stale since " + format_rfc3339(t0 + hours(1)));
+  BOOST_TEST(health[0].stale);
+}
+
 BOOST_AUTO_TEST_CASE(an_oversized_crl_is_refused_and_nothing_is_held) {
   CrlPki p;
   const auto leaf = p.leaf("/big.crl");
@@ -376,6 +416,48 @@ BOOST_AUTO_TEST_CASE(ldap_points_are_ignored_and_the_anchor_needs_none) {
   BOOST_TEST(p.crls_for(*cache, leaf).empty());
   BOOST_TEST(cache->crls_for({p.root.x509()}).empty());
   BOOST_TEST(get.calls == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_delta_crl_named_by_freshest_crl_is_fetched_with_its_base) {
+  CrlPki p;
+  auto spec = pb::leaf_spec({{"CN", "leaf with a delta"}});
+  spec.extensions.push_back({"crlDistributionPoints", "URI:" + p.server.url("/base.crl")});
+  spec.extensions.push_back({"freshestCRL", "URI:" + p.server.url("/delta.crl")});
+  const auto leaf = pb::make(spec, &p.root);
+  const TimePoint t0 = p.clock.now();
+  p.server.set("/base.crl", p.crl(1, t0, t0 + hours(24)));
+  pb::CrlSpec delta;
+  delta.number = 2;
+  delta.delta_base = 1;
+  delta.this_update = t0;
+  delta.next_update = t0 + hours(1);
+  p.server.set("/delta.crl", pb::pem(pb::make_crl(delta, p.root).get()));  // PEM is read too
+  auto cache = open_cache(p.settings());
+  const auto crls = p.crls_for(*cache, leaf);
+  BOOST_REQUIRE_EQUAL(crls.size(), 2u);
+  BOOST_TEST(crls[0].origin == p.server.url("/base.crl"));
+  BOOST_TEST(crls[1].origin == p.server.url("/delta.crl"));
+  BOOST_TEST(X509_CRL_get_ext_by_NID(crls[1].crl.get(), NID_delta_crl, -1) >= 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_crl_under_another_issuer_name_is_kept_for_openssl_to_judge) {
+  CrlPki p;
+  const auto other =
+      pb::make(pb::ca_spec({{"CN", "CRL Issuer of the Revocation Test CA"}}), nullptr);
+  auto spec = pb::leaf_spec({{"CN", "leaf with an indirect CRL"}});
+  spec.extensions.push_back({"crlDistributionPoints", "dp"});
+  spec.config = "[dp]\nfullname=URI:" + p.server.url("/indirect.crl") +
+                "\nCRLissuer=dirName:crl_issuer\n[crl_issuer]\nCN=CRL Issuer of the Revocation "
+                "Test CA\n";
+  const auto leaf = pb::make(spec, &p.root);
+  const TimePoint t0 = p.clock.now();
+  pb::CrlSpec indirect;
+  indirect.this_update = t0;
+  indirect.next_update = t0 + hours(24);
+  p.server.set("/indirect.crl", pb::der(pb::make_crl(indirect, other).get()));
+  auto cache = open_cache(p.settings());
+  BOOST_TEST(p.crls_for(*cache, leaf).size() == 1u);
+  BOOST_TEST(cache->stats().crl_refused == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(trust_store_verifies_with_the_fetched_crl_and_sees_a_later_revocation) {
