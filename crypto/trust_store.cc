@@ -739,97 +739,55 @@ ChainResult TrustStore::verify(X509* cert, const std::vector<X509*>& extra, Time
   return result;
 }
 
-ChainResult TrustStore::validate(X509* cert, const std::vector<X509*>& extra, TimePoint at,
-                                 CrlSource* fetched, Window& window) const {
-  ChainResult result;
-  X509StackPtr chain_in(sk_X509_new_null());
-  for (const auto& u : untrusted_) sk_X509_push(chain_in.get(), up_ref(u.get()).release());
-  for (X509* e : extra) sk_X509_push(chain_in.get(), up_ref(e).release());
+namespace {
 
-  // One run of OpenSSL's verification over `crls` (null: no CRL checks).
-  auto run = [&](Pass& pass, STACK_OF(X509_CRL) * crls) {
-    pass.ctx.reset(X509_STORE_CTX_new());
-    X509_STORE_CTX_init(pass.ctx.get(), store_.get(), cert, chain_in.get());
-    X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(pass.ctx.get());
-    X509_VERIFY_PARAM_set_time(param, std::chrono::system_clock::to_time_t(at));
-    unsigned long flags = X509_V_FLAG_POLICY_CHECK;
-    if (!policy_.policies.empty()) flags |= X509_V_FLAG_EXPLICIT_POLICY;
-    if (policy_.inhibit_policy_mapping) flags |= X509_V_FLAG_INHIBIT_MAP;
-    if (policy_.inhibit_any_policy) flags |= X509_V_FLAG_INHIBIT_ANY;
-    if (crls != nullptr) {
-      flags |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL |
-               X509_V_FLAG_EXTENDED_CRL_SUPPORT | X509_V_FLAG_USE_DELTAS;
-      X509_STORE_CTX_set0_crls(pass.ctx.get(), crls);
-    }
-    X509_VERIFY_PARAM_set_flags(param, flags);
-    // RFC 5280's default user-initial-policy-set is anyPolicy: OpenSSL needs
-    // it given, or a requireExplicitPolicy in a CA fails every path.
-    if (policy_.policies.empty()) {
-      X509_VERIFY_PARAM_add0_policy(param, OBJ_nid2obj(NID_any_policy));
-    }
-    for (const auto& oid : policy_.policies) {
-      X509_VERIFY_PARAM_add0_policy(param, OBJ_txt2obj(oid.c_str(), 1));  // checked by load()
-    }
-    X509_STORE_CTX_set_verify_cb(pass.ctx.get(), collect_problem);
-    t_collector = &pass.collected;
-    const int rc = X509_verify_cert(pass.ctx.get());
-    t_collector = nullptr;
-    if (rc != 1 && pass.collected.problems.empty()) {
-      pass.collected.problems.push_back(
-          {0, X509_STORE_CTX_get_error(pass.ctx.get()), up_ref(cert), nullptr, X509Ptr()});
-    }
-    ERR_clear_error();
-  };
-  auto built_path = [](const Pass& pass) {
-    std::vector<X509*> path;
-    if (STACK_OF(X509)* built = X509_STORE_CTX_get0_chain(pass.ctx.get())) {
-      for (int i = 0; i < sk_X509_num(built); ++i) path.push_back(sk_X509_value(built, i));
-    }
-    return path;
-  };
+// One run of OpenSSL's verification of `cert` at `at` under `policy`, over
+// `crls` (null: no revocation checks), its problems and CRL uses collected.
+void run_verification(Pass& pass, X509_STORE* store, const PathPolicy& policy, X509* cert,
+                      STACK_OF(X509) * untrusted, TimePoint at, STACK_OF(X509_CRL) * crls) {
+  pass.ctx.reset(X509_STORE_CTX_new());
+  X509_STORE_CTX_init(pass.ctx.get(), store, cert, untrusted);
+  X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(pass.ctx.get());
+  X509_VERIFY_PARAM_set_time(param, std::chrono::system_clock::to_time_t(at));
+  unsigned long flags = X509_V_FLAG_POLICY_CHECK;
+  if (!policy.policies.empty()) flags |= X509_V_FLAG_EXPLICIT_POLICY;
+  if (policy.inhibit_policy_mapping) flags |= X509_V_FLAG_INHIBIT_MAP;
+  if (policy.inhibit_any_policy) flags |= X509_V_FLAG_INHIBIT_ANY;
+  if (crls != nullptr) {
+    flags |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL | X509_V_FLAG_EXTENDED_CRL_SUPPORT |
+             X509_V_FLAG_USE_DELTAS;
+    X509_STORE_CTX_set0_crls(pass.ctx.get(), crls);
+  }
+  X509_VERIFY_PARAM_set_flags(param, flags);
+  // RFC 5280's default user-initial-policy-set is anyPolicy: OpenSSL needs
+  // it given, or a requireExplicitPolicy in a CA fails every path.
+  if (policy.policies.empty()) X509_VERIFY_PARAM_add0_policy(param, OBJ_nid2obj(NID_any_policy));
+  for (const auto& oid : policy.policies) {
+    X509_VERIFY_PARAM_add0_policy(param, OBJ_txt2obj(oid.c_str(), 1));  // checked by load()
+  }
+  X509_STORE_CTX_set_verify_cb(pass.ctx.get(), collect_problem);
+  t_collector = &pass.collected;
+  const int rc = X509_verify_cert(pass.ctx.get());
+  t_collector = nullptr;
+  if (rc != 1 && pass.collected.problems.empty()) {
+    pass.collected.problems.push_back(
+        {0, X509_STORE_CTX_get_error(pass.ctx.get()), up_ref(cert), nullptr, X509Ptr()});
+  }
+  ERR_clear_error();
+}
 
-  // The CRLs in force: the configured ones, and those the source has for the
-  // path built without CRLs.
-  std::vector<const X509_CRL*> crls;
-  std::vector<std::string> origins;
-  for (size_t i = 0; i < crls_.size(); ++i) {
-    crls.push_back(crls_[i].get());
-    origins.push_back(i < crl_origins_.size() ? crl_origins_[i] : "file");
+std::vector<X509*> built_path(const Pass& pass) {
+  std::vector<X509*> path;
+  if (STACK_OF(X509)* built = X509_STORE_CTX_get0_chain(pass.ctx.get())) {
+    for (int i = 0; i < sk_X509_num(built); ++i) path.push_back(sk_X509_value(built, i));
   }
-  std::vector<SourcedCrl> sourced;
-  if (fetched != nullptr) {
-    Pass first;
-    run(first, nullptr);
-    sourced = fetched->crls_for(built_path(first));
-    for (const auto& s : sourced) {
-      if (!s.crl) continue;
-      crls.push_back(s.crl.get());
-      origins.push_back(s.origin);
-    }
-  }
-  result.revocation_checked = !crls_.empty() || fetched != nullptr;
-  CrlViewStackPtr crl_stack;
-  if (result.revocation_checked) {
-    crl_stack.reset(sk_X509_CRL_new_null());
-    for (const X509_CRL* c : crls) sk_X509_CRL_push(crl_stack.get(), const_cast<X509_CRL*>(c));
-  }
-  Pass pass;
-  run(pass, crl_stack.get());
+  return path;
+}
 
-  const std::vector<X509*> path = built_path(pass);
-  for (X509* c : path) {
-    result.chain.push_back(up_ref(c));
-    result.chain_info.push_back(std::make_shared<const CertificateInfo>(describe(c)));
-    result.chain_der.push_back(certificate_der(c));
-  }
-  const int anchor_depth = static_cast<int>(path.size()) - 1;
-  const bool ends_at_anchor =
-      !path.empty() && std::any_of(anchors_.begin(), anchors_.end(), [&](const X509Ptr& a) {
-        return X509_cmp(a.get(), path.back()) == 0;
-      });
-  const PathContext context{path, crls, pass.collected, policy_, at};
+void report_problems(const PathContext& path, bool ends_at_anchor, ChainResult& result) {
+  const int anchor_depth = static_cast<int>(path.chain.size()) - 1;
   std::vector<const CollectedProblem*> kept;  // the source of each of result.problems
-  for (const auto& p : pass.collected.problems) {
+  for (const auto& p : path.collected.problems) {
     // A trust anchor is not part of the path RFC 5280 checks for revocation.
     if (ends_at_anchor && p.depth == anchor_depth && is_revocation_error(p.error) &&
         !p.crl_signer) {
@@ -844,34 +802,26 @@ ChainResult TrustStore::validate(X509* cert, const std::vector<X509*>& extra, Ti
     }
     if (seen) continue;
     kept.push_back(&p);
-    ChainProblem problem{classify(p), p.depth, p.error, message_for(p, context)};
+    ChainProblem problem{classify(p), p.depth, p.error, message_for(p, path)};
     // Revoked is a CRL's word on the certificate itself; anything else
     // (including a revoked CRL signer) leaves its status unknown.
     problem.status_unknown = problem.check == ChainCheck::revocation &&
                              (p.error != X509_V_ERR_CERT_REVOKED || p.crl_signer != nullptr);
     result.problems.push_back(std::move(problem));
   }
+}
 
-  if (!policy_.policies.empty()) {
-    result.valid_policies = user_policies(pass.ctx.get());
-    result.policy = policy_held(policy_.policies, result.valid_policies);
-  }
-
-  // The validity window of the answer: every certificate and every CRL used.
-  window.from = TimePoint::min();
-  window.until = TimePoint::max();
-  auto narrow = [&](const ASN1_TIME* from, const ASN1_TIME* until) {
-    if (from != nullptr) window.from = std::max(window.from, asn1_time(from));
-    if (until != nullptr) window.until = std::min(window.until, asn1_time(until));
-  };
-  for (X509* c : path) narrow(X509_get0_notBefore(c), X509_get0_notAfter(c));
-
-  // The evidence: each CRL used for each certificate of the path, in path
-  // order, a base before its delta.
-  for (size_t i = 0; i < path.size(); ++i) {
+// The evidence: each CRL used for each certificate of the path (not the
+// anchor), in path order, a base before its delta. Every CRL used, the
+// anchor's too, narrows [from, until].
+void record_crl_uses(const PathContext& path, const std::vector<std::string>& origins,
+                     bool ends_at_anchor, ChainResult& result, TimePoint& from, TimePoint& until) {
+  const size_t anchor_index = path.chain.size() - 1;
+  for (size_t i = 0; i < path.chain.size(); ++i) {
+    X509* cert = path.chain[i];
     std::vector<const CrlUse*> uses;
-    for (const auto& use : pass.collected.uses) {
-      if (use.cert.get() != path[i] && X509_cmp(use.cert.get(), path[i]) != 0) continue;
+    for (const auto& use : path.collected.uses) {
+      if (use.cert.get() != cert && X509_cmp(use.cert.get(), cert) != 0) continue;
       bool seen = false;
       for (const CrlUse* u : uses) seen |= u->crl == use.crl;
       if (!seen) uses.push_back(&use);
@@ -881,8 +831,11 @@ ChainResult TrustStore::validate(X509* cert, const std::vector<X509*>& extra, Ti
     });
     for (const CrlUse* use : uses) {
       const X509_CRL* crl = use->crl;
-      narrow(X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_nextUpdate(crl));
-      if (ends_at_anchor && static_cast<int>(i) == anchor_depth) continue;
+      from = std::max(from, asn1_time(X509_CRL_get0_lastUpdate(crl)));
+      if (const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl)) {
+        until = std::min(until, asn1_time(next));
+      }
+      if (ends_at_anchor && i == anchor_index) continue;
       RevocationEvidence ev;
       ev.certificate_subject = result.chain_info[i]->subject;
       ev.crl_issuer = name_text(X509_CRL_get_issuer(crl));
@@ -891,13 +844,79 @@ ChainResult TrustStore::validate(X509* cert, const std::vector<X509*>& extra, Ti
       ev.next_update = asn1_time_text(X509_CRL_get0_nextUpdate(crl));
       ev.delta = !delta_base(crl).empty();
       X509_REVOKED* entry = nullptr;
-      ev.revoked = X509_CRL_get0_by_cert(const_cast<X509_CRL*>(crl), &entry, path[i]) == 1 &&
+      ev.revoked = X509_CRL_get0_by_cert(const_cast<X509_CRL*>(crl), &entry, cert) == 1 &&
                    entry_reason(entry) != CRL_REASON_REMOVE_FROM_CRL;
-      for (size_t k = 0; k < crls.size(); ++k) {
-        if (crls[k] == crl) ev.crl_origin = origins[k];
+      for (size_t k = 0; k < path.crls.size(); ++k) {
+        if (path.crls[k] == crl) ev.crl_origin = origins[k];
       }
       result.revocation.push_back(std::move(ev));
     }
+  }
+}
+
+}  // namespace
+
+ChainResult TrustStore::validate(X509* cert, const std::vector<X509*>& extra, TimePoint at,
+                                 CrlSource* fetched, Window& window) const {
+  ChainResult result;
+  X509StackPtr untrusted(sk_X509_new_null());
+  for (const auto& u : untrusted_) sk_X509_push(untrusted.get(), up_ref(u.get()).release());
+  for (X509* e : extra) sk_X509_push(untrusted.get(), up_ref(e).release());
+
+  // The CRLs in force: the configured ones, and those the source has for the
+  // path built without CRLs.
+  std::vector<const X509_CRL*> crls;
+  std::vector<std::string> origins;
+  for (size_t i = 0; i < crls_.size(); ++i) {
+    crls.push_back(crls_[i].get());
+    origins.push_back(i < crl_origins_.size() ? crl_origins_[i] : "file");
+  }
+  std::vector<SourcedCrl> sourced;  // kept alive until the end
+  if (fetched != nullptr) {
+    Pass first;
+    run_verification(first, store_.get(), policy_, cert, untrusted.get(), at, nullptr);
+    sourced = fetched->crls_for(built_path(first));
+    for (const auto& s : sourced) {
+      if (!s.crl) continue;
+      crls.push_back(s.crl.get());
+      origins.push_back(s.origin);
+    }
+  }
+  result.revocation_checked = !crls_.empty() || fetched != nullptr;
+  CrlViewStackPtr crl_stack;
+  if (result.revocation_checked) {
+    crl_stack.reset(sk_X509_CRL_new_null());
+    for (const X509_CRL* c : crls) sk_X509_CRL_push(crl_stack.get(), const_cast<X509_CRL*>(c));
+  }
+  Pass pass;
+  run_verification(pass, store_.get(), policy_, cert, untrusted.get(), at, crl_stack.get());
+
+  const std::vector<X509*> path = built_path(pass);
+  for (X509* c : path) {
+    result.chain.push_back(up_ref(c));
+    result.chain_info.push_back(std::make_shared<const CertificateInfo>(describe(c)));
+    result.chain_der.push_back(certificate_der(c));
+  }
+  const bool ends_at_anchor =
+      !path.empty() && std::any_of(anchors_.begin(), anchors_.end(), [&](const X509Ptr& a) {
+        return X509_cmp(a.get(), path.back()) == 0;
+      });
+  const PathContext context{path, crls, pass.collected, policy_, at};
+  report_problems(context, ends_at_anchor, result);
+  if (!policy_.policies.empty()) {
+    result.valid_policies = user_policies(pass.ctx.get());
+    result.policy = policy_held(policy_.policies, result.valid_policies);
+  }
+
+  // The window in which validating again must give this same answer.
+  window.from = TimePoint::min();
+  window.until = TimePoint::max();
+  for (X509* c : path) {
+    window.from = std::max(window.from, asn1_time(X509_get0_notBefore(c)));
+    window.until = std::min(window.until, asn1_time(X509_get0_notAfter(c)));
+  }
+  if (!path.empty()) {
+    record_crl_uses(context, origins, ends_at_anchor, result, window.from, window.until);
   }
   return result;
 }
