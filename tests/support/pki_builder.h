@@ -9,6 +9,8 @@
 // name a section ("crlDistributionPoints" = "dp1", "issuingDistributionPoint"
 // = "critical,@idp") find it in the spec's `config` text, e.g.
 //   "[dp1]\nfullname=URI:http://127.0.0.1:8080/ca.crl\nreasons=keyCompromise\n"
+// (OpenSSL reads dirName sections there as ASCII: a name with non-ASCII
+// characters will not compare equal to the same name given as a Name.)
 //
 // Every function throws std::runtime_error (with OpenSSL's error text) when
 // OpenSSL refuses: a test that builds a wrong PKI fails at once.
