@@ -726,7 +726,17 @@ ChainResult TrustStore::verify(X509* cert, const std::vector<X509*>& extra, Time
   }
   Window window;
   ChainResult result = validate(cert, extra, at, fetched, window);
-  if (!result.ok() || result.chain.empty()) return result;
+  // A path whose only problems are unknown revocation statuses is cached
+  // too when the CRLs are the configured files: the same certificates give
+  // the same unknown until a reload brings a new store (judge_revocation
+  // decides what unknown means). With a CrlSource it is not: asking the
+  // source again is how a distribution point that failed is retried.
+  const bool only_unknown =
+      fetched == nullptr &&
+      std::all_of(result.problems.begin(), result.problems.end(), [](const ChainProblem& p) {
+        return p.check == ChainCheck::revocation && p.status_unknown;
+      });
+  if (!(result.ok() || only_unknown) || result.chain.empty()) return result;
   auto entry = std::make_shared<ChainCache::Entry>();
   entry->from = window.from;
   entry->until = window.until;

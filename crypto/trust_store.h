@@ -142,7 +142,9 @@ class TrustStore {
   // A later call with the same certificates, the same CRLs and `at` inside
   // that window gets the cached path; anything else (a
   // failure, another time) is validated afresh. Paths that failed are not
-  // cached. Bounded to kChainCacheEntries paths, the oldest dropped first.
+  // cached, except, without `fetched`, paths whose only problems are unknown
+  // revocation statuses (the configured CRLs cannot change under a store).
+  // Bounded to kChainCacheEntries paths, the oldest dropped first.
   ChainResult verify(X509* cert, const std::vector<X509*>& extra, TimePoint at,
                      CrlSource* fetched = nullptr) const;
   static constexpr size_t kChainCacheEntries = 1024;

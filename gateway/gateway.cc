@@ -433,11 +433,15 @@ HttpResponse Gateway::healthz() {
   if (now_seconds() > signer.not_after)
     problems.push_back("identity: the signing certificate has expired");
   // Stale revocation data and unreachable sources: documents are refused
-  // for want of it under revocation="require" (unhealthy), accepted with a
-  // warning under "prefer" (reported, still healthy).
+  // for want of it where revocation="require" (on <trust> or any <accept>:
+  // unhealthy), accepted with a warning under "prefer" (reported, still
+  // healthy).
   nlohmann::json revocation = nlohmann::json::array();
   if (c->revocation) {
-    const bool required = c->config.trust.revocation == config::Revocation::require;
+    // Required for some sender: <trust> says so, or an <accept> rule does.
+    bool required = c->config.trust.revocation == config::Revocation::require;
+    for (const auto& rule : c->config.trust.accept)
+      required |= rule.revocation == config::Revocation::require;
     for (const auto& p : c->revocation->health()) {
       revocation.push_back(
           {{"kind", p.kind}, {"source", p.source}, {"problem", p.problem}, {"stale", p.stale}});

@@ -415,7 +415,7 @@ BOOST_AUTO_TEST_CASE(stale_revocation_data_is_judged_by_the_policy_in_force) {
   EXPECT_ACCEPTED(hub.push(signed_package(dir, "722", signer)));
   BOOST_TEST(hub.series("edocgw_revocation_unknown_accepted_total") == 1);
   {
-    // /healthz follows <trust revocation=...> only: still "require", still 503.
+    // Still required on <trust> (for every other sender): still 503.
     const auto r = hub.healthz();
     BOOST_TEST(r.status == 503, r.body);
     BOOST_TEST(contains(r.body, ca_crl), r.body);
@@ -436,8 +436,7 @@ BOOST_AUTO_TEST_CASE(stale_revocation_data_is_judged_by_the_policy_in_force) {
   BOOST_TEST(hub.series("edocgw_revocation_unknown_accepted_total") == 2);
 
   // The other way round: prefer on <trust>, require for Hướng Hóa. Its
-  // packages are refused for want of a current CRL, yet /healthz (which
-  // reads <trust revocation=...> only) calls the hub healthy.
+  // packages are refused for want of a current CRL, so /healthz is 503.
   hub.reload(
       hub_xml(trust + R"(prefer")", R"(<accept from="000.00.12.H50" revocation="require"/>)"));
   const auto required = hub.push(signed_package(dir, "725", signer));
@@ -446,10 +445,7 @@ BOOST_AUTO_TEST_CASE(stale_revocation_data_is_judged_by_the_policy_in_force) {
   {
     const auto r = hub.healthz();
     BOOST_TEST(contains(r.body, ca_crl), r.body);
-    // Not asserted: whether this should be 503 is for the project to say
-    // (gateway.cc healthz(): "refused for want of it ... (unhealthy)").
-    BOOST_TEST_MESSAGE("prefer on <trust>, require for the sender, stale CRL: /healthz "
-                       << r.status);
+    BOOST_TEST(r.status == 503, r.body);
   }
 
   // off on <trust>: a fresh gateway fetches nothing and asks nothing.
