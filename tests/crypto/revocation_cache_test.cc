@@ -501,7 +501,7 @@ BOOST_AUTO_TEST_CASE(http_get_stops_past_max_bytes_and_names_a_status_other_than
   test::HttpFileServer server;
   server.set("/big", std::string(5000, 'x'));
   server.set("/small", "ok");
-  server.set("/broken", test::HttpFileServer::Answer{500, "oops", {}});
+  server.set("/broken", test::HttpFileServer::Answer{500, "oops", {}, {}});
   const std::chrono::milliseconds timeout(5000);
   const auto big = crypto::http_get(server.url("/big"), 4999, timeout);
   BOOST_REQUIRE(!big.ok());
@@ -521,12 +521,35 @@ BOOST_AUTO_TEST_CASE(http_get_stops_past_max_bytes_and_names_a_status_other_than
   BOOST_TEST(!crypto::http_get("ftp://127.0.0.1/x", 100000, timeout).ok());
 }
 
+BOOST_AUTO_TEST_CASE(http_get_follows_at_most_three_redirects_and_only_to_http) {
+  test::HttpFileServer server;
+  server.set("/crl", "the body");
+  const auto redirect = [&](const std::string& to) {
+    return test::HttpFileServer::Answer{302, "", {}, {{"Location", to}}};
+  };
+  for (int i = 1; i <= 4; ++i)
+    server.set("/r" + std::to_string(i),
+               redirect(i == 1 ? server.url("/crl") : server.url("/r" + std::to_string(i - 1))));
+  server.set("/to-file", redirect("file:///etc/passwd"));
+  server.set("/to-ftp", redirect("ftp://127.0.0.1/crl"));
+  const std::chrono::milliseconds timeout(5000);
+  const auto three = crypto::http_get(server.url("/r3"), 100, timeout);
+  BOOST_TEST((three.ok() && *three == "the body"), (three.ok() ? *three : three.error().message));
+  const auto four = crypto::http_get(server.url("/r4"), 100, timeout);
+  BOOST_REQUIRE(!four.ok());
+  BOOST_TEST(four.error().message.find(server.url("/r4")) == 0u, four.error().message);
+  BOOST_TEST(!crypto::http_get(server.url("/to-file"), 100, timeout).ok());
+  BOOST_TEST(!crypto::http_get(server.url("/to-ftp"), 100, timeout).ok());
+  BOOST_TEST(server.requests("/crl") == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(a_slow_distribution_point_runs_into_the_fetch_timeout) {
   CrlPki p;
   const auto leaf = p.leaf("/slow.crl");
   const TimePoint t0 = p.clock.now();
-  p.server.set("/slow.crl", test::HttpFileServer::Answer{200, p.crl(1, t0, t0 + hours(24)),
-                                                         std::chrono::milliseconds(2000)});
+  p.server.set("/slow.crl",
+               test::HttpFileServer::Answer{
+                   200, p.crl(1, t0, t0 + hours(24)), std::chrono::milliseconds(2000), {}});
   auto settings = p.settings();
   settings.fetch_timeout = std::chrono::milliseconds(300);
   auto cache = open_cache(settings);

@@ -50,6 +50,7 @@ struct HttpFileServer::Io {
       http::response<http::string_body> response(static_cast<http::status>(answer.status),
                                                  request.version());
       response.set(http::field::content_type, "application/octet-stream");
+      for (const auto& [name, value] : answer.headers) response.set(name, value);
       response.keep_alive(request.keep_alive());
       response.body() = answer.body;
       response.prepare_payload();
@@ -83,7 +84,7 @@ std::string HttpFileServer::url(const std::string& path) const {
 }
 
 void HttpFileServer::set(const std::string& path, std::string body) {
-  set(path, Answer{200, std::move(body), {}});
+  set(path, Answer{200, std::move(body), {}, {}});
 }
 
 void HttpFileServer::set(const std::string& path, Answer answer) {
@@ -124,7 +125,7 @@ HttpFileServer::Answer HttpFileServer::answer_for(const std::string& path) {
   ++counts_[path];
   max_in_flight_ = std::max(max_in_flight_, ++in_flight_);
   const auto it = answers_.find(path);
-  Answer answer = it == answers_.end() ? Answer{404, "not found\n", {}} : it->second;
+  Answer answer = it == answers_.end() ? Answer{404, "not found\n", {}, {}} : it->second;
   answer.delay += delay_;
   return answer;
 }

@@ -4,9 +4,9 @@
 //
 // It listens on 127.0.0.1 port 0 (port() tells which port it got) and runs
 // on a thread of its own until it is destroyed. Answers are set by path and
-// may be replaced while it runs; a path without one is 404. An answer may be
-// delayed, to hold fetches in flight or run into a client's timeout. The
-// server counts requests per path and remembers the largest number it was
+// may be replaced while it runs; a path without one is 404. An answer may
+// carry headers (a redirect's Location) and may be delayed, to hold fetches in flight or run into a
+// client's timeout. The server counts requests per path and remembers the largest number it was
 // answering at once.
 //
 // Thread-safe: every member function may be called from any thread while
@@ -20,6 +20,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace edocgw::test {
 
@@ -28,7 +30,8 @@ class HttpFileServer {
   struct Answer {
     int status = 200;
     std::string body;
-    std::chrono::milliseconds delay{0};  // before the answer is written
+    std::chrono::milliseconds delay{0};                        // before the answer is written
+    std::vector<std::pair<std::string, std::string>> headers;  // e.g. {"Location", URL}
   };
 
   HttpFileServer();   // listening when it returns; throws when it cannot
