@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <system_error>
+#include <unordered_map>
 
 #include "util/bytes.h"
 
@@ -306,6 +308,11 @@ struct RevocationCache::State {
   std::condition_variable done;                               // a fetch or an ask finished
   std::map<std::string, std::shared_ptr<CrlEntry>> crls;      // by URL
   std::map<std::string, std::shared_ptr<OcspEntry>> answers;  // by CertID hex
+  // SHA-1 fingerprints of certificate and issuer (OpenSSL keeps them with
+  // each parsed certificate) -> CertID hex: the CertID's own hashes are not
+  // recomputed for every verification. Cleared whole when it grows past
+  // twice max_ocsp_answers.
+  std::unordered_map<std::string, std::string> cert_ids;
   RevocationCacheStats counters;
   std::vector<std::string> warnings;
 
@@ -719,14 +726,27 @@ std::uint64_t RevocationCache::generation() const {
 }
 
 Result<OcspAnswer> RevocationCache::ocsp(X509* cert, X509* issuer, const TrustStore& trust) {
-  const auto key = cert_id_hex(cert, issuer);
-  if (!key) return make_error(Errc::internal, "cannot make the OCSP CertID of a certificate");
+  std::string fingerprints(2 * SHA_DIGEST_LENGTH, '\0');
+  unsigned int n = 0;
+  if (X509_digest(cert, EVP_sha1(), reinterpret_cast<unsigned char*>(fingerprints.data()), &n) !=
+          1 ||
+      X509_digest(issuer, EVP_sha1(),
+                  reinterpret_cast<unsigned char*>(fingerprints.data()) + SHA_DIGEST_LENGTH,
+                  &n) != 1)
+    return make_error(Errc::internal, "cannot take the fingerprint of a certificate");
   State& s = *state_;
   std::unique_lock lock(s.mutex);
-  const auto e = s.answer_entry(*key);
+  auto id = s.cert_ids.find(fingerprints);
+  if (id == s.cert_ids.end()) {
+    const auto key = cert_id_hex(cert, issuer);
+    if (!key) return make_error(Errc::internal, "cannot make the OCSP CertID of a certificate");
+    if (s.cert_ids.size() >= 2 * s.settings.max_ocsp_answers) s.cert_ids.clear();
+    id = s.cert_ids.emplace(fingerprints, *key).first;
+  }
+  const auto e = s.answer_entry(id->second);
   e->last_used = s.now();
-  e->cert = copy(cert);
-  e->issuer = copy(issuer);
+  if (!e->cert) e->cert = copy(cert);  // for refresh(); the same certificate every time
+  if (!e->issuer) e->issuer = copy(issuer);
   for (;;) {
     if (e->asking) {  // someone else's ask: use its answer, or its error
       const auto attempt = e->attempts;
@@ -746,6 +766,16 @@ Result<OcspAnswer> RevocationCache::ocsp(X509* cert, X509* issuer, const TrustSt
     return answer;
   }
   ++s.counters.ocsp_misses;
+  // A responder that failed for this certificate a moment ago is not asked
+  // again before retry_after_failure: a dead responder must not hold every
+  // verification for its timeout.
+  if (e->failed_at && s.now() - *e->failed_at < s.settings.retry_after_failure) {
+    const auto ago =
+        std::chrono::duration_cast<std::chrono::seconds>(s.now() - *e->failed_at).count();
+    return make_error(
+        Errc::io, e->error + " (" + std::to_string(ago) + " s ago; not asked again before " +
+                      std::to_string(s.settings.retry_after_failure.count()) + " s have passed)");
+  }
   return s.ask(lock, e, trust);
 }
 

@@ -17,7 +17,9 @@
 //   ocsp_default_lifetime), persisted under `dir` so that a restart asks
 //   the responder nothing it already knows, and refreshed before they go
 //   stale. A persisted answer is judged again (signature, responder, CertID,
-//   times) before its first use after loading.
+//   times) before its first use after loading. After a failed ask the same
+//   certificate's responder is not asked again before retry_after_failure
+//   (the error is returned at once).
 // - refresh() renews whatever is due and forgets what has not been used for
 //   forget_unused; the gateway calls it on a timer. health() lists stale
 //   data and unreachable URLs for /healthz; stats() counts for /metrics.

@@ -49,10 +49,10 @@ struct CertStatus {
   std::string why_unknown;  // what the sources said, for an unknown status
 };
 
-RevocationEvidence evidence_of(X509* cert, const OcspAnswer& answer) {
+RevocationEvidence evidence_of(const CertificateInfo& cert, const OcspAnswer& answer) {
   RevocationEvidence ev;
   ev.source = "ocsp";
-  ev.certificate_subject = describe(cert).subject;
+  ev.certificate_subject = cert.subject;
   ev.this_update = answer.this_update;
   ev.next_update = answer.next_update;
   ev.revoked = answer.status == OcspStatus::revoked;
@@ -122,7 +122,7 @@ RevocationVerdict judge_revocation(const TrustStore& trust, const ChainResult& c
         v.warnings.push_back("OCSP gave no answer: " + why);
         continue;
       }
-      v.evidence.push_back(evidence_of(cert, *answer));
+      v.evidence.push_back(evidence_of(*chain.chain_info[i], *answer));
       const std::string cached = answer->cached ? " (cached answer)" : "";
       if (answer->status == OcspStatus::revoked) {
         auto revoked_at = parse_rfc3339(answer->revoked_at);

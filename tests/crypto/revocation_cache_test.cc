@@ -645,6 +645,33 @@ BOOST_AUTO_TEST_CASE(an_answer_is_cached_then_persisted_across_a_restart) {
   BOOST_TEST(p.transport.calls == 1);
 }
 
+BOOST_AUTO_TEST_CASE(a_dead_responder_is_not_asked_again_before_retry_after_failure) {
+  OcspPki p;
+  auto settings = p.settings();
+  settings.ocsp.url = "http://127.0.0.1:" + std::to_string(test::free_port());  // nobody there
+  settings.retry_after_failure = seconds(60);
+  auto cache = open_cache(settings);
+  const auto first = p.ask(*cache, "huong-hoa.pem");
+  BOOST_TEST(!first.ok());
+  BOOST_TEST(p.transport.calls == 1);
+  // At once, and 59 s later: the error again, without a request.
+  const auto again = p.ask(*cache, "huong-hoa.pem");
+  BOOST_TEST(!again.ok());
+  BOOST_TEST(error_of(again).find("not asked again before 60 s") != std::string::npos,
+             error_of(again));
+  p.clock.advance(seconds(59));
+  BOOST_TEST(!p.ask(*cache, "huong-hoa.pem").ok());
+  BOOST_TEST(p.transport.calls == 1);
+  BOOST_TEST(cache->stats().ocsp_failures == 1u);
+  // Another certificate is its own entry: asked.
+  BOOST_TEST(!p.ask(*cache, "dakrong.pem").ok());
+  BOOST_TEST(p.transport.calls == 2);
+  // Past the pause: asked again.
+  p.clock.advance(seconds(2));
+  BOOST_TEST(!p.ask(*cache, "huong-hoa.pem").ok());
+  BOOST_TEST(p.transport.calls == 3);
+}
+
 BOOST_AUTO_TEST_CASE(a_revoked_answer_is_cached_too) {
   OcspPki p;
   auto cache = open_cache(p.settings());
