@@ -6,6 +6,7 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -130,7 +131,15 @@ struct CrlWant {
   bool indirect = false;   // the point names a cRLIssuer
 };
 
+// Bounds on what a certificate can make us fetch: real certificates name
+// one or two points.
+constexpr size_t kMaxPointsPerCertificate = 4;
+// A point that never gave a CRL is dropped this long after it was last named.
+constexpr std::chrono::hours kForgetNeverHeldAfter{1};
+constexpr size_t kMaxPointsPerPath = 16;
+
 void add_points(X509* cert, X509* issuer, int nid, std::vector<CrlWant>& out) {
+  size_t taken = 0;
   DistPointsPtr points(
       static_cast<CRL_DIST_POINTS*>(X509_get_ext_d2i(cert, nid, nullptr, nullptr)));
   for (int i = 0; points && i < sk_DIST_POINT_num(points.get()); ++i) {
@@ -144,9 +153,14 @@ void add_points(X509* cert, X509* issuer, int nid, std::vector<CrlWant>& out) {
       std::string url(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
                       static_cast<size_t>(ASN1_STRING_length(uri)));
       if (!fetchable(url)) continue;  // ldap:// and the like
+      // A point with a cRLIssuer serves an indirect CRL, which this cache
+      // cannot judge (its signer is off the path): configure it as a file.
+      if (dp->CRLissuer != nullptr) continue;
       const bool known =
           std::any_of(out.begin(), out.end(), [&](const CrlWant& w) { return w.url == url; });
-      if (!known) out.push_back({std::move(url), cert, issuer, dp->CRLissuer != nullptr});
+      if (known) continue;
+      if (++taken > kMaxPointsPerCertificate || out.size() >= kMaxPointsPerPath) break;
+      out.push_back({std::move(url), cert, issuer, false});
     }
   }
   ERR_clear_error();
@@ -461,14 +475,29 @@ struct RevocationCache::State {
       out.error = "what " + url + " serves is not a CRL (DER or PEM)";
       return out;
     }
-    // A CRL under another name than the certificate's issuer (an indirect
-    // CRL) is judged by OpenSSL's validation, which knows the whole path.
-    const bool direct =
-        !indirect && named_by != nullptr && issuer != nullptr &&
-        X509_NAME_cmp(X509_CRL_get_issuer(crl.get()), X509_get_issuer_name(named_by)) == 0;
-    if (direct && X509_CRL_verify(crl.get(), X509_get0_pubkey(issuer)) != 1) {
+    // Only a CRL of the issuer of the certificate that named the point,
+    // signed with that issuer's key, is taken. One under another name could
+    // not be judged here, and taking it unjudged would let whoever sits on
+    // the (plain HTTP) path replace the real CRL for good.
+    (void)indirect;  // points naming a cRLIssuer are not fetched (add_points)
+    if (named_by == nullptr || issuer == nullptr ||
+        X509_NAME_cmp(X509_CRL_get_issuer(crl.get()), X509_get_subject_name(issuer)) != 0) {
+      out.error = "the CRL at " + url + " is issued by '" +
+                  name_text(X509_CRL_get_issuer(crl.get())) +
+                  "', not by the issuer of the certificate naming it" +
+                  (issuer != nullptr ? " ('" + describe(issuer).subject + "')" : std::string()) +
+                  "; indirect CRLs are taken from configured files only";
+      return out;
+    }
+    if (X509_CRL_verify(crl.get(), X509_get0_pubkey(issuer)) != 1) {
       ERR_clear_error();
       out.error = "the CRL at " + url + " is not signed by '" + describe(issuer).subject + "'";
+      return out;
+    }
+    if (const auto issued = time_of(X509_CRL_get0_lastUpdate(crl.get()));
+        !issued || *issued > now() + settings.clock_skew) {
+      out.error = "the CRL at " + url + " is dated in the future (thisUpdate " +
+                  (issued ? format_rfc3339(*issued) : std::string("unreadable")) + ")";
       return out;
     }
     if (held != nullptr && older(crl.get(), held)) {
@@ -507,7 +536,11 @@ struct RevocationCache::State {
 
   bool renewal_due(const OcspEntry& e, TimePoint now) const {
     return e.next_update ? due(now, e.this_update, *e.next_update)
-                         : now >= e.fetched_at + settings.ocsp_default_lifetime;
+                         : due(now, e.fetched_at, e.fetched_at + settings.ocsp_default_lifetime);
+  }
+
+  bool resting(const OcspEntry& e, TimePoint now) const {
+    return e.failed_at && now < *e.failed_at + settings.retry_after_failure;
   }
 
   fs::path ocsp_file(const std::string& key, const char* ext) const {
@@ -658,9 +691,15 @@ struct RevocationCache::State {
     auto der = read_file(file, settings.max_crl_bytes);
     X509CrlPtr crl = der ? parse_crl(*der) : nullptr;
     if (!crl) return warn("skipped " + file.string() + ": not a readable CRL");
+    // When it was fetched: the file's time, never later than now (a CRL
+    // without nextUpdate is kept for a day from then, not from each start).
+    TimePoint fetched_at = now();
+    struct stat st {};
+    if (::stat(file.c_str(), &st) == 0)
+      fetched_at = std::min(fetched_at, TimePoint(seconds(st.st_mtime)));
     const auto e = crl_entry(url);
     e->last_used = now();
-    hold(*e, std::move(crl), now());
+    hold(*e, std::move(crl), fetched_at);
   }
 
   void load_answer(const fs::path& file) {
@@ -686,7 +725,9 @@ struct RevocationCache::State {
     e->url = url;
     e->this_update = times->this_update;
     e->next_update = times->next_update;
-    e->fetched_at = TimePoint(seconds(fetched));
+    // A time from the file is believed only between the answer's thisUpdate and now.
+    e->fetched_at =
+        std::clamp(TimePoint(seconds(fetched)), std::min(times->this_update, now()), now());
     e->last_used = now();
     e->judged = false;
   }
@@ -721,6 +762,22 @@ std::vector<SourcedCrl> RevocationCache::crls_for(const std::vector<X509*>& path
   return out;
 }
 
+std::vector<SourcedCrl> RevocationCache::held_crls_for(const std::vector<X509*>& path) const {
+  std::vector<CrlWant> wants;
+  for (size_t i = 0; i + 1 < path.size(); ++i) {
+    add_points(path[i], path[i + 1], NID_crl_distribution_points, wants);
+    add_points(path[i], path[i + 1], NID_freshest_crl, wants);
+  }
+  std::vector<SourcedCrl> out;
+  std::lock_guard lock(state_->mutex);
+  for (const auto& want : wants) {
+    const auto it = state_->crls.find(want.url);
+    if (it != state_->crls.end() && it->second->crl)
+      out.push_back({copy(it->second->crl), want.url});
+  }
+  return out;
+}
+
 std::uint64_t RevocationCache::generation() const {
   return state_->generation.load();
 }
@@ -748,6 +805,13 @@ Result<OcspAnswer> RevocationCache::ocsp(X509* cert, X509* issuer, const TrustSt
   if (!e->cert) e->cert = copy(cert);  // for refresh(); the same certificate every time
   if (!e->issuer) e->issuer = copy(issuer);
   for (;;) {
+    if (e->asking && e->judged && s.current(*e, s.now())) {
+      // A renewal under way (refresh()): the answer held still serves.
+      ++s.counters.ocsp_hits;
+      OcspAnswer answer = *e->answer;
+      answer.cached = true;
+      return answer;
+    }
     if (e->asking) {  // someone else's ask: use its answer, or its error
       const auto attempt = e->attempts;
       s.done.wait(lock, [&] { return !e->asking; });
@@ -787,9 +851,20 @@ void RevocationCache::refresh(const TrustStore& trust) {
   std::vector<std::string> unused;
   for (const auto& [url, e] : s.crls) {
     if (e->fetching) continue;
-    if (now - e->last_used > s.settings.forget_unused) {
-      unused.push_back(url);
-    } else if (e->crl && e->issuer && s.renewal_due(*e, now) && !s.resting(*e, now)) {
+    const auto idle = now - e->last_used;
+    if (!e->crl) {
+      // Never fetched successfully: retried while verifications still name
+      // it, forgotten an hour after the last one did.
+      if (idle > kForgetNeverHeldAfter) {
+        unused.push_back(url);
+      } else if (e->issuer && !s.resting(*e, now)) {
+        crls.push_back(e);
+      }
+    } else if (idle > s.settings.forget_unused) {
+      // Not asked for lately (a cached path does not ask): kept while it is
+      // current, not renewed, forgotten once it lapses.
+      if (!s.fresh(*e, now)) unused.push_back(url);
+    } else if (e->issuer && s.renewal_due(*e, now) && !s.resting(*e, now)) {
       crls.push_back(e);
     }
   }
@@ -800,7 +875,7 @@ void RevocationCache::refresh(const TrustStore& trust) {
     if (e->asking) continue;
     if (now - e->last_used > s.settings.forget_unused) {
       unused.push_back(key);
-    } else if (e->answer && e->cert && s.renewal_due(*e, now)) {
+    } else if (e->answer && e->cert && s.renewal_due(*e, now) && !s.resting(*e, now)) {
       answers.push_back(e);
     }
   }

@@ -101,6 +101,11 @@ class RevocationCache final : public CrlSource {
   std::vector<SourcedCrl> crls_for(const std::vector<X509*>& path) override;
   std::uint64_t generation() const override;
 
+  // The same CRLs as crls_for() finds in memory, fresh or not, fetching
+  // nothing: what a sender under revocation="off" is still checked against
+  // (a revocation the gateway already knows is never let through).
+  CrlSource& held_only() { return held_only_; }
+
   // The OCSP status of `cert` issued by `issuer` now: a cached answer while
   // it is current, else the responder's (then cached and persisted). An
   // error means no usable answer. answer.cached tells which.
@@ -118,7 +123,22 @@ class RevocationCache final : public CrlSource {
  private:
   struct State;
   explicit RevocationCache(std::unique_ptr<State> state);
+  std::vector<SourcedCrl> held_crls_for(const std::vector<X509*>& path) const;
+
+  class HeldOnly final : public CrlSource {
+   public:
+    explicit HeldOnly(RevocationCache& cache) : cache_(cache) {}
+    std::vector<SourcedCrl> crls_for(const std::vector<X509*>& path) override {
+      return cache_.held_crls_for(path);
+    }
+    std::uint64_t generation() const override { return cache_.generation(); }
+
+   private:
+    RevocationCache& cache_;
+  };
+
   std::unique_ptr<State> state_;
+  HeldOnly held_only_{*this};
 };
 
 }  // namespace edocgw::crypto

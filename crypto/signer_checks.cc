@@ -145,6 +145,15 @@ RevocationVerdict judge_revocation(const TrustStore& trust, const ChainResult& c
       status[i].status = Status::good;
     }
   }
+  if (!chain.revocation_checked && !ocsp_on && in.policy == RevocationPolicy::require &&
+      chain.first(ChainCheck::chain) == nullptr) {
+    // Required, yet no source was consulted (no CRL in force, OCSP not asked).
+    v.outcome = CheckOutcome::fail;
+    v.detail =
+        "the revocation status of the signer certificate is unknown: no CRL was given or fetched "
+        "and OCSP was not asked (revocation=\"require\")";
+    return v;
+  }
   if (!chain.revocation_checked && !ocsp_on) {
     v.outcome = CheckOutcome::skipped;
     v.detail = in.policy == RevocationPolicy::off

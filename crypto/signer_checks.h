@@ -50,7 +50,7 @@ struct RevocationInputs {
 // were checked. An unknown status fails under `require`, passes with a
 // warning and `unknown_accepted` under `prefer`, and is ignored under `off`
 // (which also asks no OCSP). With no CRL checked and no OCSP asked the
-// check is skipped.
+// check is skipped, or fails under `require`.
 struct RevocationVerdict {
   CheckOutcome outcome = CheckOutcome::skipped;
   std::string detail;

@@ -874,7 +874,7 @@ ChainResult TrustStore::validate(X509* cert, const std::vector<X509*>& extra, Ti
   for (X509* e : extra) sk_X509_push(untrusted.get(), up_ref(e).release());
 
   // The CRLs in force: the configured ones, and those the source has for the
-  // path built without CRLs.
+  // path built without CRLs (when it validated).
   std::vector<const X509_CRL*> crls;
   std::vector<std::string> origins;
   for (size_t i = 0; i < crls_.size(); ++i) {
@@ -885,7 +885,10 @@ ChainResult TrustStore::validate(X509* cert, const std::vector<X509*>& extra, Ti
   if (fetched != nullptr) {
     Pass first;
     run_verification(first, store_.get(), policy_, cert, untrusted.get(), at, nullptr);
-    sourced = fetched->crls_for(built_path(first));
+    // Only a path that validated to an anchor makes us fetch: the
+    // distribution points of a certificate that chains nowhere are any
+    // URL its sender chose.
+    if (first.collected.problems.empty()) sourced = fetched->crls_for(built_path(first));
     for (const auto& s : sourced) {
       if (!s.crl) continue;
       crls.push_back(s.crl.get());

@@ -85,6 +85,12 @@ BOOST_AUTO_TEST_CASE(an_unreachable_responder_is_unknown_status_and_fails_only_w
   BOOST_TEST(preferred.exit_code == 0, preferred.err);
   BOOST_TEST(nlohmann::json::parse(preferred.out)["warnings"].dump().find("OCSP gave no answer") !=
              std::string::npos);
+  // Required with no source at all (no CRL, no OCSP): refused, not skipped.
+  const auto nothing = s.verify("--require-revocation");
+  BOOST_TEST(nothing.exit_code == 1);
+  BOOST_TEST(
+      nothing.err.find("no CRL was given or fetched and OCSP was not asked") != std::string::npos,
+      nothing.err);
   // A CRL that covers the signer makes the missing OCSP answer harmless.
   BOOST_TEST(
       s.verify("--crl " + quote(pki("crls.pem")) + " --ocsp-url " + dead + " --require-revocation")

@@ -205,10 +205,17 @@ BOOST_AUTO_TEST_CASE(refresh_forgets_what_was_not_used_for_a_while_in_memory_and
   settings.forget_unused = hours(24);
   auto cache = open_cache(settings);
   BOOST_TEST(p.crls_for(*cache, leaf).size() == 1u);
+  // Unused for a day, still current: kept (a cached path asks nothing), not renewed.
   p.clock.advance(hours(25));
+  cache->refresh(crypto::TrustStore::from_certificates({}, {}));
+  BOOST_TEST(cache->stats().crls == 1u);
+  BOOST_TEST(p.server.requests("/ca.crl") == 1u);
+  // Lapsed and still unused: forgotten, in memory and on disk.
+  p.clock.advance(hours(24 * 30));
   cache->refresh(crypto::TrustStore::from_certificates({}, {}));
   BOOST_TEST(cache->stats().crls == 0u);
   BOOST_TEST(fs::is_empty(p.dir / "crl"));
+  BOOST_TEST(p.server.requests("/ca.crl") == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(at_most_max_crls_are_held_the_least_recently_used_dropped_first) {
@@ -440,24 +447,51 @@ BOOST_AUTO_TEST_CASE(a_delta_crl_named_by_freshest_crl_is_fetched_with_its_base)
   BOOST_TEST(X509_CRL_get_ext_by_NID(crls[1].crl.get(), NID_delta_crl, -1) >= 0);
 }
 
-BOOST_AUTO_TEST_CASE(a_crl_under_another_issuer_name_is_kept_for_openssl_to_judge) {
+BOOST_AUTO_TEST_CASE(only_the_issuers_own_crl_is_taken_and_indirect_points_are_not_fetched) {
   CrlPki p;
   const auto other =
       pb::make(pb::ca_spec({{"CN", "CRL Issuer of the Revocation Test CA"}}), nullptr);
+  const TimePoint t0 = p.clock.now();
+  pb::CrlSpec spec_crl;
+  spec_crl.this_update = t0;
+  spec_crl.next_update = t0 + hours(24);
+  // A point naming a cRLIssuer (an indirect CRL): not fetched at all.
   auto spec = pb::leaf_spec({{"CN", "leaf with an indirect CRL"}});
   spec.extensions.push_back({"crlDistributionPoints", "dp"});
   spec.config = "[dp]\nfullname=URI:" + p.server.url("/indirect.crl") +
                 "\nCRLissuer=dirName:crl_issuer\n[crl_issuer]\nCN=CRL Issuer of the Revocation "
                 "Test CA\n";
-  const auto leaf = pb::make(spec, &p.root);
-  const TimePoint t0 = p.clock.now();
-  pb::CrlSpec indirect;
-  indirect.this_update = t0;
-  indirect.next_update = t0 + hours(24);
-  p.server.set("/indirect.crl", pb::der(pb::make_crl(indirect, other).get()));
+  const auto indirect_leaf = pb::make(spec, &p.root);
+  p.server.set("/indirect.crl", pb::der(pb::make_crl(spec_crl, other).get()));
   auto cache = open_cache(p.settings());
+  BOOST_TEST(p.crls_for(*cache, indirect_leaf).empty());
+  BOOST_TEST(p.server.requests("/indirect.crl") == 0u);
+  // A plain point serving a CRL under another name (validly signed by its
+  // own issuer, far in the future): refused, so that it can never stand in
+  // for the real one.
+  const auto leaf = p.leaf("/ca.crl");
+  pb::CrlSpec future = spec_crl;
+  future.this_update = t0 + hours(24 * 365 * 70);
+  future.next_update = future.this_update + hours(24);
+  p.server.set("/ca.crl", pb::der(pb::make_crl(future, other).get()));
+  BOOST_TEST(p.crls_for(*cache, leaf).empty());
+  BOOST_TEST(cache->stats().crl_refused == 1u);
+  auto health = cache->health();
+  BOOST_REQUIRE_EQUAL(health.size(), 1u);
+  BOOST_TEST(
+      health[0].problem.find("not by the issuer of the certificate naming it") != std::string::npos,
+      health[0].problem);
+  // The issuer's own CRL dated in the future: refused too.
+  p.clock.advance(minutes(2));  // past retry_after_failure
+  p.server.set("/ca.crl", p.crl(7, t0 + hours(2), t0 + hours(24)));
+  BOOST_TEST(p.crls_for(*cache, leaf).empty());
+  BOOST_TEST(cache->stats().crl_refused == 2u);
+  BOOST_TEST(cache->health().at(0).problem.find("dated in the future") != std::string::npos,
+             cache->health().at(0).problem);
+  // And its current one is taken.
+  p.clock.advance(minutes(2));
+  p.server.set("/ca.crl", p.crl(8, t0, t0 + hours(24)));
   BOOST_TEST(p.crls_for(*cache, leaf).size() == 1u);
-  BOOST_TEST(cache->stats().crl_refused == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(trust_store_verifies_with_the_fetched_crl_and_sees_a_later_revocation) {
@@ -495,6 +529,38 @@ BOOST_AUTO_TEST_CASE(trust_store_verifies_with_the_fetched_crl_and_sees_a_later_
   BOOST_REQUIRE(problem != nullptr);
   BOOST_TEST(!problem->status_unknown, problem->message);
   BOOST_TEST(problem->depth == 0);
+}
+
+BOOST_AUTO_TEST_CASE(held_only_fetches_nothing_yet_a_held_crl_still_revokes) {
+  // What a sender under revocation="off" is checked against.
+  CrlPki p;
+  const auto leaf = p.leaf("/ca.crl");
+  const auto other = p.leaf("/other.crl");
+  const TimePoint t0 = p.clock.now();
+  pb::RevokedEntry entry;
+  entry.serial = pb::serial_of(leaf.x509());
+  entry.revoked_at = t0 - hours(1);
+  p.server.set("/ca.crl", p.crl(1, t0, t0 + hours(4), {entry}));
+  p.server.set("/other.crl", p.crl(1, t0, t0 + hours(4)));
+  std::vector<crypto::X509Ptr> anchors;
+  anchors.push_back(up_ref_of(p.root.x509()));
+  const auto trust = crypto::TrustStore::from_certificates(std::move(anchors), {});
+  auto cache = open_cache(p.settings());
+  // Nothing held yet: nothing fetched, the status unknown.
+  const auto before = trust.verify(leaf.x509(), {}, p.clock.now(), &cache->held_only());
+  BOOST_TEST(p.server.requests() == 0u);
+  const auto* unknown = before.first(crypto::ChainCheck::revocation);
+  BOOST_REQUIRE(unknown != nullptr);
+  BOOST_TEST(unknown->status_unknown);
+  // Once another verification fetched it, the held CRL's revocation counts.
+  BOOST_TEST(!p.crls_for(*cache, leaf).empty());
+  const auto after = trust.verify(leaf.x509(), {}, p.clock.now(), &cache->held_only());
+  const auto* revoked = after.first(crypto::ChainCheck::revocation);
+  BOOST_REQUIRE(revoked != nullptr);
+  BOOST_TEST(!revoked->status_unknown, revoked->message);
+  // A point nobody fetched stays unfetched.
+  (void)trust.verify(other.x509(), {}, p.clock.now(), &cache->held_only());
+  BOOST_TEST(p.server.requests("/other.crl") == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(http_get_stops_past_max_bytes_and_names_a_status_other_than_200) {

@@ -576,6 +576,33 @@ BOOST_AUTO_TEST_CASE(a_crl_source_is_asked_with_the_built_path_and_its_crls_are_
   BOOST_TEST(contains(p->message, "no CRL covers certificate 'CN=Hướng Hóa"));
 }
 
+BOOST_AUTO_TEST_CASE(a_path_that_does_not_validate_asks_the_crl_source_nothing) {
+  // A sender's own root in X509Data: the path ends at no anchor, so the
+  // distribution points of its certificates (any URL it chose) are not fetched.
+  const Pki pki = Pki::make();
+  const auto own_root = pk::make(pk::ca_spec(name("Sender's Own Root")), nullptr);
+  auto spec = pk::leaf_spec(name("Hướng Hóa"));
+  spec.extensions.push_back({"crlDistributionPoints", "URI:http://10.0.0.1/internal.crl"});
+  const auto leaf = pk::make(spec, &own_root);
+  FakeCrlSource source;
+  auto store = store_of({pki.root.x509()}, {pki.ca.x509()}, {});
+  const ChainResult r = store.verify(leaf.x509(), {own_root.x509()}, now_seconds(), &source);
+  BOOST_TEST(!r.ok());
+  BOOST_TEST(r.first(ChainCheck::chain) != nullptr, problems_text(r));
+  BOOST_TEST(source.asked == 0);
+  // An expired leaf under the real CA: no fetching either.
+  auto old = pk::leaf_spec(name("Expired"));
+  old.not_before = now_seconds() - std::chrono::hours(48);
+  old.not_after = now_seconds() - std::chrono::hours(24);
+  const auto expired = pk::make(old, &pki.ca);
+  BOOST_TEST(!store.verify(expired.x509(), {}, now_seconds(), &source).ok());
+  BOOST_TEST(source.asked == 0);
+  // The same store asks for a path that holds.
+  BOOST_TEST(store.verify(pki.leaf("Đakrông").x509(), {}, now_seconds(), &source).chain.size() ==
+             3u);
+  BOOST_TEST(source.asked == 1);
+}
+
 BOOST_AUTO_TEST_CASE(the_cache_of_paths_follows_the_crl_source_generation) {
   const Pki pki = Pki::make();
   const auto leaf = pki.leaf("Hướng Hóa");
