@@ -224,6 +224,10 @@ crypto::VerifyOptions logged_options(const nlohmann::json& record) {
     vo.policy = crypto::accept_policy_from_json(*p);
   }
   if (record.value("allow_sha1", false)) vo.policy.sha1_warn = true;
+  // Revocation is not judged again (the record's evidence stands, and years
+  // later no responder answers): whatever the logged policy required.
+  vo.policy.revocation = crypto::RevocationPolicy::off;
+  vo.revocation = crypto::RevocationPolicy::off;
   // Records from before PDF signatures were checked carry no "pdf": their
   // packages are judged as they were then.
   vo.pdf_signatures = record.contains("pdf");
