@@ -899,23 +899,23 @@ std::vector<RevocationProblem> RevocationCache::health() const {
   for (const auto& [url, e] : s.crls) {
     const bool stale = !e->crl || !s.fresh(*e, now);
     if (!e->error.empty()) {
-      out.push_back({"crl", url, e->error, stale});
+      out.push_back({"crl", url, e->error, stale, true});
     } else if (e->crl && stale) {
       out.push_back({"crl", url,
                      "stale since " + format_rfc3339(e->next_update.value_or(
                                           e->fetched_at + kCrlWithoutNextUpdateLifetime)),
-                     true});
+                     true, false});
     }
   }
   for (const auto& [key, e] : s.answers) {
     const bool stale = !s.current(*e, now);
     if (!e->error.empty()) {
-      out.push_back({"ocsp", e->url, e->error, stale});
+      out.push_back({"ocsp", e->url, e->error, stale, true});
     } else if (e->answer && stale) {
       out.push_back({"ocsp", e->url,
                      "stale since " + format_rfc3339(e->next_update.value_or(
                                           e->fetched_at + s.settings.ocsp_default_lifetime)),
-                     true});
+                     true, false});
     }
   }
   return out;

@@ -78,10 +78,11 @@ struct RevocationCacheSettings {
 
 // Something /healthz should say: stale data or a source that did not answer.
 struct RevocationProblem {
-  std::string kind;     // "crl" or "ocsp"
-  std::string source;   // URL (or "file:PATH" for a configured CRL)
-  std::string problem;  // one sentence: "stale since 2026-11-30T10:00:00Z", "unreachable: ..."
-  bool stale = false;   // the data held is past its nextUpdate (or none is held)
+  std::string kind;      // "crl" or "ocsp"
+  std::string source;    // URL (or "file:PATH" for a configured CRL)
+  std::string problem;   // one sentence: "stale since 2026-11-30T10:00:00Z", "unreachable: ..."
+  bool stale = false;    // the data held is past its nextUpdate (or none is held)
+  bool failing = false;  // its last fetch or ask failed
 };
 
 struct RevocationCacheStats {

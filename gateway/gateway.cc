@@ -443,8 +443,11 @@ HttpResponse Gateway::healthz() {
     for (const auto& rule : c->config.trust.accept)
       required |= rule.revocation == config::Revocation::require;
     for (const auto& p : c->revocation->health()) {
-      revocation.push_back(
-          {{"kind", p.kind}, {"source", p.source}, {"problem", p.problem}, {"stale", p.stale}});
+      revocation.push_back({{"kind", p.kind},
+                            {"source", p.source},
+                            {"problem", p.problem},
+                            {"stale", p.stale},
+                            {"failing", p.failing}});
       if (required && p.stale)
         problems.push_back("revocation: " + p.kind + " " + p.source + ": " + p.problem);
     }
@@ -498,7 +501,10 @@ HttpResponse Gateway::metrics() {
     extra.emplace_back("edocgw_revocation_ocsp_answers_cached",
                        static_cast<double>(st.ocsp_answers));
     double stale = 0, unreachable = 0;
-    for (const auto& p : c->revocation->health()) (p.stale ? stale : unreachable) += 1;
+    for (const auto& p : c->revocation->health()) {
+      stale += p.stale ? 1 : 0;
+      unreachable += p.failing ? 1 : 0;
+    }
     extra.emplace_back("edocgw_revocation_stale_sources", stale);
     extra.emplace_back("edocgw_revocation_failing_sources", unreachable);
   }
