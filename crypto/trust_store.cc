@@ -42,25 +42,6 @@ struct Collector {
 // the verification running on this thread is kept here.
 thread_local Collector* t_collector = nullptr;
 
-bool is_crl_error(int error) {
-  switch (error) {
-    case X509_V_ERR_CRL_HAS_EXPIRED:
-    case X509_V_ERR_CRL_NOT_YET_VALID:
-    case X509_V_ERR_CRL_SIGNATURE_FAILURE:
-    case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
-    case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
-    case X509_V_ERR_KEYUSAGE_NO_CRL_SIGN:
-    case X509_V_ERR_DIFFERENT_CRL_SCOPE:
-    case X509_V_ERR_CRL_PATH_VALIDATION_ERROR:
-    case X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD:
-    case X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD:
-    case X509_V_ERR_UNHANDLED_CRITICAL_CRL_EXTENSION:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Errors after which nothing the CRL says can be believed (an out-of-date
 // CRL still says true things about the past; a forged one says nothing).
 bool discredits_crl(int error) {
@@ -75,6 +56,19 @@ bool discredits_crl(int error) {
       return true;
     default:
       return false;
+  }
+}
+
+// A problem with a CRL itself: one that discredits it, or one of its dates.
+bool is_crl_error(int error) {
+  switch (error) {
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+    case X509_V_ERR_CRL_NOT_YET_VALID:
+    case X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD:
+    case X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD:
+      return true;
+    default:
+      return discredits_crl(error);
   }
 }
 
