@@ -128,7 +128,6 @@ struct CrlWant {
   std::string url;
   X509* cert = nullptr;    // the certificate that names it
   X509* issuer = nullptr;  // the next one of the path
-  bool indirect = false;   // the point names a cRLIssuer
 };
 
 // Bounds on what a certificate can make us fetch: real certificates name
@@ -160,10 +159,21 @@ void add_points(X509* cert, X509* issuer, int nid, std::vector<CrlWant>& out) {
           std::any_of(out.begin(), out.end(), [&](const CrlWant& w) { return w.url == url; });
       if (known) continue;
       if (++taken > kMaxPointsPerCertificate || out.size() >= kMaxPointsPerPath) break;
-      out.push_back({std::move(url), cert, issuer, false});
+      out.push_back({std::move(url), cert, issuer});
     }
   }
   ERR_clear_error();
+}
+
+// The points to fetch for a path (leaf first, anchor last; the anchor needs
+// none): each certificate's CRL distribution points, then its freshestCRL.
+std::vector<CrlWant> points_of(const std::vector<X509*>& path) {
+  std::vector<CrlWant> wants;
+  for (size_t i = 0; i + 1 < path.size(); ++i) {
+    add_points(path[i], path[i + 1], NID_crl_distribution_points, wants);
+    add_points(path[i], path[i + 1], NID_freshest_crl, wants);
+  }
+  return wants;
 }
 
 std::optional<std::string> cert_id_hex(X509* cert, X509* issuer) {
@@ -239,7 +249,6 @@ struct CrlEntry {
   // What judges the next CRL from this URL: the certificate that named it
   // and its issuer. Unknown for a CRL loaded from disk until it is asked for.
   X509Ptr named_by, issuer;
-  bool indirect = false;
   bool fetching = false;
   std::uint64_t attempts = 0;  // fetches finished
   std::string error;           // of the last fetch; "" when it succeeded
@@ -410,7 +419,6 @@ struct RevocationCache::State {
     e->last_used = now;
     e->named_by = copy(want.cert);
     e->issuer = copy(want.issuer);
-    e->indirect = want.indirect;
     if (e->crl && fresh(*e, now)) return copy(e->crl);
     if (e->fetching) {  // someone else's fetch: its outcome, whatever it is
       const auto attempt = e->attempts;
@@ -429,9 +437,8 @@ struct RevocationCache::State {
     ++counters.crl_fetches;
     const X509CrlPtr held = copy(e->crl);
     const X509Ptr named_by = copy(e->named_by.get()), issuer = copy(e->issuer.get());
-    const bool indirect = e->indirect;
     lock.unlock();
-    Fetched got = fetch_crl(e->url, named_by.get(), issuer.get(), indirect, held.get());
+    Fetched got = fetch_crl(e->url, named_by.get(), issuer.get(), held.get());
     if (got.crl && !got.der.empty()) persist_crl(e->url, got.der);
     lock.lock();
     e->fetching = false;
@@ -449,8 +456,7 @@ struct RevocationCache::State {
   }
 
   // The network and the judgement; no lock held.
-  Fetched fetch_crl(const std::string& url, X509* named_by, X509* issuer, bool indirect,
-                    X509_CRL* held) {
+  Fetched fetch_crl(const std::string& url, X509* named_by, X509* issuer, X509_CRL* held) {
     Fetched out;
     if (!slots.acquire(settings.fetch_timeout)) {
       out.error = "not fetched: " + std::to_string(settings.max_fetches_in_flight) +
@@ -479,7 +485,6 @@ struct RevocationCache::State {
     // signed with that issuer's key, is taken. One under another name could
     // not be judged here, and taking it unjudged would let whoever sits on
     // the (plain HTTP) path replace the real CRL for good.
-    (void)indirect;  // points naming a cRLIssuer are not fetched (add_points)
     if (named_by == nullptr || issuer == nullptr ||
         X509_NAME_cmp(X509_CRL_get_issuer(crl.get()), X509_get_subject_name(issuer)) != 0) {
       out.error = "the CRL at " + url + " is issued by '" +
@@ -750,11 +755,7 @@ RevocationCache::~RevocationCache() = default;
 
 std::vector<SourcedCrl> RevocationCache::crls_for(const std::vector<X509*>& path) {
   if (!state_->settings.fetch_crls) return {};
-  std::vector<CrlWant> wants;
-  for (size_t i = 0; i + 1 < path.size(); ++i) {
-    add_points(path[i], path[i + 1], NID_crl_distribution_points, wants);
-    add_points(path[i], path[i + 1], NID_freshest_crl, wants);
-  }
+  const std::vector<CrlWant> wants = points_of(path);
   std::vector<SourcedCrl> out;
   for (const auto& want : wants) {
     if (auto crl = state_->crl_for(want)) out.push_back({std::move(crl), want.url});
@@ -763,11 +764,7 @@ std::vector<SourcedCrl> RevocationCache::crls_for(const std::vector<X509*>& path
 }
 
 std::vector<SourcedCrl> RevocationCache::held_crls_for(const std::vector<X509*>& path) const {
-  std::vector<CrlWant> wants;
-  for (size_t i = 0; i + 1 < path.size(); ++i) {
-    add_points(path[i], path[i + 1], NID_crl_distribution_points, wants);
-    add_points(path[i], path[i + 1], NID_freshest_crl, wants);
-  }
+  const std::vector<CrlWant> wants = points_of(path);
   std::vector<SourcedCrl> out;
   std::lock_guard lock(state_->mutex);
   for (const auto& want : wants) {
