@@ -524,14 +524,8 @@ void check_certificates(const TrustStore& trust, const SignatureParts& parts, Ti
   for (size_t i = 1; i < parts.certificates.size(); ++i)
     extra.push_back(parts.certificates[i].get());
   const RevocationPolicy revocation = report.policy.revocation.value_or(options.revocation);
-  // Fetched CRLs: fetched now when needed, or under revocation="off" only
-  // those already held (a known revocation still refuses).
-  CrlSource* crls = nullptr;
-  if (options.fetch_crls && options.revocation_cache != nullptr) {
-    crls = revocation != RevocationPolicy::off ? options.revocation_cache
-                                               : &options.revocation_cache->held_only();
-  }
-  ChainResult chain = trust.verify(leaf, extra, at, crls);
+  ChainResult chain = trust.verify(
+      leaf, extra, at, crl_source_for(revocation, options.fetch_crls, options.revocation_cache));
   for (size_t i = 0; i < chain.chain.size(); ++i) {
     report.chain.push_back(*chain.chain_info[i]);
     report.chain_der.push_back(chain.chain_der[i]);

@@ -613,12 +613,9 @@ class SignatureCheck {
     std::vector<X509*> extra;
     for (const auto& c : certs.others) extra.push_back(c.get());
     const RevocationPolicy revocation = options_.policy.revocation.value_or(options_.revocation);
-    CrlSource* crls = nullptr;  // as for packages (package_verifier.cc)
-    if (options_.fetch_crls && options_.revocation_cache != nullptr) {
-      crls = revocation != RevocationPolicy::off ? options_.revocation_cache
-                                                 : &options_.revocation_cache->held_only();
-    }
-    ChainResult chain = trust_.verify(certs.signer.get(), extra, at, crls);
+    ChainResult chain =
+        trust_.verify(certs.signer.get(), extra, at,
+                      crl_source_for(revocation, options_.fetch_crls, options_.revocation_cache));
     for (size_t i = 0; i < chain.chain.size(); ++i) {
       r_.chain.push_back(*chain.chain_info[i]);
       r_.chain_der.push_back(chain.chain_der[i]);

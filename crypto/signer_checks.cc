@@ -69,6 +69,11 @@ std::string role_of(size_t depth) {
 
 }  // namespace
 
+CrlSource* crl_source_for(RevocationPolicy policy, bool fetch_crls, RevocationCache* cache) {
+  if (!fetch_crls || cache == nullptr) return nullptr;
+  return policy != RevocationPolicy::off ? static_cast<CrlSource*>(cache) : &cache->held_only();
+}
+
 RevocationVerdict judge_revocation(const TrustStore& trust, const ChainResult& chain,
                                    const RevocationInputs& in) {
   RevocationVerdict v;

@@ -27,6 +27,11 @@ SignerBinding bind_signer(const AcceptPolicy& policy, const CertificateInfo& sig
 std::string binding_problem(const AcceptPolicy& policy, const CertificateInfo& signer,
                             const SignerBinding& binding, const std::string& sender);
 
+// The fetched CRLs a signer's path is validated against: fetched now when
+// needed, or under revocation="off" only those already held (a known
+// revocation still refuses); nullptr without fetching or a cache.
+CrlSource* crl_source_for(RevocationPolicy policy, bool fetch_crls, RevocationCache* cache);
+
 // What judge_revocation weighs besides the chain.
 struct RevocationInputs {
   RevocationPolicy policy = RevocationPolicy::prefer;
