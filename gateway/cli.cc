@@ -492,7 +492,7 @@ int cmd_config_check(const std::vector<std::string>& argv) {
             << (c.exchange ? ", exchange on " + c.exchange->listen.text() : std::string()) << "\n";
   // Every expiry date an administrator watches, soonest first.
   const TimePoint now = now_seconds();
-  for (const auto& w : gateway::watched_certificates(*loaded)) {
+  for (const auto& w : loaded->watched) {
     const auto days =
         std::chrono::duration_cast<std::chrono::hours>(w.not_after - now).count() / 24;
     const bool soon = w.not_after - now <= c.expiry_warning;

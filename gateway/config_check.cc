@@ -96,8 +96,7 @@ std::string days_text(TimePoint not_after, TimePoint now) {
   return "expires in " + std::to_string(hours / 24) + " day(s)";
 }
 
-}  // namespace
-
+// LoadedConfig::watched, once the identity, listeners and trust are loaded.
 std::vector<WatchedCertificate> watched_certificates(const LoadedConfig& loaded) {
   const config::GatewayConfig& c = loaded.config;
   std::vector<WatchedCertificate> out;
@@ -138,9 +137,11 @@ std::vector<WatchedCertificate> watched_certificates(const LoadedConfig& loaded)
   return out;
 }
 
+}  // namespace
+
 std::vector<std::string> expiry_warnings(const LoadedConfig& loaded, TimePoint now) {
   std::vector<std::string> out;
-  for (const auto& w : watched_certificates(loaded)) {
+  for (const auto& w : loaded.watched) {
     if (w.not_after - now > loaded.config.expiry_warning) continue;
     if (w.role == "crl") {
       out.push_back(w.where + ": the configured CRL of '" + w.subject + "' " +
@@ -238,6 +239,7 @@ Result<LoadedConfig> load_and_check(const std::filesystem::path& path,
     if (!adapter) return adapter.error();
     loaded.adapters.push_back(std::shared_ptr<adapters::Adapter>(std::move(*adapter)));
   }
+  loaded.watched = watched_certificates(loaded);
   for (auto& w : expiry_warnings(loaded, now_seconds())) loaded.warnings.push_back(std::move(w));
   return loaded;
 }

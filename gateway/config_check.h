@@ -21,6 +21,14 @@
 
 namespace edocgw::gateway {
 
+// A certificate whose expiry an administrator watches.
+struct WatchedCertificate {
+  std::string role;  // "identity", "identity chain", "api tls", "exchange tls", "anchor", "crl"
+  std::string subject, sha256;
+  TimePoint not_after;  // for "crl": its nextUpdate
+  std::string where;    // "gateway.xml:LINE"
+};
+
 // Everything a running gateway builds from one configuration.
 struct LoadedConfig {
   config::GatewayConfig config;
@@ -35,6 +43,9 @@ struct LoadedConfig {
   // TLS of the listeners, when configured (used at start; a reload keeps the listeners).
   std::shared_ptr<asio::ssl::context> api_tls, exchange_tls;
   std::vector<std::string> warnings;
+  // Every certificate (and configured CRL) of the configuration with its
+  // expiry date, soonest first: read once, at load.
+  std::vector<WatchedCertificate> watched;
 
   std::shared_ptr<adapters::Adapter> adapter(const std::string& name) const;
 };
@@ -53,17 +64,8 @@ crypto::RevocationCacheSettings revocation_settings(const config::GatewayConfig&
 crypto::VerifyOptions verify_options_for(const config::GatewayConfig& config,
                                          crypto::RevocationCache* cache);
 
-// A certificate whose expiry an administrator watches.
-struct WatchedCertificate {
-  std::string role;  // "identity", "identity chain", "api tls", "exchange tls", "anchor", "crl"
-  std::string subject, sha256;
-  TimePoint not_after;  // for "crl": its nextUpdate
-  std::string where;    // "gateway.xml:LINE"
-};
-// Every certificate (and configured CRL) of the configuration with its
-// expiry date, soonest first.
-std::vector<WatchedCertificate> watched_certificates(const LoadedConfig& loaded);
-// One warning per watched certificate expiring within `config.expiry_warning` of `now`.
+// One warning per watched certificate (LoadedConfig::watched) expiring within
+// `config.expiry_warning` of `now`.
 std::vector<std::string> expiry_warnings(const LoadedConfig& loaded, TimePoint now);
 
 Result<LoadedConfig> load_and_check(const std::filesystem::path& path,

@@ -476,7 +476,7 @@ HttpResponse Gateway::metrics() {
   // Seconds until each watched certificate expires (negative: expired),
   // and how many are within the expiry-warning window.
   double expiring = 0;
-  for (const auto& w : watched_certificates(*c)) {
+  for (const auto& w : c->watched) {
     const double left = static_cast<double>(w.not_after.time_since_epoch().count()) - now_s;
     if (left <= static_cast<double>(c->config.expiry_warning.count())) ++expiring;
     if (w.role == "crl") continue;
