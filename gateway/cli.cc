@@ -23,8 +23,11 @@
 #include "edxml/package_builder.h"
 #include "edxml/xml.h"
 #include "gateway/cli_args.h"
+#include "gateway/cli_commands.h"
 #include "gateway/config_check.h"
+#include "gateway/config_init.h"
 #include "gateway/gateway.h"
+#include "gateway/version.h"
 #include "store/pg_store.h"
 #include "store/segment_archive.h"
 #include "store/sqlite_store.h"
@@ -34,48 +37,9 @@
 namespace edocgw::cli {
 namespace {
 
-constexpr const char* kUsage = R"(usage: edocgw COMMAND [OPTIONS]
-
-  sign   --cert C.pem --key K.pem [--chain I.pem] [--pass env:VAR|file:PATH] [--in F] [--out G]
-  verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--policy OID]... [--at TIME]
-         [--allow-sha1]
-         [--allow-inclusive-c14n] [--accept-unsigned] [--ocsp | --ocsp-url URL]
-         [--require-revocation] [--organ-map FILE] [--pdf-signatures none|any|organisation]
-         [--pdf-official] [--pdf-report-unverifiable] [--json] [--in F]
-         (PDF attachments: their signatures are verified and reported as well)
-  verify --config gateway.xml [--adapter NAME] [--at TIME] [--json] [--in F]
-         (the gateway's trust and <accept> policy, as if the package came by NAME)
-  pdf verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--policy OID]... [--at TIME]
-         [--ocsp | --ocsp-url URL] [--require-revocation] [--organ-map FILE] [--sender ORGAN_ID]
-         [--pdf-signatures none|any|organisation] [--pdf-official] [--pdf-report-unverifiable]
-         [--allow-sha1] [--json] FILE.pdf
-         (the signatures inside a bare PDF: exit 0 when verified, or unsigned and nothing required)
-  cert verify --trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--policy OID]... [--at TIME]
-         [--json] CERT.pem
-         (--policy: the path must be valid for one of these certificate policies, RFC 5280)
-  edxml build --meta META.json [--attach FILE]... [--out PKG]
-  edxml status --meta STATUS.json [--out PKG]
-  edxml inspect [--json] PKG
-
-  sign   --config gateway.xml [--in F] [--out G]
-  config check gateway.xml
-  routes explain --config gateway.xml --to ORGAN_ID
-
-  serve  --config gateway.xml
-  purge  (--config gateway.xml | --data-dir DIR) --before DATE
-         (retention: drops whole segments of package bodies older than DATE, YYYY-MM-DD or
-          RFC 3339, that no pending work needs; the gateway must be stopped)
-
-  audit verify (--config gateway.xml | --data-dir DIR)... [--trust ANCHORS.pem] [--keep OLD.note]...
-               [--no-packages] [--json]
-               (several sources: each node's log, verified apart and then together; a kept
-                note goes to the log whose tree it signs, and one of no log given is a failure)
-  audit prove  (--config gateway.xml | --data-dir DIR) DOCUMENT_ID --out BUNDLE
-  audit check-bundle --trust ANCHORS.pem [--json] BUNDLE
-  audit consistency (--config gateway.xml | --data-dir DIR) --old KEPT.note [--out PROOF]
-
-Exit codes: 0 valid/success, 1 judged invalid (first stderr line says why), 2 usage or I/O error.
-)";
+// The command being run, for usage errors: its synopsis and a pointer to
+// its --help. The CLI runs one command per process, on one thread.
+const CommandDoc* g_current = nullptr;
 
 int fail_with(const Error& e) {
   std::cerr << "edocgw: " << e.message << "\n";
@@ -97,7 +61,12 @@ std::string dump_json(const nlohmann::json& j) {
 }
 
 int usage_error(const std::string& message) {
-  std::cerr << "edocgw: " << message << "\n" << kUsage;
+  std::cerr << "edocgw: " << message << "\n";
+  if (g_current != nullptr)
+    std::cerr << render_synopsis(*g_current) << "Run 'edocgw " << g_current->name
+              << " --help' for its options.\n";
+  else
+    std::cerr << "Run 'edocgw --help' for the commands.\n";
   return kExitUsage;
 }
 
@@ -124,8 +93,7 @@ Status write_output(const Args& args, std::string_view bytes) {
 // --- sign -------------------------------------------------------------------
 
 int cmd_sign(const std::vector<std::string>& argv) {
-  auto args = Args::parse(
-      argv, {{"--cert", "--key", "--chain", "--pass", "--in", "--out", "--config"}, {}});
+  auto args = Args::parse(argv, spec_of("sign"));
   if (!args) return usage_error(args.error().message);
   crypto::IdentitySource source;
   if (auto config_path = args->get("--config")) {
@@ -184,11 +152,7 @@ Status pdf_policy_from(const Args& args, crypto::AcceptPolicy& policy) {
 // gateway's (--config: its trust anchors, CRLs and <accept> rules). Exit 0
 // for valid, and for unsigned only where the policy accepted it.
 int cmd_verify(const std::vector<std::string>& argv) {
-  auto args = Args::parse(
-      argv, {{"--trust", "--untrusted", "--crl", "--policy", "--at", "--in", "--organ-map",
-              "--ocsp-url", "--config", "--adapter", "--pdf-signatures"},
-             {"--json", "--allow-sha1", "--allow-inclusive-c14n", "--accept-unsigned", "--ocsp",
-              "--require-revocation", "--pdf-official", "--pdf-report-unverifiable"}});
+  auto args = Args::parse(argv, spec_of("verify"));
   if (!args) return usage_error(args.error().message);
   const bool ocsp = args->flag("--ocsp") || args->get("--ocsp-url");
   if (ocsp && args->get("--at")) {
@@ -303,10 +267,7 @@ int cmd_verify(const std::vector<std::string>& argv) {
 // the PDF is verified, or unsigned and nothing is required; 1 when invalid
 // or it cannot be verified (unless --pdf-report-unverifiable).
 int cmd_pdf_verify(const std::vector<std::string>& argv) {
-  auto args = Args::parse(argv, {{"--trust", "--untrusted", "--crl", "--policy", "--at",
-                                  "--organ-map", "--ocsp-url", "--sender", "--pdf-signatures"},
-                                 {"--json", "--ocsp", "--require-revocation", "--pdf-official",
-                                  "--pdf-report-unverifiable", "--allow-sha1"}});
+  auto args = Args::parse(argv, spec_of("pdf verify"));
   if (!args) return usage_error(args.error().message);
   if (args->positional().size() != 1) return usage_error("pdf verify takes one FILE.pdf");
   const bool ocsp = args->flag("--ocsp") || args->get("--ocsp-url");
@@ -361,8 +322,7 @@ int cmd_pdf_verify(const std::vector<std::string>& argv) {
 // --- cert verify ------------------------------------------------------------
 
 int cmd_cert_verify(const std::vector<std::string>& argv) {
-  auto args =
-      Args::parse(argv, {{"--trust", "--untrusted", "--crl", "--policy", "--at"}, {"--json"}});
+  auto args = Args::parse(argv, spec_of("cert verify"));
   if (!args) return usage_error(args.error().message);
   if (args->positional().size() != 1) return usage_error("cert verify takes one CERT.pem");
   auto at = time_option(*args);
@@ -420,7 +380,7 @@ Result<nlohmann::json> read_json(const std::string& path) {
 }
 
 int cmd_edxml_build(const std::vector<std::string>& argv) {
-  auto args = Args::parse(argv, {{"--meta", "--attach", "--out"}, {}});
+  auto args = Args::parse(argv, spec_of("edxml build"));
   if (!args) return usage_error(args.error().message);
   auto meta_path = args->get("--meta");
   if (!meta_path) return usage_error("edxml build needs --meta META.json");
@@ -439,7 +399,7 @@ int cmd_edxml_build(const std::vector<std::string>& argv) {
 }
 
 int cmd_edxml_status(const std::vector<std::string>& argv) {
-  auto args = Args::parse(argv, {{"--meta", "--out"}, {}});
+  auto args = Args::parse(argv, spec_of("edxml status"));
   if (!args) return usage_error(args.error().message);
   auto meta_path = args->get("--meta");
   if (!meta_path) return usage_error("edxml status needs --meta STATUS.json");
@@ -454,7 +414,7 @@ int cmd_edxml_status(const std::vector<std::string>& argv) {
 }
 
 int cmd_edxml_inspect(const std::vector<std::string>& argv) {
-  auto args = Args::parse(argv, {{}, {"--json"}});
+  auto args = Args::parse(argv, spec_of("edxml inspect"));
   if (!args) return usage_error(args.error().message);
   if (args->positional().size() != 1) return usage_error("edxml inspect takes one PKG");
   auto doc = xml::parse_untrusted_xml_file(args->positional()[0]);
@@ -474,7 +434,7 @@ int cmd_edxml_inspect(const std::vector<std::string>& argv) {
 // --- config check, routes explain ------------------------------------------
 
 int cmd_config_check(const std::vector<std::string>& argv) {
-  auto args = Args::parse(argv, {{"--config"}, {}});
+  auto args = Args::parse(argv, spec_of("config check"));
   if (!args) return usage_error(args.error().message);
   std::string path = args->get_or("--config", "");
   if (path.empty() && args->positional().size() == 1) path = args->positional()[0];
@@ -519,7 +479,7 @@ int cmd_config_check(const std::vector<std::string>& argv) {
 }
 
 int cmd_routes_explain(const std::vector<std::string>& argv) {
-  auto args = Args::parse(argv, {{"--config", "--to"}, {}});
+  auto args = Args::parse(argv, spec_of("routes explain"));
   if (!args) return usage_error(args.error().message);
   if (!args->get("--config") || !args->get("--to")) {
     return usage_error("routes explain needs --config gateway.xml --to ORGAN_ID");
@@ -728,8 +688,7 @@ int audit_several_logs(const std::vector<AuditSource>& sources, const Args& args
 }
 
 int cmd_audit_verify(const std::vector<std::string>& argv) {
-  const OptionSpec spec{{"--config", "--data-dir", "--trust", "--keep"},
-                        {"--json", "--no-packages"}};
+  const OptionSpec spec = spec_of("audit verify");
   auto args = Args::parse(argv, spec);
   if (!args) return usage_error(args.error().message);
   if (!args->positional().empty()) return usage_error("audit verify takes no positional argument");
@@ -746,7 +705,7 @@ int cmd_audit_verify(const std::vector<std::string>& argv) {
 }
 
 int cmd_purge(const std::vector<std::string>& argv) {
-  auto args = Args::parse(argv, {{"--config", "--data-dir", "--before"}, {"--json"}});
+  auto args = Args::parse(argv, spec_of("purge"));
   if (!args) return usage_error(args.error().message);
   if (!args->positional().empty()) return usage_error("purge takes no positional argument");
   const auto before_text = args->get("--before");
@@ -808,7 +767,7 @@ int cmd_purge(const std::vector<std::string>& argv) {
 }
 
 int cmd_audit_prove(const std::vector<std::string>& argv) {
-  const OptionSpec spec{{"--config", "--data-dir", "--out"}, {}};
+  const OptionSpec spec = spec_of("audit prove");
   auto args = Args::parse(argv, spec);
   if (!args) return usage_error(args.error().message);
   if (args->positional().size() != 1) return usage_error("audit prove takes one DOCUMENT_ID");
@@ -825,7 +784,7 @@ int cmd_audit_prove(const std::vector<std::string>& argv) {
 }
 
 int cmd_audit_check_bundle(const std::vector<std::string>& argv) {
-  auto args = Args::parse(argv, {{"--trust"}, {"--json"}});
+  auto args = Args::parse(argv, spec_of("audit check-bundle"));
   if (!args) return usage_error(args.error().message);
   if (!args->get("--trust") || args->positional().size() != 1)
     return usage_error("audit check-bundle needs --trust ANCHORS.pem and one BUNDLE");
@@ -857,7 +816,7 @@ int cmd_audit_check_bundle(const std::vector<std::string>& argv) {
 }
 
 int cmd_audit_consistency(const std::vector<std::string>& argv) {
-  const OptionSpec spec{{"--config", "--data-dir", "--old", "--out"}, {}};
+  const OptionSpec spec = spec_of("audit consistency");
   auto args = Args::parse(argv, spec);
   if (!args) return usage_error(args.error().message);
   if (!args->get("--old")) return usage_error("audit consistency needs --old KEPT.note");
@@ -874,38 +833,138 @@ int cmd_audit_consistency(const std::vector<std::string>& argv) {
   return kExitOk;
 }
 
+// --- config init, help, version ---------------------------------------------
+
+int cmd_config_init(const std::vector<std::string>& argv) {
+  auto args = Args::parse(argv, spec_of("config init"));
+  if (!args) return usage_error(args.error().message);
+  if (!args->positional().empty()) return usage_error("config init takes no positional argument");
+  if (!args->get("--organ-id") || !args->get("--name"))
+    return usage_error("config init needs --organ-id ID and --name NAME");
+  gateway::InitOptions options;
+  options.organ_id = *args->get("--organ-id");
+  options.name = *args->get("--name");
+  options.hub = args->flag("--hub");
+  options.data_dir = args->get_or("--data-dir", options.data_dir);
+  auto rendered = gateway::render_initial_config(options);
+  if (!rendered) return fail_with(rendered.error());
+  const std::filesystem::path out = args->get_or("--out", "gateway.xml");
+  std::error_code ec;
+  if (!args->flag("--force") && std::filesystem::exists(std::filesystem::symlink_status(out, ec)))
+    return usage_error(out.string() + " exists: give --force to overwrite it, or another --out");
+  if (auto st = write_file_atomic(out.string(), rendered->xml); !st) return fail_with(st.error());
+  std::cout << "wrote " << out.string() << "\n";
+  if (!rendered->needed.empty()) {
+    std::cout << "\nIt names these files, which must exist before 'edocgw config check "
+              << out.string() << "' passes\n(relative paths are relative to "
+              << (out.has_parent_path() ? out.parent_path().string() : std::string(".")) << "):\n";
+    for (const auto& f : rendered->needed) std::cout << "  " << f.path << ": " << f.what << "\n";
+  }
+  if (!rendered->next_steps.empty()) {
+    std::cout << "\nNext:\n";
+    for (const auto& step : rendered->next_steps) std::cout << "  - " << step << "\n";
+  }
+  return kExitOk;
+}
+
+int cmd_help(const std::vector<std::string>& argv) {
+  auto args = Args::parse(argv, spec_of("help"));
+  if (!args) return usage_error(args.error().message);
+  if (args->flag("--man")) {
+    if (!args->positional().empty()) return usage_error("help --man takes no command");
+    std::cout << render_man(gateway::kVersion, gateway::kCommitDate);
+    return kExitOk;
+  }
+  if (args->positional().empty()) {
+    std::cout << render_overview();
+    return kExitOk;
+  }
+  std::string name;
+  for (const auto& word : args->positional()) name += (name.empty() ? "" : " ") + word;
+  const CommandDoc* command = find_command(name);
+  if (command == nullptr) return usage_error("no command '" + name + "'");
+  std::cout << render_help(*command);
+  return kExitOk;
+}
+
+int cmd_version(const std::vector<std::string>& argv) {
+  auto args = Args::parse(argv, spec_of("version"));
+  if (!args) return usage_error(args.error().message);
+  if (!args->positional().empty()) return usage_error("version takes no argument");
+  std::cout << gateway::version_text();
+  return kExitOk;
+}
+
 }  // namespace
 
 int run(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    std::cout << kUsage;
-    return args.empty() ? kExitUsage : kExitOk;
+  if (args.empty()) {
+    std::cerr << render_overview();
+    return kExitUsage;
   }
-  const std::string& cmd = args[0];
-  const std::vector<std::string> rest(args.begin() + 1, args.end());
-  auto sub = [&](const char* name) { return !rest.empty() && rest[0] == name; };
-  const std::vector<std::string> rest2(rest.empty() ? rest.end() : rest.begin() + 1, rest.end());
-  if (cmd == "sign") return cmd_sign(rest);
-  if (cmd == "verify") return cmd_verify(rest);
-  if (cmd == "cert" && sub("verify")) return cmd_cert_verify(rest2);
-  if (cmd == "pdf" && sub("verify")) return cmd_pdf_verify(rest2);
-  if (cmd == "edxml" && sub("build")) return cmd_edxml_build(rest2);
-  if (cmd == "edxml" && sub("status")) return cmd_edxml_status(rest2);
-  if (cmd == "edxml" && sub("inspect")) return cmd_edxml_inspect(rest2);
-  if (cmd == "config" && sub("check")) return cmd_config_check(rest2);
-  if (cmd == "routes" && sub("explain")) return cmd_routes_explain(rest2);
-  if (cmd == "serve") {
-    auto sargs = Args::parse(rest, {{"--config"}, {}});
+  if (args[0] == "--help" || args[0] == "-h") {
+    std::cout << render_overview();
+    return kExitOk;
+  }
+  if (args[0] == "--version") return cmd_version({args.begin() + 1, args.end()});
+  // The command: two words where there is such a command ("audit verify"),
+  // else one.
+  const CommandDoc* command = nullptr;
+  size_t words = 0;
+  if (args.size() >= 2) command = find_command(args[0] + " " + args[1]);
+  if (command != nullptr)
+    words = 2;
+  else if ((command = find_command(args[0])) != nullptr)
+    words = 1;
+  if (command == nullptr) {
+    bool has_subcommands = false;
+    for (const auto& c : commands()) has_subcommands |= c.name.rfind(args[0] + " ", 0) == 0;
+    if (has_subcommands) {
+      std::string list;
+      for (const auto& c : commands())
+        if (c.name.rfind(args[0] + " ", 0) == 0) list += "\n  edocgw " + c.name;
+      std::cerr << "edocgw: '" << args[0] << (args.size() >= 2 ? " " + args[1] : std::string())
+                << "' is not a command; " << args[0] << " has:" << list << "\n";
+      return kExitUsage;
+    }
+    return usage_error("unknown command '" + args[0] + "'");
+  }
+  g_current = command;
+  const std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(words),
+                                      args.end());
+  // --help anywhere among a command's arguments shows its help and does
+  // nothing else.
+  for (const auto& a : rest)
+    if (a == "--help" || a == "-h") {
+      std::cout << render_help(*command);
+      return kExitOk;
+    }
+  const std::string& name = command->name;
+  if (name == "sign") return cmd_sign(rest);
+  if (name == "verify") return cmd_verify(rest);
+  if (name == "cert verify") return cmd_cert_verify(rest);
+  if (name == "pdf verify") return cmd_pdf_verify(rest);
+  if (name == "edxml build") return cmd_edxml_build(rest);
+  if (name == "edxml status") return cmd_edxml_status(rest);
+  if (name == "edxml inspect") return cmd_edxml_inspect(rest);
+  if (name == "config check") return cmd_config_check(rest);
+  if (name == "config init") return cmd_config_init(rest);
+  if (name == "routes explain") return cmd_routes_explain(rest);
+  if (name == "serve") {
+    auto sargs = Args::parse(rest, spec_of("serve"));
     if (!sargs) return usage_error(sargs.error().message);
+    if (!sargs->positional().empty()) return usage_error("serve takes no positional argument");
     if (!sargs->get("--config")) return usage_error("serve needs --config gateway.xml");
     return gateway::serve(*sargs->get("--config"));
   }
-  if (cmd == "purge") return cmd_purge(rest);
-  if (cmd == "audit" && sub("verify")) return cmd_audit_verify(rest2);
-  if (cmd == "audit" && sub("prove")) return cmd_audit_prove(rest2);
-  if (cmd == "audit" && sub("check-bundle")) return cmd_audit_check_bundle(rest2);
-  if (cmd == "audit" && sub("consistency")) return cmd_audit_consistency(rest2);
-  return usage_error("unknown command '" + cmd + (rest.empty() ? "" : " " + rest[0]) + "'");
+  if (name == "purge") return cmd_purge(rest);
+  if (name == "audit verify") return cmd_audit_verify(rest);
+  if (name == "audit prove") return cmd_audit_prove(rest);
+  if (name == "audit check-bundle") return cmd_audit_check_bundle(rest);
+  if (name == "audit consistency") return cmd_audit_consistency(rest);
+  if (name == "help") return cmd_help(rest);
+  if (name == "version") return cmd_version(rest);
+  return usage_error("the command '" + name + "' is documented but not wired");
 }
 
 }  // namespace edocgw::cli
