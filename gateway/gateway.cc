@@ -13,6 +13,7 @@
 
 #include "crypto/certificate.h"
 #include "gateway/log.h"
+#include "gateway/service_notify.h"
 #include "store/pg_store.h"
 #include "store/sqlite_store.h"
 
@@ -186,6 +187,12 @@ Status Gateway::start() {
   if (signature_log_->size() > signature_log_->checkpointed_size()) (void)checkpoint();
   schedule_checkpoint();
   sync_repeating(*c);
+  if (auto interval = watchdog_ping_interval()) {
+    watchdog_interval_ = *interval;
+    watchdog_timer_ = std::make_unique<asio::steady_timer>(io_);
+    notify_watchdog();
+    schedule_watchdog();
+  }
   log_info("gateway started",
            {{"organ_id", c->config.organ_id}, {"config_sha256", c->config.sha256}});
   return {};
@@ -367,8 +374,20 @@ Status Gateway::reload() {
   return {};
 }
 
+void Gateway::schedule_watchdog() {
+  if (stopping_) return;
+  watchdog_timer_->expires_after(watchdog_interval_);
+  watchdog_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    notify_watchdog();  // also while draining: systemd waits TimeoutStopSec then
+    schedule_watchdog();
+  });
+}
+
 void Gateway::drain_and_stop() {
   stopping_ = true;
+  notify_stopping();
+  if (watchdog_timer_) watchdog_timer_->cancel();
   if (api_server_) api_server_->stop();
   if (exchange_server_) exchange_server_->stop();
   if (delivery_timer_) delivery_timer_->cancel();
@@ -403,7 +422,19 @@ int Gateway::run() {
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
-        asio::post(pool_, [this] { run_job("reload", [this] { (void)reload(); }); });
+        // systemd waits for READY=1 after RELOADING=1: sent whatever the
+        // outcome, with the outcome as the status line.
+        notify_reloading();
+        asio::post(pool_, [this] {
+          std::string outcome = "serving; the reload failed, the old configuration runs on";
+          run_job("reload", [&] {
+            auto st = reload();
+            outcome = st ? "serving; configuration reloaded"
+                         : "serving; reload refused, the old configuration runs on: " +
+                               st.error().message;
+          });
+          notify_ready(outcome);
+        });
         wait_signal();
         return;
       }
@@ -526,6 +557,9 @@ int serve(const std::filesystem::path& config_path) {
     std::fprintf(stderr, "edocgw: %s\n", st.error().message.c_str());
     return 2;
   }
+  // The listeners are bound and listening: connections made from now on
+  // queue until the I/O threads take them.
+  notify_ready("serving");
   return (*gateway)->run();
 }
 

@@ -85,6 +85,9 @@ class Gateway {
   // Runs `job` on the pool every `interval`, one run per key at a time.
   void arm_repeating(asio::steady_timer* timer, const std::string& key,
                      std::chrono::milliseconds interval, std::function<void()> job);
+  // WATCHDOG=1 to systemd every half WatchdogSec= from the I/O loop, so a
+  // loop that stalls gets the gateway restarted (service_notify.h).
+  void schedule_watchdog();
   void drain_and_stop();
   void check_drained();
   // Runs one job posted to the pool: an exception is logged and counted in
@@ -120,6 +123,8 @@ class Gateway {
   std::map<std::string, Repeating> repeating_;                // "poll:NAME", "pickup:NAME"
   std::vector<std::unique_ptr<asio::steady_timer>> retired_;  // cancelled, kept until exit
   std::unique_ptr<asio::steady_timer> drain_timer_;
+  std::unique_ptr<asio::steady_timer> watchdog_timer_;
+  std::chrono::microseconds watchdog_interval_{0};
   std::chrono::steady_clock::time_point drain_deadline_;
 };
 
