@@ -34,6 +34,9 @@ class PackageSigner {
 
   const CertificateInfo& signer() const { return signer_; }
   X509* certificate() const { return identity_.cert.get(); }
+  // The intermediates sent with signatures: from the certificate file after
+  // the leaf, a PKCS#12 and the chain file, each once.
+  const std::vector<X509Ptr>& chain() const { return identity_.chain; }
   // The signer certificate then its chain, DER (encoded once).
   const std::vector<std::string>& certificates_der() const { return certificates_der_; }
   // A plain signature over `data` with the identity's key (SHA-256; RSA

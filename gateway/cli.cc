@@ -846,6 +846,7 @@ int cmd_config_init(const std::vector<std::string>& argv) {
   options.name = *args->get("--name");
   options.hub = args->flag("--hub");
   options.data_dir = args->get_or("--data-dir", options.data_dir);
+  options.api_token_sha256 = args->get_or("--api-token-sha256", "");
   auto rendered = gateway::render_initial_config(options);
   if (!rendered) return fail_with(rendered.error());
   const std::filesystem::path out = args->get_or("--out", "gateway.xml");

@@ -119,7 +119,8 @@ std::vector<CommandDoc> make_commands() {
   c.push_back({
       "config init",
       "write a commented starting configuration",
-      {"--organ-id ID --name NAME [--hub] [--data-dir DIR] [--out gateway.xml] [--force]"},
+      {"--organ-id ID --name NAME [--hub] [--data-dir DIR] [--api-token-sha256 HEX] "
+       "[--out gateway.xml] [--force]"},
       "Writes a commented gateway.xml for the agency ID, then lists the files it names that must "
       "still be put in place (the identity's certificate and key, the trust anchors, the "
       "exchange secret) and what to do next. Once they exist, config check passes.",
@@ -128,6 +129,10 @@ std::vector<CommandDoc> make_commands() {
        flag("--hub", "Also serve the exchange API (a province's hub)."),
        opt("--data-dir", "DIR",
            "Where the gateway keeps its data (default var, relative to the config file)."),
+       opt("--api-token-sha256", "HEX",
+           "Switch the local API on for one client, office, whose bearer token has this SHA-256 "
+           "(64 lower-case hex: printf %s \"$TOKEN\" | sha256sum). Without it the API is a "
+           "commented example."),
        opt("--out", "FILE", "Where to write (default gateway.xml)."),
        flag("--force", "Overwrite --out if it exists.")},
       {"edocgw config init --organ-id 000.00.12.H50 --name 'UBND huyện Hướng Hóa' --out "

@@ -106,11 +106,10 @@ std::vector<WatchedCertificate> watched_certificates(const LoadedConfig& loaded)
   };
   if (loaded.signer) {
     add("identity", loaded.signer->certificate(), c.identity.line);
-    if (!c.identity.chain.empty()) {
-      if (auto chain = crypto::load_certificates(c.identity.chain)) {
-        for (const auto& cert : *chain) add("identity chain", cert.get(), c.identity.line);
-      }
-    }
+    // The chain as the signer holds it: certificates after the leaf in the
+    // certificate file count as much as a chain= file.
+    for (const auto& cert : loaded.signer->chain())
+      add("identity chain", cert.get(), c.identity.line);
   }
   for (auto [role, listener] :
        {std::pair{"api tls", static_cast<const config::ListenerConfig*>(c.api ? &*c.api : nullptr)},

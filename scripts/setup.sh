@@ -17,6 +17,9 @@ packages=(
   libpugixml-dev libcurl4-openssl-dev libsqlite3-dev nlohmann-json3-dev libpq-dev postgresql-15
   # PDF signatures: libqpdf reads the structure; qpdf and poppler's pdfsig are used by tests
   libqpdf-dev qpdf poppler-utils
+  # systemd: sd_notify (libsystemd-dev); systemd-analyze and groff check the unit and the
+  # man page in the tests; dpkg-dev's dpkg-shlibdeps gives the Debian package its Depends
+  libsystemd-dev systemd groff-base dpkg-dev
   # scripts/fuzz.sh: clang with libFuzzer (only recommended by clang-14, so named)
   clang libclang-rt-14-dev
 )
