@@ -331,8 +331,8 @@ std::vector<NeededFile> needed_files(const InitOptions& o) {
        "the private key of that certificate (PEM, or PKCS#12): make it with "
        "\"openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out " +
            std::string(kIdentityKey) +
-           "\", send your CA a request for it, and let only the gateway's user "
-           "read it (chmod 600)."},
+           "\", send your CA a request for it, and let only the gateway read it (the "
+           "package's layout: chown root:edocgw, chmod 0640)."},
       {kAnchors,
        "the root CA certificates (PEM) whose signers you accept, such as the "
        "government root CA; take them from the CA and check their fingerprints."},
@@ -340,7 +340,8 @@ std::vector<NeededFile> needed_files(const InitOptions& o) {
   if (!o.hub) {
     needed.push_back(
         {kProvinceSecret, "the shared secret the province's hub gave this gateway for system-id " +
-                              o.organ_id + ", as text on one line (chmod 600)."});
+                              o.organ_id + ", as text on one line, readable by the gateway only (chown root:edocgw, chmod "
+                              "0640)."});
   }
   return needed;
 }

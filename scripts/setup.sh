@@ -19,7 +19,7 @@ packages=(
   libqpdf-dev qpdf poppler-utils
   # systemd: sd_notify (libsystemd-dev); systemd-analyze and groff check the unit and the
   # man page in the tests; dpkg-dev's dpkg-shlibdeps gives the Debian package its Depends
-  libsystemd-dev systemd groff-base dpkg-dev
+  libsystemd-dev systemd groff-base man-db dpkg-dev
   # scripts/fuzz.sh: clang with libFuzzer (only recommended by clang-14, so named)
   clang libclang-rt-14-dev
 )
