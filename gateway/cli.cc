@@ -1,5 +1,10 @@
 #include "gateway/cli.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -853,7 +858,18 @@ int cmd_config_init(const std::vector<std::string>& argv) {
   std::error_code ec;
   if (!args->flag("--force") && std::filesystem::exists(std::filesystem::symlink_status(out, ec)))
     return usage_error(out.string() + " exists: give --force to overwrite it, or another --out");
+  // A file replaced with --force keeps its owner, group and mode (the
+  // package's /etc/edocgw/gateway.xml is root:edocgw 0640): the new file
+  // must stay readable by the daemon and by no one else it was hidden from.
+  struct stat before {};
+  const bool replacing = ::stat(out.c_str(), &before) == 0 && S_ISREG(before.st_mode);
   if (auto st = write_file_atomic(out.string(), rendered->xml); !st) return fail_with(st.error());
+  if (replacing) {
+    if (::chown(out.c_str(), before.st_uid, before.st_gid) != 0 ||
+        ::chmod(out.c_str(), before.st_mode & 07777) != 0)
+      std::cerr << "edocgw: warning: could not give " << out.string()
+                << " the owner and mode of the file it replaced: " << std::strerror(errno) << "\n";
+  }
   std::cout << "wrote " << out.string() << "\n";
   if (!rendered->needed.empty()) {
     std::cout << "\nIt names these files, which must exist before 'edocgw config check "

@@ -5,6 +5,9 @@
 #define BOOST_TEST_MODULE config_init
 #include <boost/test/unit_test.hpp>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <set>
 
 #include <pugixml.hpp>
@@ -349,9 +352,26 @@ BOOST_AUTO_TEST_CASE(config_init_overwrites_an_existing_file_only_with_force) {
   BOOST_TEST(!refused.err.empty());
   BOOST_TEST(test::read(file) == mine);
 
+  // The replaced file's owner, group and mode carry over (the package's
+  // gateway.xml is root:edocgw 0640); a group no one has will do as root.
+  const bool root = ::geteuid() == 0;
+  ::chmod(file.c_str(), 0640);
+  if (root) BOOST_REQUIRE(::chown(file.c_str(), 0, 54321) == 0);
   const auto forced = test::run(init + " --force");
   BOOST_TEST(forced.exit_code == 0, forced.err);
   BOOST_TEST(test::read(file) == render(district_options()).xml);
+  struct stat after {};
+  BOOST_REQUIRE(::stat(file.c_str(), &after) == 0);
+  BOOST_TEST((after.st_mode & 07777) == 0640u);
+  if (root) BOOST_TEST(after.st_gid == 54321u);
+
+  // With --api-token-sha256 the API is on, and config check reads the hash.
+  const std::string hash = sha256_hex("token");
+  const auto with_api = test::run(init + " --force --api-token-sha256 " + hash);
+  BOOST_TEST(with_api.exit_code == 0, with_api.err);
+  BOOST_TEST(test::read(file).find("token-sha256=\"" + hash + "\"") != std::string::npos);
+  const auto bad_hash = test::run(init + " --force --api-token-sha256 ABC");
+  BOOST_TEST(bad_hash.exit_code == 2);
 
   const auto bad = test::run(test::edocgw_cmd() + " config init --organ-id 12.H50 --name X --out " +
                              quote(dir / "other.xml"));
