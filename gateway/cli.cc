@@ -859,27 +859,24 @@ int cmd_config_init(const std::vector<std::string>& argv) {
   if (!args->flag("--force") && std::filesystem::exists(std::filesystem::symlink_status(out, ec)))
     return usage_error(out.string() + " exists: give --force to overwrite it, or another --out");
   // A file replaced with --force keeps its owner, group and mode (the
-  // package's /etc/edocgw/gateway.xml is root:edocgw 0640): the new file
-  // must stay readable by the daemon and by no one else it was hidden from.
-  struct stat before {};
-  const bool replacing = ::stat(out.c_str(), &before) == 0 && S_ISREG(before.st_mode);
-  if (auto st = write_file_atomic(out.string(), rendered->xml); !st) return fail_with(st.error());
-  if (replacing) {
-    if (::chown(out.c_str(), before.st_uid, before.st_gid) != 0 ||
-        ::chmod(out.c_str(), before.st_mode & 07777) != 0)
-      std::cerr << "edocgw: warning: could not give " << out.string()
-                << " the owner and mode of the file it replaced: " << std::strerror(errno) << "\n";
-  }
-  std::cout << "wrote " << out.string() << "\n";
+  // package's /etc/edocgw/gateway.xml is root:edocgw 0640).
+  std::string warning;
+  if (auto st = replace_file_keeping_access(out, rendered->xml, &warning); !st)
+    return fail_with(st.error());
+  if (!warning.empty()) std::cerr << "edocgw: warning: " << warning << "\n";
+  // With --out - the configuration is standard output: the report goes to
+  // standard error, so that "--out - > gateway.xml" is the file alone.
+  std::ostream& report = out == "-" ? std::cerr : std::cout;
+  report << "wrote " << (out == "-" ? std::string("standard output") : out.string()) << "\n";
   if (!rendered->needed.empty()) {
-    std::cout << "\nIt names these files, which must exist before 'edocgw config check "
-              << out.string() << "' passes\n(relative paths are relative to "
-              << (out.has_parent_path() ? out.parent_path().string() : std::string(".")) << "):\n";
-    for (const auto& f : rendered->needed) std::cout << "  " << f.path << ": " << f.what << "\n";
+    report << "\nIt names these files, which must exist before 'edocgw config check "
+           << out.string() << "' passes\n(relative paths are relative to "
+           << (out.has_parent_path() ? out.parent_path().string() : std::string(".")) << "):\n";
+    for (const auto& f : rendered->needed) report << "  " << f.path << ": " << f.what << "\n";
   }
   if (!rendered->next_steps.empty()) {
-    std::cout << "\nNext:\n";
-    for (const auto& step : rendered->next_steps) std::cout << "  - " << step << "\n";
+    report << "\nNext:\n";
+    for (const auto& step : rendered->next_steps) report << "  - " << step << "\n";
   }
   return kExitOk;
 }
@@ -899,7 +896,13 @@ int cmd_help(const std::vector<std::string>& argv) {
   std::string name;
   for (const auto& word : args->positional()) name += (name.empty() ? "" : " ") + word;
   const CommandDoc* command = find_command(name);
-  if (command == nullptr) return usage_error("no command '" + name + "'");
+  if (command == nullptr) {
+    // "help audit": the group's commands, as "edocgw audit --help" lists them.
+    for (const auto& c : commands())
+      if (args->positional().size() == 1 && c.name.rfind(name + " ", 0) == 0)
+        return run({name, "--help"});
+    return usage_error("no command '" + name + "'");
+  }
   std::cout << render_help(*command);
   return kExitOk;
 }
@@ -923,7 +926,11 @@ int run(const std::vector<std::string>& args) {
     std::cout << render_overview();
     return kExitOk;
   }
-  if (args[0] == "--version") return cmd_version({args.begin() + 1, args.end()});
+  if (args[0] == "--version") {  // the same as "edocgw version", --help included
+    std::vector<std::string> as_command(args);
+    as_command[0] = "version";
+    return run(as_command);
+  }
   // The command: two words where there is such a command ("audit verify"),
   // else one.
   const CommandDoc* command = nullptr;
@@ -940,6 +947,12 @@ int run(const std::vector<std::string>& args) {
       std::string list;
       for (const auto& c : commands())
         if (c.name.rfind(args[0] + " ", 0) == 0) list += "\n  edocgw " + c.name;
+      // "edocgw audit --help": the group's commands, as asked.
+      if (args.size() == 2 && (args[1] == "--help" || args[1] == "-h")) {
+        std::cout << "edocgw " << args[0] << " has these commands:" << list << "\n\nRun 'edocgw "
+                  << args[0] << " COMMAND --help' for one of them.\n";
+        return kExitOk;
+      }
       std::cerr << "edocgw: '" << args[0] << (args.size() >= 2 ? " " + args[1] : std::string())
                 << "' is not a command; " << args[0] << " has:" << list << "\n";
       return kExitUsage;
@@ -949,13 +962,16 @@ int run(const std::vector<std::string>& args) {
   g_current = command;
   const std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(words),
                                       args.end());
-  // --help anywhere among a command's arguments shows its help and does
-  // nothing else.
-  for (const auto& a : rest)
-    if (a == "--help" || a == "-h") {
+  // --help (or -h) where an option may stand shows the command's help and
+  // does nothing else; as the value of an option ("--name -h") it is a value.
+  const OptionSpec spec = spec_of(*command);
+  for (size_t i = 0; i < rest.size(); ++i) {
+    if (rest[i] == "--help" || rest[i] == "-h") {
       std::cout << render_help(*command);
       return kExitOk;
     }
+    if (spec.with_value.count(rest[i])) ++i;  // its value follows
+  }
   const std::string& name = command->name;
   if (name == "sign") return cmd_sign(rest);
   if (name == "verify") return cmd_verify(rest);

@@ -28,10 +28,13 @@ OptionDoc flag(std::string name, std::string help) {
 }
 
 // The options of the three command-line verifiers (verify, pdf verify, cert verify).
-std::vector<OptionDoc> trust_options() {
+// with_config: the command also takes --config (then --trust is not needed).
+std::vector<OptionDoc> trust_options(bool with_config = false) {
   return {
       opt("--trust", "ANCHORS.pem",
-          "Trust anchors (PEM, several certificates allowed). Required unless --config is given.",
+          with_config ? "Trust anchors (PEM, several certificates allowed). Required unless "
+                        "--config is given."
+                      : "Trust anchors (PEM, several certificates allowed). Required.",
           true),
       opt("--untrusted", "I.pem", "Intermediate certificates to build the path with.", true),
       opt("--crl", "F",
@@ -181,7 +184,7 @@ std::vector<CommandDoc> make_commands() {
   c.push_back({
       "verify",
       "verify a signed edXML package",
-      {"--trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--policy OID]... [--at TIME] "
+      {"--trust ANCHORS.pem... [--untrusted I.pem]... [--crl F]... [--policy OID]... [--at TIME] "
        "[--ocsp | --ocsp-url URL] [--require-revocation] [--allow-sha1] "
        "[--allow-inclusive-c14n] [--accept-unsigned] [--organ-map FILE] "
        "[--pdf-signatures none|any|organisation] [--pdf-official] [--pdf-report-unverifiable] "
@@ -192,7 +195,7 @@ std::vector<CommandDoc> make_commands() {
       "attachments. Strict unless an option relaxes it. With --config, the gateway's trust and "
       "<accept> rules are applied, as if the package came through adapter NAME. --json prints "
       "the whole report (every check with its outcome).",
-      join({trust_options(),
+      join({trust_options(true),
             revocation_options(),
             pdf_policy_options(),
             {flag("--allow-inclusive-c14n", "Accept inclusive canonicalisation, with a warning."),
@@ -211,7 +214,7 @@ std::vector<CommandDoc> make_commands() {
   c.push_back({
       "pdf verify",
       "verify the signatures inside a PDF",
-      {"--trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--policy OID]... [--at TIME] "
+      {"--trust ANCHORS.pem... [--untrusted I.pem]... [--crl F]... [--policy OID]... [--at TIME] "
        "[--ocsp | --ocsp-url URL] [--require-revocation] [--organ-map FILE] [--sender ORGAN_ID] "
        "[--pdf-signatures none|any|organisation] [--pdf-official] [--pdf-report-unverifiable] "
        "[--allow-sha1] [--json] FILE.pdf"},
@@ -234,7 +237,7 @@ std::vector<CommandDoc> make_commands() {
   c.push_back({
       "cert verify",
       "check a certificate's path, validity and revocation",
-      {"--trust ANCHORS.pem [--untrusted I.pem] [--crl F]... [--policy OID]... [--at TIME] "
+      {"--trust ANCHORS.pem... [--untrusted I.pem]... [--crl F]... [--policy OID]... [--at TIME] "
        "[--json] CERT.pem"},
       "Builds and checks the path of CERT.pem to a trust anchor, as a package signer's would "
       "be, and names the certificate policy that held.",
@@ -285,13 +288,16 @@ std::vector<CommandDoc> make_commands() {
       "drop old package bodies (retention)",
       {"(--config gateway.xml | --data-dir DIR) --before DATE [--json]"},
       "Drops whole segments of package bodies older than DATE (YYYY-MM-DD or RFC 3339) that no "
-      "pending work needs. The signature log keeps their hashes. The gateway must be stopped.",
+      "pending work needs. The signature log keeps their hashes. With the embedded store the "
+      "gateway must be stopped (its data-dir is locked); with <store type=\"postgresql\"> it "
+      "may run.",
       {opt("--config", "gateway.xml", "The gateway whose data to purge."),
        opt("--data-dir", "DIR", "Or its data-dir."),
        opt("--before", "DATE", "Drop bodies older than this. Required."),
        flag("--json", "Print the report as one JSON object.")},
       {"edocgw purge --config /etc/edocgw/gateway.xml --before 2021-01-01"},
-      {exit_ok("purged (or nothing to purge)"), exit_usage()},
+      {exit_ok("purged (or nothing to purge)"), exit_invalid("the configuration is invalid"),
+       exit_usage()},
   });
 
   c.push_back({
@@ -318,7 +324,7 @@ std::vector<CommandDoc> make_commands() {
   c.push_back({
       "audit prove",
       "write a proof bundle for one document",
-      {"(--config gateway.xml | --data-dir DIR) DOCUMENT_ID --out BUNDLE"},
+      {"(--config gateway.xml | --data-dir DIR) DOCUMENT_ID [--out BUNDLE]"},
       "Writes a self-contained bundle (the record, its inclusion proof, a signed checkpoint and "
       "the archived package) that audit check-bundle verifies without the gateway.",
       {opt("--config", "gateway.xml", "The gateway whose log to read."),
@@ -377,7 +383,7 @@ std::vector<CommandDoc> make_commands() {
       "loaded, with their files. The same as edocgw --version.",
       {},
       {"edocgw --version"},
-      {exit_ok("shown")},
+      {exit_ok("shown"), {2, "usage error (an argument given)"}},
   });
   return c;
 }
@@ -440,20 +446,29 @@ std::string option_label(const OptionDoc& o) {
   return o.value.empty() ? o.name : o.name + " " + o.value;
 }
 
-// roff: a backslash doubled, a line starting with '.' or '\'' guarded, and
-// ASCII hyphens in options written as \- so they copy as minus signs.
+// roff: a backslash written \e, a line starting with '.' or '\'' guarded,
+// and the hyphens of an option ("--trust", "-h", "--pdf-official") written
+// \- so they render and copy as ASCII minus signs; a hyphen inside a word
+// ("signed-document", a date) stays a hyphen.
 std::string roff(std::string_view text) {
   std::string out;
   bool line_start = true;
+  bool in_option = false;  // the current word began with '-'
+  char before = ' ';
   for (char ch : text) {
     if (line_start && (ch == '.' || ch == '\'')) out += "\\&";
+    const bool word_start = before == ' ' || before == '\n' || before == '[' || before == '(' ||
+                            before == '|' || before == '"';
+    if (word_start) in_option = ch == '-';
+    if (ch == ' ' || ch == '\n') in_option = false;
     if (ch == '\\')
       out += "\\e";
-    else if (ch == '-')
+    else if (ch == '-' && in_option)
       out += "\\-";
     else
       out += ch;
     line_start = ch == '\n';
+    before = ch;
   }
   return out;
 }
@@ -558,7 +573,7 @@ std::string render_man(std::string_view version, std::string_view date) {
   m += ".TH EDOCGW 8 \"" + roff(date) + "\" \"edocgw " + roff(version) +
        "\" \"System Administration\"\n";
   m += ".nh\n.ad l\n";  // options are not words: never hyphenated, never stretched
-  m += ".SH NAME\nedocgw \\- signed\\-document exchange gateway for edXML packages\n";
+  m += ".SH NAME\nedocgw \\- signed-document exchange gateway for edXML packages\n";
   m += ".SH SYNOPSIS\n";
   for (const auto& c : commands()) {
     for (const auto& s : c.synopsis)

@@ -1,6 +1,11 @@
 #include "gateway/config_check.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
 #include <set>
 
 #include <openssl/x509.h>
@@ -136,6 +141,26 @@ std::vector<WatchedCertificate> watched_certificates(const LoadedConfig& loaded)
   return out;
 }
 
+// A data-dir this process could neither write nor create: serve would
+// fail at its first write. config check runs as the unit's ExecStartPre,
+// as the daemon's user inside its sandbox, so the warning says it there
+// (a data-dir="var" beside /etc/edocgw/gateway.xml is read-only under
+// ProtectSystem=strict). Only a warning: an administrator may check a
+// file as another user than the one that will run it.
+std::optional<std::string> data_dir_warning(const std::filesystem::path& data_dir) {
+  std::filesystem::path existing = data_dir;
+  std::error_code ec;
+  while (!existing.empty() && !std::filesystem::exists(existing, ec) &&
+         existing != existing.parent_path())
+    existing = existing.parent_path();
+  if (existing.empty() || ::access(existing.c_str(), W_OK) == 0) return std::nullopt;
+  const int why = errno;
+  return "data-dir " + data_dir.string() + " cannot be " +
+         (existing == data_dir ? std::string("written") : "created under " + existing.string()) +
+         " by this user (uid " + std::to_string(::geteuid()) + "): " + std::strerror(why) +
+         "; serve will fail there";
+}
+
 }  // namespace
 
 std::vector<std::string> expiry_warnings(const LoadedConfig& loaded, TimePoint now) {
@@ -240,6 +265,7 @@ Result<LoadedConfig> load_and_check(const std::filesystem::path& path,
   }
   loaded.watched = watched_certificates(loaded);
   for (auto& w : expiry_warnings(loaded, now_seconds())) loaded.warnings.push_back(std::move(w));
+  if (auto w = data_dir_warning(c.data_dir)) loaded.warnings.push_back(std::move(*w));
   return loaded;
 }
 

@@ -110,6 +110,21 @@ Status check_options(const InitOptions& o) {
 }
 
 // The office inbox lives in the data folder, as in INTERFACE.md's example.
+// An attribute value inside an XML comment (an example to un-comment): a
+// comment may not hold "--", so a hyphen after a hyphen is written as
+// &#45;, which reads back as '-' once the example is un-commented.
+std::string escape_in_comment(const std::string& text) {
+  const std::string escaped = escape(text);
+  std::string out;
+  for (size_t i = 0; i < escaped.size(); ++i) {
+    if (escaped[i] == '-' && i > 0 && escaped[i - 1] == '-')
+      out += "&#45;";
+    else
+      out += escaped[i];
+  }
+  return out;
+}
+
 std::string inbox_path(const std::string& data_dir) {
   return data_dir.back() == '/' ? data_dir + "inbox" : data_dir + "/inbox";
 }
@@ -292,13 +307,13 @@ std::string hub_part(const InitOptions& o) {
     The hub's own documents (optional): the province's own office connects
     to its hub like any district. Add a client for it in <exchange>
     (system-id="self" organ-id=")" +
-         escape(o.organ_id) + R"(" secret-file="secrets/self.secret"),
+         escape_in_comment(o.organ_id) + R"(" secret-file="secrets/self.secret"),
     switch the api on as above, and add:
   <adapters>
     <adapter name="hub" type="vdxp" url="http://127.0.0.1:9090"
              system-id="self" secret-file="secrets/self.secret"/>
     <adapter name="office" type="directory" path=")" +
-         escape(inbox_path(o.data_dir)) + R"("/>
+         escape_in_comment(inbox_path(o.data_dir)) + R"("/>
   </adapters>
   <routes>
     <route to="*" via="hub"/>
@@ -339,9 +354,10 @@ std::vector<NeededFile> needed_files(const InitOptions& o) {
   };
   if (!o.hub) {
     needed.push_back(
-        {kProvinceSecret, "the shared secret the province's hub gave this gateway for system-id " +
-                              o.organ_id + ", as text on one line, readable by the gateway only (chown root:edocgw, chmod "
-                              "0640)."});
+        {kProvinceSecret,
+         "the shared secret the province's hub gave this gateway for system-id " + o.organ_id +
+             ", as text on one line, readable by the gateway only (chown root:edocgw, chmod "
+             "0640)."});
   }
   return needed;
 }

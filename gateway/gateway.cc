@@ -189,7 +189,7 @@ Status Gateway::start() {
   sync_repeating(*c);
   if (auto interval = watchdog_ping_interval()) {
     watchdog_interval_ = *interval;
-    watchdog_timer_ = std::make_unique<asio::steady_timer>(io_);
+    watchdog_timer_ = std::make_unique<asio::steady_timer>(asio::make_strand(io_));
     notify_watchdog();
     schedule_watchdog();
   }
@@ -379,15 +379,20 @@ void Gateway::schedule_watchdog() {
   watchdog_timer_->expires_after(watchdog_interval_);
   watchdog_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
-    notify_watchdog();  // also while draining: systemd waits TimeoutStopSec then
-    schedule_watchdog();
+    notify_watchdog();
+    schedule_watchdog();  // not once stopping: systemd watches no stopping service
   });
 }
 
 void Gateway::drain_and_stop() {
   stopping_ = true;
   notify_stopping();
-  if (watchdog_timer_) watchdog_timer_->cancel();
+  if (watchdog_timer_) {
+    // The timer lives on its strand (its handler may be running on the
+    // other I/O thread): cancelled there.
+    asio::steady_timer* timer = watchdog_timer_.get();
+    asio::post(timer->get_executor(), [timer] { timer->cancel(); });
+  }
   if (api_server_) api_server_->stop();
   if (exchange_server_) exchange_server_->stop();
   if (delivery_timer_) delivery_timer_->cancel();
@@ -443,6 +448,10 @@ int Gateway::run() {
     });
   };
   wait_signal();
+  // Listening (start() bound the listeners: connections made from now on
+  // queue until the I/O threads take them) and the signals handled: a
+  // SIGHUP or SIGTERM from systemd from here on reloads or drains.
+  notify_ready("serving");
   std::vector<std::thread> threads;
   for (int i = 1; i < kIoThreads; ++i) threads.emplace_back([this] { io_.run(); });
   io_.run();
@@ -557,9 +566,6 @@ int serve(const std::filesystem::path& config_path) {
     std::fprintf(stderr, "edocgw: %s\n", st.error().message.c_str());
     return 2;
   }
-  // The listeners are bound and listening: connections made from now on
-  // queue until the I/O threads take them.
-  notify_ready("serving");
   return (*gateway)->run();
 }
 

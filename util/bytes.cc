@@ -184,7 +184,36 @@ Status sync_folder(const std::filesystem::path& folder) {
   return {};
 }
 
+namespace {
+
+struct Access {
+  uid_t uid;
+  gid_t gid;
+  mode_t mode;
+};
+
+Status write_atomic(const std::filesystem::path& path, std::string_view bytes, bool sync_dir,
+                    const Access* like, std::string* warning);
+
+}  // namespace
+
 Status write_file_atomic(const std::filesystem::path& path, std::string_view bytes, bool sync_dir) {
+  return write_atomic(path, bytes, sync_dir, nullptr, nullptr);
+}
+
+Status replace_file_keeping_access(const std::filesystem::path& path, std::string_view bytes,
+                                   std::string* warning) {
+  struct stat st {};
+  if (path == "-" || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+    return write_atomic(path, bytes, true, nullptr, nullptr);
+  const Access like{st.st_uid, st.st_gid, static_cast<mode_t>(st.st_mode & 07777)};
+  return write_atomic(path, bytes, true, &like, warning);
+}
+
+namespace {
+
+Status write_atomic(const std::filesystem::path& path, std::string_view bytes, bool sync_dir,
+                    const Access* like, std::string* warning) {
   if (path == "-") {
     std::cout.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     std::cout.flush();
@@ -195,8 +224,21 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view byt
   // A temporary name of fixed length (41 bytes), not derived from the final
   // name: any final name up to NAME_MAX has a temporary that fits.
   const auto tmp = dir / (".tmp-" + random_uuid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  const int fd =
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, like != nullptr ? 0600 : 0644);
   if (fd < 0) return errno_error("cannot create", tmp);
+  if (like != nullptr) {
+    // Owner first: chown clears set-id bits, and the mode below is final.
+    if (::fchown(fd, like->uid, like->gid) != 0 && warning != nullptr)
+      *warning = "could not give " + path.string() + " the owner and group of the file it " +
+                 "replaces (" + std::strerror(errno) + "); it keeps its mode";
+    if (::fchmod(fd, like->mode) != 0) {
+      auto err = errno_error("cannot set the mode of", tmp);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return err;
+    }
+  }
   size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -221,6 +263,8 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view byt
   }
   return sync_dir ? sync_folder(dir) : Status();
 }
+
+}  // namespace
 
 std::string random_uuid() {
   unsigned char b[16];

@@ -40,6 +40,13 @@ Result<std::string> read_file(const std::filesystem::path& path, size_t max_byte
 // NAME_MAX can be written; it is removed on failure.
 Status write_file_atomic(const std::filesystem::path& path, std::string_view bytes,
                          bool sync_folder = true);
+// The same, for a file that replaces one an administrator set up: when
+// `path` is a regular file, the new one gets its mode, and its owner and
+// group where this process may give them (else `warning` says so), set on
+// the temporary before the rename, so there is no moment in which the new
+// file is more readable than the old one was.
+Status replace_file_keeping_access(const std::filesystem::path& path, std::string_view bytes,
+                                   std::string* warning);
 Status sync_folder(const std::filesystem::path& folder);
 
 // A random RFC 4122 version 4 UUID in lower-case text.

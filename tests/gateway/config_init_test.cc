@@ -224,6 +224,16 @@ BOOST_AUTO_TEST_CASE(a_hub_serves_the_exchange_with_no_client_and_no_adapter_of_
   for (const auto& n : r.needed) BOOST_TEST(n.path.find(".secret") == std::string::npos, n.path);
 }
 
+// Values inside the commented examples: a data-dir with "--" must not end
+// a comment early (xmllint and other parsers refuse "--" in a comment).
+BOOST_AUTO_TEST_CASE(a_data_dir_with_double_hyphens_keeps_the_comments_well_formed) {
+  auto o = hub_options();
+  o.data_dir = "/srv/a--b---c";
+  const auto r = render(o);
+  check_shape(o, r);
+  BOOST_TEST(r.xml.find("/srv/a-&#45;b-&#45;&#45;c/inbox") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(the_name_is_escaped_and_reads_back_exactly) {
   auto o = district_options();
   o.name = kTrickyName;
@@ -378,4 +388,43 @@ BOOST_AUTO_TEST_CASE(config_init_overwrites_an_existing_file_only_with_force) {
   BOOST_TEST(bad.exit_code == 2);
   BOOST_TEST(bad.err.find("000.00.12.H50") != std::string::npos, bad.err);
   BOOST_TEST(!fs::exists(dir / "other.xml"));
+}
+
+// A data-dir the daemon's user can neither write nor create (data-dir="var"
+// beside /etc/edocgw/gateway.xml under the unit's ProtectSystem=strict):
+// config check, the unit's ExecStartPre, warns in the daemon's words. Run
+// as the unprivileged user nobody, which root can become with runuser.
+BOOST_AUTO_TEST_CASE(config_check_warns_of_a_data_dir_its_user_cannot_write) {
+  if (::geteuid() != 0 || test::run("command -v runuser").exit_code != 0) {
+    BOOST_TEST_MESSAGE("not root, or no runuser: skipped");
+    return;
+  }
+  test::TempDir dir;
+  const fs::path file = dir / "gateway.xml";
+  auto o = district_options();
+  o.data_dir = "locked/var";
+  const auto r = render(o);
+  test::write(file, r.xml);
+  for (const auto& n : r.needed) provide(dir.path(), n.path, "huong-hoa");
+  fs::create_directories(dir / "locked");
+  BOOST_REQUIRE(
+      test::run("chmod -R a+rX " + quote(dir.path()) + " && chmod 0555 " + quote(dir / "locked"))
+          .exit_code == 0);
+  const std::string check = test::edocgw_cmd() + " config check " + quote(file);
+  // The build may sit where nobody cannot reach (a clone under /root).
+  if (test::run("runuser -u nobody -- test -x " + quote(test::edocgw_bin()) + " -a -r " +
+                quote(file))
+          .exit_code != 0) {
+    BOOST_TEST_MESSAGE("nobody cannot run the binary or read the folder here: skipped");
+    return;
+  }
+  const auto as_nobody = test::run("runuser -u nobody -- " + check);
+  BOOST_TEST(as_nobody.exit_code == 0, as_nobody.err);
+  BOOST_TEST(as_nobody.err.find("warning: data-dir " + (dir / "locked/var").string() +
+                                " cannot be created under " + (dir / "locked").string() +
+                                " by this user") != std::string::npos,
+             as_nobody.err);
+  // Root may write there: no warning.
+  const auto as_root = test::run(check);
+  BOOST_TEST(as_root.err.find("warning: data-dir") == std::string::npos, as_root.err);
 }

@@ -149,6 +149,9 @@ BOOST_AUTO_TEST_CASE(ready_reloading_watchdog_and_stopping_reach_the_manager) {
 
 BOOST_AUTO_TEST_CASE(without_notify_socket_nothing_is_sent_and_serve_runs) {
   TempDir dir;
+  // A manager's socket exists, but NOTIFY_SOCKET does not name it: not
+  // started by systemd, the daemon must not go looking for one.
+  NotifySocket manager(dir / "notify");
   ::unsetenv("NOTIFY_SOCKET");
   GatewayProcess gateway(dir / "gw", config());
   gateway.start();
@@ -157,4 +160,5 @@ BOOST_AUTO_TEST_CASE(without_notify_socket_nothing_is_sent_and_serve_runs) {
   BOOST_TEST(eventually(
       [&] { return gateway.log().find("configuration reloaded") != std::string::npos; }));
   BOOST_TEST(gateway.stop() == 0);
+  BOOST_TEST(manager.read_until("anything", 0.5).empty());
 }

@@ -216,7 +216,7 @@ BOOST_AUTO_TEST_CASE(the_units_run_edocgw_as_its_own_user_with_check_before_star
   }
   const std::string instance = test::read(kUnitDir / "edocgw@.service");
   for (const char* line : {"ExecStart=/usr/bin/edocgw serve --config /etc/edocgw/%i.xml\n",
-                           "StateDirectory=edocgw/%i\n", "ReadWritePaths=/var/lib/edocgw/%i\n"}) {
+                           "StateDirectory=edocgw-%i\n", "ReadWritePaths=/var/lib/edocgw-%i\n"}) {
     BOOST_TEST(instance.find(line) != std::string::npos, "edocgw@.service lacks " << line);
   }
 }
@@ -233,6 +233,7 @@ BOOST_AUTO_TEST_CASE(the_package_holds_exactly_the_binary_units_man_page_config_
       "/etc/edocgw/gateway.xml",
       "/usr/lib/sysusers.d/edocgw.conf",
       "/usr/lib/tmpfiles.d/edocgw.conf",
+      "/usr/share/doc/edocgw/copyright",
   };
   const auto files = deb_files();
   for (const auto& file : expected) {
