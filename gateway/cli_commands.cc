@@ -388,28 +388,35 @@ std::vector<CommandDoc> make_commands() {
   return c;
 }
 
-// Words wrapped at `width` columns, each line after the first indented.
-std::string wrap(const std::string& text, size_t indent, size_t width, size_t first_used) {
-  std::istringstream words(text);
-  std::string out, word;
+// Pieces joined by spaces, wrapped at `width` columns, each line after the
+// first indented by `indent`; the first line starts at column `first_used`.
+std::string join_wrapped(const std::vector<std::string>& pieces, size_t indent, size_t width,
+                         size_t first_used) {
+  std::string out;
   size_t col = first_used;
-  bool first = true;
-  while (words >> word) {
-    if (!first && col + 1 + word.size() > width) {
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    if (i > 0 && col + 1 + pieces[i].size() > width) {
       out += "\n" + std::string(indent, ' ');
       col = indent;
-    } else if (!first) {
+    } else if (i > 0) {
       out += ' ';
       ++col;
     }
-    out += word;
-    col += word.size();
-    first = false;
+    out += pieces[i];
+    col += pieces[i].size();
   }
   return out;
 }
 
-// A synopsis wrapped like wrap(), but never inside a [...] or (...) group:
+// Prose wrapped word by word.
+std::string wrap(const std::string& text, size_t indent, size_t width, size_t first_used) {
+  std::istringstream in(text);
+  std::vector<std::string> words;
+  for (std::string word; in >> word;) words.push_back(word);
+  return join_wrapped(words, indent, width, first_used);
+}
+
+// A synopsis wrapped like prose, but never inside a [...] or (...) group:
 // "[--at TIME]" stays on one line.
 std::string wrap_synopsis(const std::string& text, size_t indent, size_t width, size_t first_used) {
   std::vector<std::string> groups;
@@ -426,20 +433,23 @@ std::string wrap_synopsis(const std::string& text, size_t indent, size_t width, 
     current += ch;
   }
   if (!current.empty()) groups.push_back(current);
-  std::string out;
-  size_t col = first_used;
-  for (size_t i = 0; i < groups.size(); ++i) {
-    if (i > 0 && col + 1 + groups[i].size() > width) {
-      out += "\n" + std::string(indent, ' ');
-      col = indent;
-    } else if (i > 0) {
-      out += ' ';
-      ++col;
-    }
-    out += groups[i];
-    col += groups[i].size();
+  return join_wrapped(groups, indent, width, first_used);
+}
+
+// A description's paragraphs (separated by a blank line).
+std::vector<std::string> paragraphs(const std::string& text) {
+  std::vector<std::string> out;
+  for (size_t start = 0; start <= text.size();) {
+    size_t end = text.find("\n\n", start);
+    if (end == std::string::npos) end = text.size();
+    out.push_back(text.substr(start, end - start));
+    start = end + 2;
   }
   return out;
+}
+
+std::string option_help(const OptionDoc& o) {
+  return o.help + (o.repeatable ? " May be repeated." : "");
 }
 
 std::string option_label(const OptionDoc& o) {
@@ -471,6 +481,14 @@ std::string roff(std::string_view text) {
     before = ch;
   }
   return out;
+}
+
+// A command's synopsis lines in roff, for SYNOPSIS and its own section.
+std::string man_synopsis(const CommandDoc& c) {
+  std::string m;
+  for (const auto& s : c.synopsis)
+    m += ".B edocgw " + roff(c.name) + "\n" + (s.empty() ? "" : roff(s) + "\n") + ".br\n";
+  return m;
 }
 
 }  // namespace
@@ -514,27 +532,18 @@ std::string render_synopsis(const CommandDoc& command) {
 
 std::string render_help(const CommandDoc& command) {
   std::string out = render_synopsis(command) + "\n";
-  std::string text = command.description;
-  for (size_t start = 0; start <= text.size();) {
-    size_t end = text.find("\n\n", start);
-    if (end == std::string::npos) end = text.size();
-    out += wrap(text.substr(start, end - start), 0, 100, 0) + "\n\n";
-    start = end + 2;
-  }
-  {
-    out += "Options:\n";
-    for (const auto& o : command.options) {
-      std::string label = "  " + option_label(o);
-      std::string help = o.help + (o.repeatable ? " May be repeated." : "");
-      if (label.size() + 2 > 30) {
-        out += label + "\n" + std::string(30, ' ') + wrap(help, 30, 100, 30) + "\n";
-      } else {
-        label.resize(30, ' ');
-        out += label + wrap(help, 30, 100, 30) + "\n";
-      }
+  for (const auto& p : paragraphs(command.description)) out += wrap(p, 0, 100, 0) + "\n\n";
+  out += "Options:\n";
+  for (const auto& o : command.options) {
+    std::string label = "  " + option_label(o);
+    if (label.size() + 2 > 30) {
+      out += label + "\n" + std::string(30, ' ') + wrap(option_help(o), 30, 100, 30) + "\n";
+    } else {
+      label.resize(30, ' ');
+      out += label + wrap(option_help(o), 30, 100, 30) + "\n";
     }
-    out += "  --help, -h                  Show this help.\n\n";
   }
+  out += "  --help, -h                  Show this help.\n\n";
   if (!command.examples.empty()) {
     out += command.examples.size() == 1 ? "Example:\n" : "Examples:\n";
     for (const auto& e : command.examples) out += "  " + e + "\n";
@@ -575,10 +584,7 @@ std::string render_man(std::string_view version, std::string_view date) {
   m += ".nh\n.ad l\n";  // options are not words: never hyphenated, never stretched
   m += ".SH NAME\nedocgw \\- signed-document exchange gateway for edXML packages\n";
   m += ".SH SYNOPSIS\n";
-  for (const auto& c : commands()) {
-    for (const auto& s : c.synopsis)
-      m += ".B edocgw " + roff(c.name) + "\n" + (s.empty() ? "" : roff(s) + "\n") + ".br\n";
-  }
+  for (const auto& c : commands()) m += man_synopsis(c);
   m += ".SH DESCRIPTION\n";
   m += roff(
       "edocgw sits at the border of a government office's document system. Outgoing official "
@@ -591,20 +597,11 @@ std::string render_man(std::string_view version, std::string_view date) {
       "and the command-line tools below.\n");
   m += ".SH COMMANDS\n";
   for (const auto& c : commands()) {
-    m += ".SS \"" + roff(c.name) + "\"\n";
-    for (const auto& s : c.synopsis)
-      m += ".B edocgw " + roff(c.name) + "\n" + (s.empty() ? "" : roff(s) + "\n") + ".br\n";
-    m += ".PP\n";
-    std::string text = c.description;
-    for (size_t start = 0; start <= text.size();) {
-      size_t end = text.find("\n\n", start);
-      if (end == std::string::npos) end = text.size();
-      m += roff(text.substr(start, end - start)) + "\n.PP\n";
-      start = end + 2;
-    }
+    m += ".SS \"" + roff(c.name) + "\"\n" + man_synopsis(c) + ".PP\n";
+    for (const auto& p : paragraphs(c.description)) m += roff(p) + "\n.PP\n";
     for (const auto& o : c.options) {
       m += ".TP\n.B " + roff(o.name) + (o.value.empty() ? "" : " \\fI" + roff(o.value) + "\\fR") +
-           "\n" + roff(o.help + (o.repeatable ? " May be repeated." : "")) + "\n";
+           "\n" + roff(option_help(o)) + "\n";
     }
     if (!c.examples.empty()) {
       m += ".PP\nExample:\n.RS\n.nf\n";
