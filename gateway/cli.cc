@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <tuple>
@@ -838,6 +839,23 @@ int cmd_audit_consistency(const std::vector<std::string>& argv) {
   return kExitOk;
 }
 
+int cmd_serve(const std::vector<std::string>& argv) {
+  auto args = Args::parse(argv, spec_of("serve"));
+  if (!args) return usage_error(args.error().message);
+  if (!args->positional().empty()) return usage_error("serve takes no positional argument");
+  if (!args->get("--config")) return usage_error("serve needs --config gateway.xml");
+  return gateway::serve(*args->get("--config"));
+}
+
+// The commands of a group ("audit"), one "\n  edocgw audit verify" each;
+// "" when `group` is no group.
+std::string group_listing(const std::string& group) {
+  std::string list;
+  for (const auto& c : commands())
+    if (c.name.rfind(group + " ", 0) == 0) list += "\n  edocgw " + c.name;
+  return list;
+}
+
 // --- config init, help, version ---------------------------------------------
 
 int cmd_config_init(const std::vector<std::string>& argv) {
@@ -898,9 +916,8 @@ int cmd_help(const std::vector<std::string>& argv) {
   const CommandDoc* command = find_command(name);
   if (command == nullptr) {
     // "help audit": the group's commands, as "edocgw audit --help" lists them.
-    for (const auto& c : commands())
-      if (args->positional().size() == 1 && c.name.rfind(name + " ", 0) == 0)
-        return run({name, "--help"});
+    if (args->positional().size() == 1 && !group_listing(name).empty())
+      return run({name, "--help"});
     return usage_error("no command '" + name + "'");
   }
   std::cout << render_help(*command);
@@ -941,12 +958,7 @@ int run(const std::vector<std::string>& args) {
   else if ((command = find_command(args[0])) != nullptr)
     words = 1;
   if (command == nullptr) {
-    bool has_subcommands = false;
-    for (const auto& c : commands()) has_subcommands |= c.name.rfind(args[0] + " ", 0) == 0;
-    if (has_subcommands) {
-      std::string list;
-      for (const auto& c : commands())
-        if (c.name.rfind(args[0] + " ", 0) == 0) list += "\n  edocgw " + c.name;
+    if (const std::string list = group_listing(args[0]); !list.empty()) {
       // "edocgw audit --help": the group's commands, as asked.
       if (args.size() == 2 && (args[1] == "--help" || args[1] == "-h")) {
         std::cout << "edocgw " << args[0] << " has these commands:" << list << "\n\nRun 'edocgw "
@@ -972,31 +984,29 @@ int run(const std::vector<std::string>& args) {
     }
     if (spec.with_value.count(rest[i])) ++i;  // its value follows
   }
+  using Handler = int (*)(const std::vector<std::string>&);
+  static const std::map<std::string_view, Handler> handlers = {
+      {"sign", cmd_sign},
+      {"verify", cmd_verify},
+      {"cert verify", cmd_cert_verify},
+      {"pdf verify", cmd_pdf_verify},
+      {"edxml build", cmd_edxml_build},
+      {"edxml status", cmd_edxml_status},
+      {"edxml inspect", cmd_edxml_inspect},
+      {"config check", cmd_config_check},
+      {"config init", cmd_config_init},
+      {"routes explain", cmd_routes_explain},
+      {"serve", cmd_serve},
+      {"purge", cmd_purge},
+      {"audit verify", cmd_audit_verify},
+      {"audit prove", cmd_audit_prove},
+      {"audit check-bundle", cmd_audit_check_bundle},
+      {"audit consistency", cmd_audit_consistency},
+      {"help", cmd_help},
+      {"version", cmd_version},
+  };
   const std::string& name = command->name;
-  if (name == "sign") return cmd_sign(rest);
-  if (name == "verify") return cmd_verify(rest);
-  if (name == "cert verify") return cmd_cert_verify(rest);
-  if (name == "pdf verify") return cmd_pdf_verify(rest);
-  if (name == "edxml build") return cmd_edxml_build(rest);
-  if (name == "edxml status") return cmd_edxml_status(rest);
-  if (name == "edxml inspect") return cmd_edxml_inspect(rest);
-  if (name == "config check") return cmd_config_check(rest);
-  if (name == "config init") return cmd_config_init(rest);
-  if (name == "routes explain") return cmd_routes_explain(rest);
-  if (name == "serve") {
-    auto sargs = Args::parse(rest, spec_of("serve"));
-    if (!sargs) return usage_error(sargs.error().message);
-    if (!sargs->positional().empty()) return usage_error("serve takes no positional argument");
-    if (!sargs->get("--config")) return usage_error("serve needs --config gateway.xml");
-    return gateway::serve(*sargs->get("--config"));
-  }
-  if (name == "purge") return cmd_purge(rest);
-  if (name == "audit verify") return cmd_audit_verify(rest);
-  if (name == "audit prove") return cmd_audit_prove(rest);
-  if (name == "audit check-bundle") return cmd_audit_check_bundle(rest);
-  if (name == "audit consistency") return cmd_audit_consistency(rest);
-  if (name == "help") return cmd_help(rest);
-  if (name == "version") return cmd_version(rest);
+  if (auto h = handlers.find(name); h != handlers.end()) return h->second(rest);
   return usage_error("the command '" + name + "' is documented but not wired");
 }
 
