@@ -44,11 +44,17 @@ std::string loaded_file(std::string_view soname) {
   return search.found;
 }
 
-// "libxmlsec1.so.1.2.37" -> "1.2.37" (what follows the soname's major).
-std::string version_from_file(const std::string& file, std::string_view soname_major) {
-  const auto at = file.rfind(soname_major);
-  if (at == std::string::npos) return "";
-  return file.substr(at + soname_major.size());
+// A library with no call that tells its version (xmlsec1 1.2, pugixml):
+// the loaded file names it ("libxmlsec1.so.1.2.37" -> "1.2.37"); linked
+// statically, only the headers' version is known.
+LibraryVersion from_file_name(const std::string& name, std::string_view soname,
+                              const std::string& headers) {
+  const std::string file = loaded_file(soname);
+  const auto slash = file.rfind('/');
+  const std::string base = file.substr(slash == std::string::npos ? 0 : slash + 1);
+  if (base.rfind(soname, 0) == 0 && base.size() > soname.size())
+    return {name, base.substr(soname.size()), file};
+  return {name, headers, file, false};
 }
 
 // 21004 -> "2.10.4" (libxml2's xmlParserVersion), 150018 -> "15.18" (libpq).
@@ -64,16 +70,7 @@ std::string dotted(long n, bool three) {
 std::vector<LibraryVersion> library_versions() {
   std::vector<LibraryVersion> out;
   out.push_back({"OpenSSL", OpenSSL_version(OPENSSL_VERSION_STRING), loaded_file("libcrypto.so.")});
-  {
-    const std::string file = loaded_file("libxmlsec1.so.");
-    std::string v = version_from_file(file, "libxmlsec1.so.1.");
-    // The file name carries the version after the soname's major; without
-    // a file (a static link) only the headers' version is known.
-    if (!v.empty())
-      out.push_back({"xmlsec1", "1." + v, file});
-    else
-      out.push_back({"xmlsec1", XMLSEC_VERSION, file, false});
-  }
+  out.push_back(from_file_name("xmlsec1", "libxmlsec1.so.", XMLSEC_VERSION));
   {
     const char* v = xmlParserVersion;  // the loaded library's, e.g. "20914"
     out.push_back({"libxml2", v ? dotted(std::strtol(v, nullptr, 10), true) : "unknown",
@@ -84,17 +81,9 @@ std::vector<LibraryVersion> library_versions() {
   out.push_back({"qpdf", pdf::qpdf_version(), loaded_file("libqpdf.so.")});
   out.push_back(
       {"libcurl", curl_version_info(CURLVERSION_NOW)->version, loaded_file("libcurl.so.")});
-  {
-    const std::string file = loaded_file("libpugixml.so.");
-    std::string v = version_from_file(file, "libpugixml.so.");
-    if (!v.empty())
-      out.push_back({"pugixml", v, file});
-    else
-      out.push_back({"pugixml",
-                     std::to_string(PUGIXML_VERSION / 1000) + "." +
-                         std::to_string(PUGIXML_VERSION % 1000 / 10),
-                     file, false});
-  }
+  out.push_back(from_file_name(
+      "pugixml", "libpugixml.so.",
+      std::to_string(PUGIXML_VERSION / 1000) + "." + std::to_string(PUGIXML_VERSION % 1000 / 10)));
   out.push_back({"Boost",
                  std::to_string(BOOST_VERSION / 100000) + "." +
                      std::to_string(BOOST_VERSION / 100 % 1000) + "." +
