@@ -246,9 +246,7 @@ class Reader {
 };
 
 bool is_lower_hex64(const std::string& s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+  return s.size() == 64 && is_lower_hex(s);
 }
 
 std::vector<std::string> pattern_groups(const std::string& s) {

@@ -186,12 +186,6 @@ std::optional<std::string> cert_id_hex(X509* cert, X509* issuer) {
   return hex;
 }
 
-bool is_hex(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
-    return std::isdigit(c) || (c >= 'a' && c <= 'f');
-  });
-}
-
 // The times of the first answer of an OCSP response, or nullopt when it is
 // not one (judging it comes later, with the certificate at hand).
 struct OcspTimes {
@@ -718,7 +712,7 @@ struct RevocationCache::State {
       if (url_end != std::string::npos && meta->compare(url_end + 1, 8, "fetched ") == 0)
         fetched = std::atoll(meta->c_str() + url_end + 9);
     }
-    if (!is_hex(key) || url.empty() || fetched < 0)
+    if (!is_lower_hex(key) || url.empty() || fetched < 0)
       return warn("skipped " + file.string() + ": its .meta is missing or unreadable");
     auto der = read_file(file, kMaxOcspFileBytes);
     const auto times = der ? ocsp_times(*der) : std::nullopt;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "edxml/agency_code.h"
+#include "util/bytes.h"
 #include "util/utf8.h"
 
 namespace edocgw::gateway {
@@ -99,9 +100,7 @@ Status check_options(const InitOptions& o) {
     return make_error(Errc::usage, "the data folder cannot be written in XML: " + problem);
   }
   const std::string& t = o.api_token_sha256;
-  if (!t.empty() && (t.size() != 64 || !std::all_of(t.begin(), t.end(), [](char c) {
-                       return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-                     }))) {
+  if (!t.empty() && (t.size() != 64 || !is_lower_hex(t))) {
     return make_error(Errc::usage,
                       "the API token's SHA-256 must be 64 lower-case hex digits, as "
                       "printf %s \"$TOKEN\" | sha256sum prints them");
@@ -109,7 +108,6 @@ Status check_options(const InitOptions& o) {
   return {};
 }
 
-// The office inbox lives in the data folder, as in INTERFACE.md's example.
 // An attribute value inside an XML comment (an example to un-comment): a
 // comment may not hold "--", so a hyphen after a hyphen is written as
 // &#45;, which reads back as '-' once the example is un-commented.
@@ -125,6 +123,7 @@ std::string escape_in_comment(const std::string& text) {
   return out;
 }
 
+// The office inbox lives in the data folder, as in INTERFACE.md's example.
 std::string inbox_path(const std::string& data_dir) {
   return data_dir.back() == '/' ? data_dir + "inbox" : data_dir + "/inbox";
 }

@@ -26,6 +26,12 @@ Error errno_error(const std::string& what, const std::filesystem::path& path) {
 
 }  // namespace
 
+bool is_lower_hex(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+}
+
 std::string to_hex(std::string_view bytes) {
   std::string out;
   out.reserve(bytes.size() * 2);
@@ -193,26 +199,6 @@ struct Access {
 };
 
 Status write_atomic(const std::filesystem::path& path, std::string_view bytes, bool sync_dir,
-                    const Access* like, std::string* warning);
-
-}  // namespace
-
-Status write_file_atomic(const std::filesystem::path& path, std::string_view bytes, bool sync_dir) {
-  return write_atomic(path, bytes, sync_dir, nullptr, nullptr);
-}
-
-Status replace_file_keeping_access(const std::filesystem::path& path, std::string_view bytes,
-                                   std::string* warning) {
-  struct stat st {};
-  if (path == "-" || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-    return write_atomic(path, bytes, true, nullptr, nullptr);
-  const Access like{st.st_uid, st.st_gid, static_cast<mode_t>(st.st_mode & 07777)};
-  return write_atomic(path, bytes, true, &like, warning);
-}
-
-namespace {
-
-Status write_atomic(const std::filesystem::path& path, std::string_view bytes, bool sync_dir,
                     const Access* like, std::string* warning) {
   if (path == "-") {
     std::cout.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -265,6 +251,19 @@ Status write_atomic(const std::filesystem::path& path, std::string_view bytes, b
 }
 
 }  // namespace
+
+Status write_file_atomic(const std::filesystem::path& path, std::string_view bytes, bool sync_dir) {
+  return write_atomic(path, bytes, sync_dir, nullptr, nullptr);
+}
+
+Status replace_file_keeping_access(const std::filesystem::path& path, std::string_view bytes,
+                                   std::string* warning) {
+  struct stat st {};
+  if (path == "-" || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+    return write_atomic(path, bytes, true, nullptr, nullptr);
+  const Access like{st.st_uid, st.st_gid, static_cast<mode_t>(st.st_mode & 07777)};
+  return write_atomic(path, bytes, true, &like, warning);
+}
 
 std::string random_uuid() {
   unsigned char b[16];

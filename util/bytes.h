@@ -19,6 +19,8 @@ using Sha256Digest = std::array<unsigned char, 32>;
 
 std::string to_hex(std::string_view bytes);
 std::string to_hex(const Sha256Digest& digest);
+// Non-empty and only 0-9 a-f: what to_hex writes.
+bool is_lower_hex(std::string_view text);
 
 // Base64 without line breaks (RFC 4648 section 4).
 std::string base64_encode(std::string_view bytes);
