@@ -39,10 +39,6 @@ void notify_stopping() {
   send("STOPPING=1\nSTATUS=stopping: finishing work in flight");
 }
 
-void notify_status(const std::string& status) {
-  send("STATUS=" + one_line(status));
-}
-
 void notify_watchdog() {
   send("WATCHDOG=1");
 }

@@ -15,7 +15,6 @@ void notify_ready(const std::string& status);
 // follows once the reload is done (accepted or refused).
 void notify_reloading();
 void notify_stopping();
-void notify_status(const std::string& status);
 void notify_watchdog();
 
 // How often to ping: half the WatchdogSec= systemd set for this process,
