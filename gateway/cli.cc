@@ -874,7 +874,8 @@ int cmd_config_init(const std::vector<std::string>& argv) {
   if (!rendered) return fail_with(rendered.error());
   const std::filesystem::path out = args->get_or("--out", "gateway.xml");
   std::error_code ec;
-  if (!args->flag("--force") && std::filesystem::exists(std::filesystem::symlink_status(out, ec)))
+  if (out != "-" && !args->flag("--force") &&
+      std::filesystem::exists(std::filesystem::symlink_status(out, ec)))
     return usage_error(out.string() + " exists: give --force to overwrite it, or another --out");
   // A file replaced with --force keeps its owner, group and mode (the
   // package's /etc/edocgw/gateway.xml is root:edocgw 0640).

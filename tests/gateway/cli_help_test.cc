@@ -146,6 +146,13 @@ BOOST_AUTO_TEST_CASE(the_overview_lists_every_command_and_help_command_matches) 
   BOOST_TEST(piped.out.rfind("<gateway") != std::string::npos);
   BOOST_TEST(piped.out.substr(piped.out.size() - 11) == "</gateway>\n", piped.out);
   BOOST_TEST(piped.err.find("certs/identity.pem: ") != std::string::npos, piped.err);
+  // "-" is standard output even where a file named "-" exists.
+  write(dir / "-", "");
+  const auto beside = run("cd " + quote(dir.path()) + " && " + bin() +
+                          " config init --organ-id 000.00.12.H50 --name X --out -");
+  BOOST_TEST(beside.exit_code == 0, beside.err);
+  BOOST_TEST(beside.out == piped.out);
+  BOOST_TEST(read(dir / "-").empty());
 }
 
 BOOST_AUTO_TEST_CASE(the_man_page_is_made_from_the_same_table) {
