@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,7 +50,7 @@ std::string config() {
 // The manager's end: a datagram socket; each message is one sd_notify call.
 class NotifySocket {
  public:
-  explicit NotifySocket(const std::filesystem::path& path) : path_(path) {
+  explicit NotifySocket(const std::filesystem::path& path) {
     fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     BOOST_REQUIRE(fd_ >= 0);
     sockaddr_un addr{};
@@ -77,7 +79,6 @@ class NotifySocket {
   }
 
  private:
-  std::filesystem::path path_;
   int fd_ = -1;
 };
 
@@ -107,9 +108,9 @@ BOOST_AUTO_TEST_CASE(ready_reloading_watchdog_and_stopping_reach_the_manager) {
   GatewayProcess gateway(dir / "gw", config());
   gateway.start();
   // READY=1 comes once the listener is up: the port answers.
-  auto messages = manager.read_until("READY=1");
-  BOOST_REQUIRE_MESSAGE(joined(messages).find("READY=1") != std::string::npos, joined(messages));
-  BOOST_TEST(joined(messages).find("STATUS=serving") != std::string::npos, joined(messages));
+  const std::string started = joined(manager.read_until("READY=1"));
+  BOOST_REQUIRE_MESSAGE(started.find("READY=1") != std::string::npos, started);
+  BOOST_TEST(started.find("STATUS=serving") != std::string::npos, started);
   BOOST_TEST(http("GET", gateway.api_url() + "/healthz").status == 200);
 
   // The watchdog: several pings within a second.
@@ -120,8 +121,7 @@ BOOST_AUTO_TEST_CASE(ready_reloading_watchdog_and_stopping_reach_the_manager) {
 
   // A reload: RELOADING=1 with the monotonic time, then READY=1.
   gateway.signal(SIGHUP);
-  messages = manager.read_until("configuration reloaded");
-  const std::string reload = joined(messages);
+  const std::string reload = joined(manager.read_until("configuration reloaded"));
   const auto reloading = reload.find("RELOADING=1\nMONOTONIC_USEC=");
   const auto ready = reload.find("READY=1\nSTATUS=serving; configuration reloaded");
   BOOST_TEST(reloading != std::string::npos, reload);
@@ -132,8 +132,7 @@ BOOST_AUTO_TEST_CASE(ready_reloading_watchdog_and_stopping_reach_the_manager) {
   // (else it would wait out its timeout), with the reason as the status.
   gateway.rewrite_config("<gateway organ-id=\"000.00.12.H50\"");
   gateway.signal(SIGHUP);
-  messages = manager.read_until("READY=1\nSTATUS=serving; reload refused");
-  const std::string refused = joined(messages);
+  const std::string refused = joined(manager.read_until("READY=1\nSTATUS=serving; reload refused"));
   BOOST_TEST(refused.find("RELOADING=1") != std::string::npos, refused);
   BOOST_TEST(
       refused.find("READY=1\nSTATUS=serving; reload refused, the old configuration runs on") !=
@@ -142,8 +141,8 @@ BOOST_AUTO_TEST_CASE(ready_reloading_watchdog_and_stopping_reach_the_manager) {
   BOOST_TEST(http("GET", gateway.api_url() + "/healthz").status == 200);
 
   gateway.signal(SIGTERM);
-  messages = manager.read_until("STOPPING=1");
-  BOOST_TEST(joined(messages).find("STOPPING=1") != std::string::npos, joined(messages));
+  const std::string stopping = joined(manager.read_until("STOPPING=1"));
+  BOOST_TEST(stopping.find("STOPPING=1") != std::string::npos, stopping);
   BOOST_TEST(gateway.stop() == 0);
 }
 
@@ -154,13 +153,14 @@ BOOST_AUTO_TEST_CASE(without_a_reachable_manager_serve_runs_and_reloads) {
   for (const bool named : {false, true}) {
     BOOST_TEST_CONTEXT(std::string(named ? "NOTIFY_SOCKET names no socket" : "no NOTIFY_SOCKET")) {
       TempDir dir;
+      std::optional<ScopedEnv> socket;
       if (named)
-        ::setenv("NOTIFY_SOCKET", (dir / "no-manager-here").c_str(), 1);
+        socket.emplace("NOTIFY_SOCKET", (dir / "no-manager-here").string());
       else
         ::unsetenv("NOTIFY_SOCKET");
       GatewayProcess gateway(dir / "gw", config());
       gateway.start();
-      ::unsetenv("NOTIFY_SOCKET");
+      socket.reset();
       BOOST_TEST(http("GET", gateway.api_url() + "/healthz").status == 200);
       gateway.signal(SIGHUP);
       BOOST_TEST(eventually(
