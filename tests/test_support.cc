@@ -88,6 +88,10 @@ CommandResult run(const std::string& command_line) {
   return r;
 }
 
+bool have(const std::string& tool) {
+  return run("command -v " + quote(tool)).exit_code == 0;
+}
+
 nlohmann::json sample_meta() {
   return {
       {"from",

@@ -40,6 +40,8 @@ struct CommandResult {
 };
 // Runs a shell command line; stdout and stderr are captured apart.
 CommandResult run(const std::string& command_line);
+// Whether the shell finds `tool` (a program on PATH, or a builtin).
+bool have(const std::string& tool);
 std::string quote(const std::filesystem::path& p);
 
 // Metadata of a sample document from Hướng Hóa to Đakrông, Vietnamese subject.

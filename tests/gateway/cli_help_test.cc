@@ -72,9 +72,9 @@ BOOST_AUTO_TEST_CASE(every_command_has_help_naming_exactly_the_options_it_accept
       std::set<std::string> named;
       for (const auto& [name, value] : in_help) named.insert(name);
       const auto spec = cli::spec_of(c);
-      BOOST_TEST(named == accepted(c), "help names " << named.size()
-                                                     << " options, the parser takes "
-                                                     << accepted(c).size());
+      const auto accepts = accepted(c);
+      BOOST_TEST(named == accepts,
+                 "help names " << named.size() << " options, the parser takes " << accepts.size());
       // A value option shows its value; a flag shows none.
       for (const auto& [name, value] : in_help) {
         BOOST_TEST_CONTEXT(name) {
@@ -144,7 +144,7 @@ BOOST_AUTO_TEST_CASE(the_overview_lists_every_command_and_help_command_matches) 
   const auto piped = run(bin() + " config init --organ-id 000.00.12.H50 --name X --out -");
   BOOST_TEST(piped.exit_code == 0);
   BOOST_TEST(piped.out.rfind("<gateway") != std::string::npos);
-  BOOST_TEST(piped.out.substr(piped.out.size() - 11) == "</gateway>\n", piped.out);
+  BOOST_TEST(piped.out.ends_with("</gateway>\n"), piped.out);
   BOOST_TEST(piped.err.find("certs/identity.pem: ") != std::string::npos, piped.err);
   // "-" is standard output even where a file named "-" exists.
   write(dir / "-", "");
@@ -174,7 +174,7 @@ BOOST_AUTO_TEST_CASE(the_man_page_is_made_from_the_same_table) {
       BOOST_TEST(man.out.find(".B " + roff(o.name)) != std::string::npos, c.name << " " << o.name);
   }
   // groff (man-db's renderer) reads it without a warning, where installed.
-  if (run("command -v groff").exit_code != 0) {
+  if (!have("groff")) {
     BOOST_TEST_MESSAGE("groff not installed: the page's rendering not checked");
     return;
   }
@@ -192,6 +192,12 @@ std::string upstream(std::string v) {
   if (auto colon = v.find(':'); colon != std::string::npos) v = v.substr(colon + 1);
   if (auto cut = v.find_first_of("-+~"); cut != std::string::npos) v = v.substr(0, cut);
   return v;
+}
+
+// `text` matched literally in a std::regex.
+std::string regex_escape(const std::string& text) {
+  static const std::regex special(R"([.^$|()\[\]{}*+?\\])");
+  return std::regex_replace(text, special, R"(\$&)");
 }
 
 std::string trim(std::string s) {
@@ -219,7 +225,7 @@ BOOST_AUTO_TEST_CASE(version_names_the_commit_and_the_libraries_actually_loaded)
     BOOST_TEST(known.exit_code == 0, hash << " is not a commit of " << EDOCGW_SOURCE_DIR);
   }
 
-  if (run("command -v dpkg-query && command -v ldd").exit_code != 0) {
+  if (!have("dpkg-query") || !have("ldd")) {
     BOOST_TEST_MESSAGE("no dpkg or ldd: library versions not compared");
     return;
   }
@@ -232,11 +238,10 @@ BOOST_AUTO_TEST_CASE(version_names_the_commit_and_the_libraries_actually_loaded)
   BOOST_REQUIRE(ldd.exit_code == 0);
   for (const auto& [name, soname] : libs) {
     BOOST_TEST_CONTEXT(name) {
-      const std::regex where("\\s" + std::regex_replace(soname, std::regex(R"(\.)"), R"(\.)") +
-                             R"(\S* => (\S+))");
+      const std::regex where("\\s" + regex_escape(soname) + R"(\S* => (\S+))");
       std::smatch lm;
       BOOST_REQUIRE_MESSAGE(std::regex_search(ldd.out, lm, where), ldd.out);
-      const std::string real = trim(run("readlink -f " + lm[1].str()).out);
+      const std::string real = std::filesystem::canonical(lm[1].str()).string();
       auto owner = run("dpkg-query -S " + quote(real) + " 2>/dev/null");
       if (owner.exit_code != 0) owner = run("dpkg-query -S " + quote(lm[1].str()) + " 2>/dev/null");
       BOOST_REQUIRE_MESSAGE(owner.exit_code == 0, "no package owns " << real);
@@ -244,9 +249,8 @@ BOOST_AUTO_TEST_CASE(version_names_the_commit_and_the_libraries_actually_loaded)
       const std::string version =
           upstream(trim(run("dpkg-query -W -f='${Version}' " + package).out));
       BOOST_TEST_MESSAGE(name << ": " << real << " from " << package << " " << version);
-      const std::regex line("\\n  " + name + " +" +
-                            std::regex_replace(version, std::regex(R"(\.)"), R"(\.)") + " \\(" +
-                            std::regex_replace(real, std::regex(R"([.+])"), R"(\$&)") + "\\)\\n");
+      const std::regex line("\\n  " + name + " +" + regex_escape(version) + " \\(" +
+                            regex_escape(real) + "\\)\\n");
       BOOST_TEST(std::regex_search(r.out, line),
                  r.out << "\nexpected " << name << " " << version << " (" << real << ")");
     }

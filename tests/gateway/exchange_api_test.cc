@@ -446,7 +446,7 @@ std::set<std::string> clients_of_port(int port) {
     std::istringstream fields(line);
     std::string slot, local, remote, state;
     fields >> slot >> local >> remote >> state;
-    if (state == "0A" || remote.find(':') == std::string::npos) continue;  // LISTEN
+    if (state == "0A") continue;  // LISTEN
     if (std::stoi(remote.substr(remote.find(':') + 1), nullptr, 16) == port) clients.insert(local);
   }
   return clients;

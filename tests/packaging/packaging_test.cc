@@ -35,10 +35,6 @@ const char* const kUnits[] = {"edocgw.service", "edocgw@.service"};
 // score above this means a sandboxing line went away.
 constexpr double kMaxExposure = 1.1;
 
-bool have(const std::string& tool) {
-  return test::run("command -v " + tool).exit_code == 0;
-}
-
 // A copy of a unit whose ExecStart= and friends name the binary under test
 // (systemd-analyze verify checks that they exist), with the man page it
 // documents under `dir`/man (verify runs `man` for Documentation=man:).
@@ -152,13 +148,13 @@ test::CommandResult dpkg_in(const fs::path& root, const std::string& action) {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(both_units_pass_systemd_analyze_verify_without_a_word) {
-  if (!have("systemd-analyze")) {
+  if (!test::have("systemd-analyze")) {
     BOOST_TEST_MESSAGE("SKIPPED: systemd-analyze is not installed (Debian package systemd)");
     return;
   }
   // verify looks Documentation=man:edocgw(8) up with man (man-db).
   std::string man_check;
-  if (!have("man")) {
+  if (!test::have("man")) {
     BOOST_TEST_MESSAGE("man is not installed (Debian package man-db): Documentation= unchecked");
     man_check = " --man=no";
   }
@@ -173,7 +169,7 @@ BOOST_AUTO_TEST_CASE(both_units_pass_systemd_analyze_verify_without_a_word) {
 }
 
 BOOST_AUTO_TEST_CASE(both_units_keep_their_sandbox_by_systemd_analyze_security) {
-  if (!have("systemd-analyze")) {
+  if (!test::have("systemd-analyze")) {
     BOOST_TEST_MESSAGE("SKIPPED: systemd-analyze is not installed (Debian package systemd)");
     return;
   }
